@@ -1,0 +1,280 @@
+"""Read what flows produced: ``Flow("TrainFlow").latest_run["end"].task.data.best``.
+
+The same objects read local runs and Airflow runs (an Airflow run id is a run id).
+Artifacts load on first access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from provider.datastore.flowstore import FlowDataStore, TaskRecord
+from provider.datastore.storage import storage_for
+from provider.exceptions import DataStoreError
+
+
+def _store(flow_name: str, root: str | None) -> FlowDataStore:
+    return FlowDataStore(flow_name, storage_for(root))
+
+
+def _split(pathspec: str, parts: int, what: str) -> list[str]:
+    pieces = pathspec.split("/")
+    if len(pieces) != parts or not all(pieces):
+        example = "/".join(["TrainFlow", "1700000000", "train", "3"][:parts])
+        raise ValueError(f"{what} pathspec {pathspec!r} is invalid; write it as {example!r}.")
+    return pieces
+
+
+class Flow:
+    """All runs of one flow."""
+
+    def __init__(self, name: str, *, root: str | None = None) -> None:
+        self.name = name
+        self._store = _store(name, root)
+
+    def runs(self) -> list[Run]:
+        """Runs, newest first."""
+        runs = [Run(f"{self.name}/{r}", store=self._store) for r in self._store.list_runs()]
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs())
+
+    def __getitem__(self, run_id: str) -> Run:
+        run = Run(f"{self.name}/{run_id}", store=self._store)
+        if not run.exists:
+            raise KeyError(f"Flow {self.name} has no run {run_id!r} in {self._store.root}.")
+        return run
+
+    @property
+    def latest_run(self) -> Run | None:
+        runs = self.runs()
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        return next((r for r in self.runs() if r.successful), None)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+
+class Run:
+    """One run: its steps, and the artifacts of its end step as ``run.data``."""
+
+    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+        self.flow_name, self.id = _split(pathspec, 2, "Run")
+        self._store = store or _store(self.flow_name, root)
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.id}"
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self._store.read_run(self.id) or {}
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.record) or bool(self._store.list_steps(self.id))
+
+    @property
+    def created_at(self) -> float:
+        return float(self.record.get("created_at", 0))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.record.get("parameters") or {})
+
+    def steps(self) -> list[Step]:
+        steps = [Step(f"{self.pathspec}/{s}", store=self._store) for s in self._store.list_steps(self.id)]
+        return sorted(steps, key=lambda s: s.started_at)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __getitem__(self, step: str) -> Step:
+        if step not in self._store.list_steps(self.id):
+            raise KeyError(f"Run {self.pathspec} has no step {step!r} (yet).")
+        return Step(f"{self.pathspec}/{step}", store=self._store)
+
+    def __contains__(self, step: str) -> bool:
+        return step in self._store.list_steps(self.id)
+
+    @property
+    def end_task(self) -> Task | None:
+        task = Task(f"{self.pathspec}/end/0", store=self._store)
+        return task if task.successful else None
+
+    @property
+    def successful(self) -> bool:
+        return self.end_task is not None
+
+    @property
+    def finished(self) -> bool:
+        return self.successful or self.record.get("status") in ("failed", "interrupted")
+
+    @property
+    def data(self) -> Any:
+        end = self.end_task
+        if end is None:
+            raise DataStoreError(f"Run {self.pathspec} has not finished its end step.")
+        return end.data
+
+    def __repr__(self) -> str:
+        return f"Run({self.pathspec!r})"
+
+
+class Step:
+    """The tasks of one step in a run."""
+
+    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+        self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
+        self._store = store or _store(self.flow_name, root)
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.id}"
+
+    def tasks(self) -> list[Task]:
+        ids = self._store.list_tasks(self.run_id, self.id)
+        return [Task(f"{self.pathspec}/{t}", store=self._store) for t in ids]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks())
+
+    def __getitem__(self, task_id: str) -> Task:
+        return Task(f"{self.pathspec}/{task_id}", store=self._store)
+
+    @property
+    def task(self) -> Task:
+        """The step's task (the first one, for a foreach body)."""
+        tasks = self.tasks()
+        if not tasks:
+            raise DataStoreError(f"Step {self.pathspec} has no tasks.")
+        return tasks[0]
+
+    @property
+    def started_at(self) -> float:
+        times = [t.started_at for t in self.tasks()]
+        return min(times, default=float("inf"))
+
+    def __repr__(self) -> str:
+        return f"Step({self.pathspec!r})"
+
+
+class DataArtifact:
+    def __init__(self, task: Task, name: str) -> None:
+        self.name = name
+        self._task = task
+
+    @property
+    def data(self) -> Any:
+        return self._task._record.load(self.name)
+
+    @property
+    def sha(self) -> str:
+        return self._task._record.sha(self.name)
+
+    def __repr__(self) -> str:
+        return f"DataArtifact({self._task.pathspec}/{self.name})"
+
+
+class _Data:
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._task._record.load(name)
+        except AttributeError:
+            names = ", ".join(sorted(self._task._record.artifacts)) or "none"
+            raise AttributeError(
+                f"Task {self._task.pathspec} has no artifact {name!r}; it has {names}."
+            ) from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._task._record.artifacts)
+
+
+class Task:
+    """One task: its artifacts (``task.data.x`` or ``task["x"].data``), its log and attempts."""
+
+    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+        self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
+        self._store = store or _store(self.flow_name, root)
+        self._record = TaskRecord(self._store, self.run_id, self.step_name, self.id)
+
+    @property
+    def pathspec(self) -> str:
+        return self._record.pathspec
+
+    @property
+    def successful(self) -> bool:
+        return self._record.exists
+
+    @property
+    def finished(self) -> bool:
+        return self.successful
+
+    @property
+    def data(self) -> Any:
+        self._record.manifest  # noqa: B018 - fail now, naming the task, if it did not finish
+        return _Data(self)
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        if name not in self._record.artifacts:
+            raise KeyError(f"Task {self.pathspec} has no artifact {name!r}.")
+        return DataArtifact(self, name)
+
+    def __contains__(self, name: str) -> bool:
+        return self.successful and name in self._record.artifacts
+
+    def __iter__(self) -> Iterator[DataArtifact]:
+        return (DataArtifact(self, n) for n in sorted(self._record.artifacts))
+
+    @property
+    def artifacts(self) -> list[str]:
+        return sorted(self._record.artifacts)
+
+    @property
+    def index(self) -> int | None:
+        stack = self._record.manifest.get("foreach_stack") or []
+        return stack[-1]["index"] if stack else None
+
+    @property
+    def exception(self) -> dict[str, Any] | None:
+        """What ``@catch`` caught in this task, if anything."""
+        return self._record.manifest.get("caught")
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        rid, step, tid = self.run_id, self.step_name, self.id
+        return [
+            {"attempt": n, **(self._store.read_attempt(rid, step, tid, n) or {})}
+            for n in self._store.attempts(rid, step, tid)
+        ]
+
+    @property
+    def started_at(self) -> float:
+        try:
+            return float(self._record.manifest.get("started_at", 0))
+        except DataStoreError:
+            return float("inf")
+
+    @property
+    def stdout(self) -> str:
+        """The output of the task's last attempt (local runs)."""
+        attempts = self._store.attempts(self.run_id, self.step_name, self.id)
+        if not attempts:
+            return ""
+        key = self._store.log_key(self.run_id, self.step_name, self.id, attempts[-1])
+        if not self._store.storage.exists(key):
+            return ""
+        return self._store.storage.get_bytes(key).decode("utf-8", errors="replace")
+
+    def __repr__(self) -> str:
+        return f"Task({self.pathspec!r})"

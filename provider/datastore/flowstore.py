@@ -1,0 +1,198 @@
+"""The records of one flow in the datastore: runs, tasks, attempts and artifacts.
+
+Layout under the root (every key is ``/``-separated)::
+
+    <Flow>/blobs/<sha[:2]>/<sha>                       artifact blobs, shared by all runs
+    <Flow>/runs/<run_id>/run.json                      run record (parameters, origin)
+    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.json   one record per attempt
+    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.log    its output (local runs)
+    <Flow>/runs/<run_id>/<step>/<task_id>/task.json    the manifest: written last
+
+A task exists for readers only once ``task.json`` is written, in one atomic put,
+after all its blobs. A failed or killed attempt leaves at most blobs (harmless,
+content-addressed) and its attempt record, never a manifest a reader could mix
+with a later attempt's data.
+
+Task ids are the task's foreach index path: ``"0"`` outside any foreach,
+``"3"`` for item 3 of a foreach, ``"3.5"`` for item 5 of a nested foreach in item 3.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from typing import Any
+
+from provider.datastore.blobs import BlobRef, load_object, save_object
+from provider.datastore.storage import Storage, storage_for
+from provider.exceptions import DataStoreError
+
+MANIFEST = "task.json"
+RUN_RECORD = "run.json"
+
+
+def task_id_for(path: tuple[int, ...]) -> str:
+    return ".".join(map(str, path)) if path else "0"
+
+
+def path_for(task_id: str, depth: int) -> tuple[int, ...]:
+    """The index path of a task id, for a step nested in ``depth`` foreach splits."""
+    try:
+        path = () if depth == 0 and task_id == "0" else tuple(int(p) for p in task_id.split("."))
+    except ValueError:
+        path = (-1,)
+    if len(path) != depth or any(i < 0 for i in path):
+        shape = ".".join(["N"] * depth) or "0"
+        raise ValueError(f"Task id {task_id!r} is invalid for this step; it takes the form {shape}.")
+    return path
+
+
+def _sort_key(task_id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in task_id.split(".") if p.isdigit())
+
+
+class FlowDataStore:
+    """Reads and writes everything one flow keeps."""
+
+    def __init__(self, flow_name: str, storage: Storage | None = None) -> None:
+        self.flow_name = flow_name
+        self.storage = storage or storage_for()
+
+    @property
+    def root(self) -> str:
+        return self.storage.root
+
+    # -- keys -------------------------------------------------------------------------------
+    def run_prefix(self, run_id: str) -> str:
+        return f"{self.flow_name}/runs/{run_id}"
+
+    def task_prefix(self, run_id: str, step: str, task_id: str) -> str:
+        return f"{self.flow_name}/runs/{run_id}/{step}/{task_id}"
+
+    # -- artifacts --------------------------------------------------------------------------
+    def save_artifact(self, obj: Any) -> BlobRef:
+        return save_object(self.storage, self.flow_name, obj)
+
+    def load_artifact(self, sha: str) -> Any:
+        return load_object(self.storage, self.flow_name, sha)
+
+    # -- JSON records -----------------------------------------------------------------------
+    def _put_json(self, key: str, record: dict[str, Any]) -> None:
+        self.storage.put_bytes(key, json.dumps(record, indent=1, default=str).encode())
+
+    def _get_json(self, key: str) -> dict[str, Any] | None:
+        if not self.storage.exists(key):
+            return None
+        try:
+            return json.loads(self.storage.get_bytes(key))
+        except (json.JSONDecodeError, DataStoreError):
+            return None
+
+    # -- runs -------------------------------------------------------------------------------
+    def write_run(self, run_id: str, record: dict[str, Any]) -> None:
+        self._put_json(f"{self.run_prefix(run_id)}/{RUN_RECORD}", record)
+
+    def read_run(self, run_id: str) -> dict[str, Any] | None:
+        return self._get_json(f"{self.run_prefix(run_id)}/{RUN_RECORD}")
+
+    def ensure_run(self, run_id: str, **record: Any) -> dict[str, Any]:
+        """The run record, created on first use (an Airflow run has no other place to do it)."""
+        existing = self.read_run(run_id)
+        if existing is not None:
+            return existing
+        record = {"flow": self.flow_name, "run_id": run_id, "created_at": time.time(), **record}
+        self.write_run(run_id, record)
+        return record
+
+    def list_runs(self) -> list[str]:
+        return self.storage.list_dir(f"{self.flow_name}/runs")
+
+    def list_steps(self, run_id: str) -> list[str]:
+        return [n for n in self.storage.list_dir(self.run_prefix(run_id)) if n != RUN_RECORD]
+
+    def list_tasks(self, run_id: str, step: str) -> list[str]:
+        ids = self.storage.list_dir(f"{self.run_prefix(run_id)}/{step}")
+        return sorted(ids, key=_sort_key)
+
+    # -- tasks ------------------------------------------------------------------------------
+    def write_attempt(
+        self, run_id: str, step: str, task_id: str, attempt: int, record: dict[str, Any]
+    ) -> None:
+        key = f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.json"
+        self._put_json(key, record)
+
+    def read_attempt(
+        self, run_id: str, step: str, task_id: str, attempt: int
+    ) -> dict[str, Any] | None:
+        return self._get_json(f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.json")
+
+    def attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
+        names = self.storage.list_dir(self.task_prefix(run_id, step, task_id))
+        return sorted(int(n[8:-5]) for n in names if n.startswith("attempt-") and n.endswith(".json"))
+
+    def log_key(self, run_id: str, step: str, task_id: str, attempt: int) -> str:
+        return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.log"
+
+    def commit_task(self, run_id: str, step: str, task_id: str, manifest: dict[str, Any]) -> None:
+        """Make the task visible: its manifest is the last thing written."""
+        self._put_json(f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}", manifest)
+
+    def read_manifest(self, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
+        return self._get_json(f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}")
+
+    def task(self, run_id: str, step: str, task_id: str) -> TaskRecord:
+        return TaskRecord(self, run_id, step, task_id)
+
+
+class TaskRecord:
+    """A finished task, read lazily: the manifest on first use, each artifact on demand."""
+
+    def __init__(self, store: FlowDataStore, run_id: str, step: str, task_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.step = step
+        self.task_id = task_id
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.store.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        manifest = self.store.read_manifest(self.run_id, self.step, self.task_id)
+        if manifest is None:
+            raise DataStoreError(
+                f"Task {self.pathspec} has not finished successfully: there is no record of it "
+                f"in the datastore at {self.store.root}."
+            )
+        return manifest
+
+    @property
+    def exists(self) -> bool:
+        try:
+            self.manifest
+        except DataStoreError:
+            return False
+        return True
+
+    @property
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["artifacts"]
+
+    def has(self, name: str) -> bool:
+        return name in self.artifacts
+
+    def sha(self, name: str) -> str:
+        return self.artifacts[name]["sha"]
+
+    def load(self, name: str) -> Any:
+        if name not in self._cache:
+            if name not in self.artifacts:
+                raise AttributeError(f"Task {self.pathspec} has no artifact *{name}*.")
+            self._cache[name] = self.store.load_artifact(self.sha(name))
+        return self._cache[name]
+
+    def __repr__(self) -> str:
+        return f"TaskRecord({self.pathspec!r})"

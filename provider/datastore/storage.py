@@ -1,0 +1,117 @@
+"""Where bytes live: a key/value view of a folder (and, for remote steps, of S3).
+
+Keys are ``/``-separated paths under the datastore root. Every write is atomic:
+a reader sees the whole object or nothing, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import BinaryIO, Protocol
+
+from provider.exceptions import DataStoreError
+
+
+class Storage(Protocol):
+    root: str
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_file(self, key: str, path: str) -> None:
+        """Store a local file under ``key``; the file is consumed (moved or deleted)."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+    def open_read(self, key: str) -> BinaryIO: ...
+    def exists(self, key: str) -> bool: ...
+    def list_dir(self, prefix: str) -> list[str]:
+        """Names directly below ``prefix`` (files and folders), sorted."""
+        ...
+
+    def temp_dir(self) -> str:
+        """A local folder for spooling large objects before ``put_file``."""
+        ...
+
+
+class LocalStorage:
+    """A folder on the local filesystem. Atomicity by write-to-temp then ``os.replace``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root))
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def put_file(self, key: str, path: str) -> None:
+        target = self._path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError:  # another filesystem: copy, then rename into place
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-")
+            os.close(fd)
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+            _unlink(path)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise DataStoreError(f"Nothing stored at {key!r} under {self.root}.") from None
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self._path(key))
+
+    def list_dir(self, prefix: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self._path(prefix)) if not n.startswith(".tmp-"))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def temp_dir(self) -> str:
+        path = os.path.join(self.root, ".tmp")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def default_root() -> str:
+    """``$AIRSTEP_DATASTORE_ROOT``, else ``~/.airstep``."""
+    return os.environ.get("AIRSTEP_DATASTORE_ROOT") or os.path.join(
+        os.path.expanduser("~"), ".airstep"
+    )
+
+
+def storage_for(root: str | None = None) -> Storage:
+    """The storage behind a root: a local folder (``s3://`` roots come with remote steps)."""
+    root = root or default_root()
+    if root.startswith("s3://"):
+        raise DataStoreError(
+            f"Datastore root {root!r} is on S3, which this version of airstep does not support; "
+            "set AIRSTEP_DATASTORE_ROOT to a local folder."
+        )
+    return LocalStorage(root)

@@ -1,0 +1,37 @@
+"""Step and flow decorators (no Airflow import)."""
+
+from provider.decorators.base import StepDecorator, step
+from provider.decorators.compute import BatchDecorator, KubernetesDecorator, batch, kubernetes
+from provider.decorators.core import (
+    CatchDecorator,
+    EnvironmentDecorator,
+    ResourcesDecorator,
+    RetryDecorator,
+    TimeoutDecorator,
+    catch,
+    environment,
+    resources,
+    retry,
+    timeout,
+)
+from provider.decorators.flow import schedule
+
+__all__ = [
+    "BatchDecorator",
+    "CatchDecorator",
+    "EnvironmentDecorator",
+    "KubernetesDecorator",
+    "ResourcesDecorator",
+    "RetryDecorator",
+    "StepDecorator",
+    "TimeoutDecorator",
+    "batch",
+    "catch",
+    "environment",
+    "kubernetes",
+    "resources",
+    "retry",
+    "schedule",
+    "step",
+    "timeout",
+]

@@ -1,0 +1,8 @@
+"""Flows: FlowSpec, the step graph, parameters and ``current`` (no Airflow)."""
+
+from provider.flow.current import current
+from provider.flow.graph import FlowGraph, StepNode
+from provider.flow.parameters import IncludeFile, JSONType, Parameter
+from provider.flow.spec import FlowSpec, Inputs
+
+__all__ = ["FlowGraph", "FlowSpec", "IncludeFile", "Inputs", "JSONType", "Parameter", "StepNode", "current"]

@@ -1,0 +1,358 @@
+"""The step graph of a flow, read from the source of its steps, and its validation.
+
+The graph is read statically: each step's last statement must be
+``self.next(...)`` (except ``end``), so the shape of a flow is known before
+anything runs. Validation walks the steps in topological order and tracks the
+*split stack* of every step: the splits (branch or foreach) that enclose it.
+A join pops one split; ``end`` must be reached with an empty stack. The stack
+also gives each step its *foreach depth*, which fixes the shape of its task ids.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import inspect
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from provider.exceptions import GraphError
+
+# names a step may not take: they are FlowSpec's own attributes
+RESERVED_NAMES = frozenset(
+    {"next", "input", "index", "foreach_stack", "merge_artifacts", "graph", "parameters", "to_dag"}
+)
+
+
+@dataclass
+class StepNode:
+    """One step: its transitions, its place among splits and joins, its decorators."""
+
+    name: str
+    func: Callable[..., Any]
+    out_funcs: list[str] = field(default_factory=list)
+    in_funcs: list[str] = field(default_factory=list)
+    foreach_var: str | None = None
+    is_join: bool = False
+    has_next: bool = False
+    #: enclosing splits, outermost first (names of split or foreach steps)
+    split_stack: tuple[str, ...] = ()
+    #: for a join: the split step it closes; for a split: its join
+    split_parent: str | None = None
+    matching_join: str | None = None
+    decorators: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+    @property
+    def is_foreach(self) -> bool:
+        return self.foreach_var is not None
+
+    @property
+    def is_split(self) -> bool:
+        """A branch: several different steps run in parallel."""
+        return len(self.out_funcs) > 1
+
+    @property
+    def type(self) -> str:
+        if self.name == "end":
+            return "end"
+        if self.is_join:
+            return "join"
+        if self.is_foreach:
+            return "foreach"
+        if self.is_split:
+            return "split"
+        return "start" if self.name == "start" else "linear"
+
+
+class FlowGraph:
+    """All steps of a flow class, validated."""
+
+    def __init__(self, flow_cls: type) -> None:
+        self.flow_name = flow_cls.__name__
+        self.nodes: dict[str, StepNode] = {}
+        for name in dir(flow_cls):
+            func = getattr(flow_cls, name, None)
+            if callable(func) and getattr(func, "is_step", False):
+                self.nodes[name] = _parse_step(self.flow_name, name, func)
+        self._validate()
+        self.sorted_steps: list[str] = self._topological_order()
+
+    def __getitem__(self, name: str) -> StepNode:
+        return self.nodes[name]
+
+    def __iter__(self) -> Iterator[StepNode]:
+        return (self.nodes[n] for n in self.sorted_steps)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    # -- foreach structure ------------------------------------------------------------------
+    def foreach_depth(self, name: str) -> int:
+        """How many foreach splits enclose the step: the length of its task index path."""
+        return sum(1 for s in self.nodes[name].split_stack if self.nodes[s].is_foreach)
+
+    def foreach_frames(self, name: str) -> list[str]:
+        """The foreach steps enclosing the step, outermost first."""
+        return [s for s in self.nodes[name].split_stack if self.nodes[s].is_foreach]
+
+    # -- validation -----------------------------------------------------------------------
+    def _fail(self, message: str) -> GraphError:
+        return GraphError(f"Flow *{self.flow_name}*: {message}")
+
+    def _validate(self) -> None:
+        nodes = self.nodes
+        for required, example in (("start", "def start(self)"), ("end", "def end(self)")):
+            if required not in nodes:
+                raise self._fail(
+                    f"there is no step named *{required}*; every flow has "
+                    f"`@step {example}`."
+                )
+        for node in nodes.values():
+            if node.name in RESERVED_NAMES:
+                raise self._fail(
+                    f"step *{node.name}* has the name of a FlowSpec attribute; rename the step."
+                )
+            if node.name == "end":
+                if node.has_next:
+                    raise self._fail(
+                        "step *end* calls self.next(); the flow stops at end, remove the call."
+                    )
+            elif not node.has_next:
+                raise self._fail(
+                    f"step *{node.name}* does not end with self.next(...); add a transition "
+                    f"such as `self.next(self.end)` as its last line."
+                )
+            for target in node.out_funcs:
+                if target not in nodes:
+                    close = difflib.get_close_matches(target, list(nodes), n=1)
+                    hint = f"did you mean *{close[0]}*?" if close else "define it with @step."
+                    raise self._fail(
+                        f"step *{node.name}* moves to unknown step *{target}* in self.next(); "
+                        f"{hint}"
+                    )
+                if target == "start":
+                    raise self._fail(
+                        f"step *{node.name}* moves to *start*; start can only be the first step."
+                    )
+                nodes[target].in_funcs.append(node.name)
+            if node.is_foreach and nodes[node.out_funcs[0]].is_join and len(node.out_funcs) == 1:
+                raise self._fail(
+                    f"the foreach at step *{node.name}* moves straight to join step "
+                    f"*{node.out_funcs[0]}*; put at least one step in between to run per item."
+                )
+            if node.is_foreach and len(node.out_funcs) != 1:
+                raise self._fail(
+                    f"step *{node.name}* uses foreach with {len(node.out_funcs)} steps; a "
+                    f"foreach moves to exactly one step, e.g. "
+                    f"self.next(self.{node.out_funcs[0]}, foreach={node.foreach_var!r})."
+                )
+            kinds = [d for d in ("kubernetes", "batch") if d in node.decorators]
+            if len(kinds) > 1:
+                raise self._fail(
+                    f"step *{node.name}* has both @kubernetes and @batch; a step runs in one "
+                    f"place: keep one of them."
+                )
+        if nodes["start"].is_join:
+            raise self._fail("step *start* takes `inputs`, but it cannot be a join; remove it.")
+        unreachable = sorted(set(nodes) - self._reachable())
+        if unreachable:
+            raise self._fail(
+                f"step *{unreachable[0]}* cannot be reached from start; add it to a "
+                f"self.next() call or delete it."
+            )
+        self._assign_split_stacks()
+
+    def _reachable(self) -> set[str]:
+        seen, todo = set(), ["start"]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.nodes[name].out_funcs)
+        return seen
+
+    def _topological_order(self) -> list[str]:
+        indegree = {n: len(set(node.in_funcs)) for n, node in self.nodes.items()}
+        ready, order = ["start"], []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for target in dict.fromkeys(self.nodes[name].out_funcs):
+                indegree[target] -= 1
+                if indegree[target] == 0:
+                    ready.append(target)
+        if len(order) != len(self.nodes):
+            stuck = sorted(n for n in self.nodes if n not in order)
+            raise self._fail(
+                f"the steps {', '.join(stuck)} form a cycle; a flow must not loop back to an "
+                f"earlier step."
+            )
+        return order
+
+    def _assign_split_stacks(self) -> None:
+        nodes = self.nodes
+        joins_of: dict[str, set[str]] = {}
+        for name in self._topological_order():
+            node = nodes[name]
+            incoming: dict[str, tuple[str, ...]] = {}
+            for parent in dict.fromkeys(node.in_funcs):
+                p = nodes[parent]
+                incoming[parent] = p.split_stack + ((parent,) if p.is_split or p.is_foreach else ())
+            if name == "start":
+                continue
+            if node.is_join:
+                popped = {stack[-1] if stack else None for stack in incoming.values()}
+                if None in popped:
+                    raise self._fail(
+                        f"step *{name}* takes `inputs` but no branch or foreach comes before "
+                        f"it to join; remove `inputs`, or split the flow before it."
+                    )
+                if len(popped) > 1:
+                    detail = ", ".join(f"{p} (split at *{s[-1]}*)" for p, s in incoming.items())
+                    raise self._fail(
+                        f"join step *{name}* receives steps from different splits: {detail}; "
+                        f"join each split in its own join step."
+                    )
+                split = popped.pop()
+                assert split is not None
+                stacks = {stack[:-1] for stack in incoming.values()}
+                node.split_stack = stacks.pop()
+                node.split_parent = split
+                joins_of.setdefault(split, set()).add(name)
+                if nodes[split].is_foreach and len(incoming) != 1:
+                    raise self._fail(
+                        f"join step *{name}* closes the foreach of *{split}* but is reached from "
+                        f"{', '.join(incoming)}; a foreach body ends in one step before its join."
+                    )
+            else:
+                if len(incoming) > 1:
+                    raise self._fail(
+                        f"step *{name}* is reached from {', '.join(incoming)}, so it must be a "
+                        f"join: declare it as `def {name}(self, inputs)`."
+                    )
+                node.split_stack = next(iter(incoming.values()))
+        for split, joins in joins_of.items():
+            if len(joins) > 1:
+                raise self._fail(
+                    f"the split at *{split}* is closed by several joins "
+                    f"({', '.join(sorted(joins))}); all its branches must meet in one join."
+                )
+            nodes[split].matching_join = joins.pop()
+        for name, node in nodes.items():
+            if (node.is_split or node.is_foreach) and node.matching_join is None:
+                raise self._fail(
+                    f"the {'foreach' if node.is_foreach else 'branch'} that starts at step "
+                    f"*{name}* is never joined; add a join step `def join(self, inputs)` "
+                    f"where its {'tasks' if node.is_foreach else 'branches'} meet."
+                )
+        if nodes["end"].split_stack:
+            raise self._fail(
+                f"step *end* is reached inside the split at *{nodes['end'].split_stack[-1]}*; "
+                f"join the split before end."
+            )
+        for name, node in nodes.items():
+            if node.is_split and not node.is_foreach:
+                join = nodes[node.matching_join or ""]
+                if len(set(join.in_funcs)) < 2:
+                    raise self._fail(
+                        f"the branch at *{name}* meets in join *{join.name}* from one step only; "
+                        f"every branch must reach the join."
+                    )
+
+    def describe(self) -> str:
+        """The graph in words (``python flow.py show``)."""
+        lines = []
+        for node in self:
+            doc = f"\n    {node.doc}" if node.doc else ""
+            decos = " ".join(repr(d) for d in node.decorators.values())
+            head = f"Step *{node.name}*" + (f"  {decos}" if decos else "")
+            if node.name == "end":
+                move = "ends the flow"
+            elif node.is_foreach:
+                move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
+            else:
+                move = "=> " + ", ".join(node.out_funcs)
+            lines.append(f"{head}{doc}\n    {move}")
+        return "\n\n".join(lines)
+
+
+def _parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
+    def fail(message: str) -> GraphError:
+        return GraphError(f"Flow *{flow_name}*: step *{name}* {message}")
+
+    params = list(inspect.signature(func).parameters)
+    if len(params) not in (1, 2):
+        raise fail(
+            f"has the arguments ({', '.join(params)}); a step takes (self), or (self, inputs) "
+            f"for a join."
+        )
+    node = StepNode(
+        name=name,
+        func=func,
+        is_join=len(params) == 2,
+        decorators={d.name: d for d in getattr(func, "decorators", [])},
+        doc=inspect.cleandoc(func.__doc__ or "").split("\n\n")[0],
+    )
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        raise fail("has no readable source; define steps in a .py file.") from None
+    tree = ast.parse(source)
+    fdef = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+    calls = [
+        n
+        for n in ast.walk(fdef)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "next"
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "self"
+    ]
+    if not calls:
+        return node
+    last = fdef.body[-1]
+    if len(calls) > 1 or not (isinstance(last, ast.Expr) and last.value is calls[0]):
+        raise fail(
+            "must call self.next() exactly once, as its last statement; for a choice between "
+            "steps, branch to both and join them."
+        )
+    call = calls[0]
+    node.has_next = True
+    for arg in call.args:
+        if not (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "self"
+        ):
+            raise fail(
+                f"passes {ast.unparse(arg)!r} to self.next(); pass steps as self.<step_name>."
+            )
+        node.out_funcs.append(arg.attr)
+    if not node.out_funcs:
+        raise fail("calls self.next() with no step; name the next step, e.g. self.next(self.end).")
+    if len(set(node.out_funcs)) != len(node.out_funcs):
+        raise fail("names the same step twice in self.next(); name each step once.")
+    for keyword in call.keywords:
+        if keyword.arg == "foreach":
+            if not (isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)):
+                raise fail(
+                    f"gives foreach={ast.unparse(keyword.value)}; foreach takes the *name* of an "
+                    f"artifact as a string, e.g. foreach='items'."
+                )
+            node.foreach_var = keyword.value.value
+            if not node.foreach_var.isidentifier():
+                raise fail(f"gives foreach={node.foreach_var!r}, which is not an artifact name.")
+        elif keyword.arg == "num_parallel":
+            raise fail(
+                "uses num_parallel, which is not available in this version of airstep; use "
+                "foreach to run tasks in parallel."
+            )
+        else:
+            raise fail(
+                f"passes an unknown argument {keyword.arg}= to self.next(); it accepts "
+                f"foreach='artifact_name'."
+            )
+    return node

@@ -1,0 +1,167 @@
+"""Run parameters: ``Parameter`` and ``IncludeFile``.
+
+A parameter is a class attribute of the flow. Its value is fixed at run start
+(command line, or the Airflow trigger form), stored as an artifact of the
+``start`` task, and read-only in every step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from provider.exceptions import ParameterError
+
+
+class JSONType:
+    """Marker type: the parameter's value is JSON (``--config '{"a": 1}'``)."""
+
+
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", JSONType: "JSON"}
+
+
+class Parameter:
+    """A run-time argument of the flow: ``--name value`` locally, a DAG ``Param`` on Airflow."""
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        type: type | None = None,  # noqa: A002 - Metaflow's signature
+        help: str | None = None,  # noqa: A002
+        required: bool = False,
+        show_default: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name or name.startswith("-"):
+            raise ParameterError(f"Parameter name {name!r} is invalid; give a name like 'epochs'.")
+        self.name = name
+        self.attr = name.replace("-", "_")
+        self.help = help or ""
+        self.required = required
+        self.show_default = show_default
+        if type is None:
+            type = (
+                default.__class__
+                if default is not None and default.__class__ in _TYPE_NAMES
+                else (JSONType if isinstance(default, dict | list) else str)
+            )
+        if type in (dict, list):
+            type = JSONType
+        if type not in _TYPE_NAMES:
+            raise ParameterError(
+                f"Parameter *{name}* has type={type!r}; use str, int, float, bool or JSONType."
+            )
+        self.type = type
+        self.default = self.convert(default) if default is not None else None
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES[self.type]
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj._load_artifact(self.attr)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(
+            f"Parameter *{self.name}* is read-only inside the flow; store a new artifact under "
+            f"another name instead (self.my_{self.attr} = ...)."
+        )
+
+    def convert(self, value: Any) -> Any:
+        """Turn a command-line string (or a JSON value from Airflow) into the parameter's type."""
+        try:
+            return self._convert(value)
+        except (ValueError, TypeError):
+            raise ParameterError(
+                f"Parameter *{self.name}* got {value!r}, which is not a valid {self.type_name}; "
+                f"give e.g. --{self.name} {self._example()}."
+            ) from None
+
+    def _convert(self, value: Any) -> Any:
+        if self.type is JSONType:
+            return json.loads(value) if isinstance(value, str) else json.loads(json.dumps(value))
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(value)
+        if self.type is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if self.type is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if not isinstance(value, str | int | float):
+            raise TypeError(value)
+        return str(value)
+
+    def _example(self) -> str:
+        return {str: "text", int: "3", float: "0.5", bool: "true", JSONType: "'{\"a\": 1}'"}[
+            self.type
+        ]
+
+    def resolve(self, given: Any, *, base_dir: str | None = None) -> Any:
+        """The value for a run: the given value, else the default; ``required`` enforced."""
+        if given is None:
+            if self.default is None and self.required:
+                raise ParameterError(
+                    f"Parameter *{self.name}* is required; give it as --{self.name} "
+                    f"{self._example()}."
+                )
+            return self.default
+        return self.convert(given)
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, default={self.default!r}, type={self.type_name})"
+
+
+class IncludeFile(Parameter):
+    """A local file whose content becomes an artifact when the run starts.
+
+    The parameter's value is a path (``--name path``); the artifact is the file's
+    text (``is_text=True``) or bytes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: str | None = None,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: str | None = None,  # noqa: A002
+        required: bool = False,
+    ) -> None:
+        super().__init__(name, default=default, type=str, help=help, required=required)
+        self.is_text = is_text
+        self.encoding = encoding
+
+    def resolve(self, given: Any, *, base_dir: str | None = None) -> Any:
+        path = super().resolve(given)
+        if path is None:
+            return None
+        candidates = [path]
+        if base_dir and not os.path.isabs(path):
+            candidates.append(os.path.join(base_dir, path))
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                with open(candidate, "rb") as f:
+                    data = f.read()
+                return data.decode(self.encoding) if self.is_text else data
+        raise ParameterError(
+            f"IncludeFile *{self.name}*: no file at {path!r}; give an existing path with "
+            f"--{self.name} PATH."
+        )

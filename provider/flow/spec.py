@@ -1,0 +1,260 @@
+"""``FlowSpec``: the base class of every flow.
+
+A flow instance lives inside one task. Attributes assigned in a step
+(``self.x = ...``) are the task's artifacts; attributes read but not assigned
+come lazily from the task's input (its parent task), so a step only loads what
+it touches. A join does not inherit artifacts: it reads them from ``inputs`` or
+carries them over with :meth:`FlowSpec.merge_artifacts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from provider.exceptions import FlowDefinitionError, MergeArtifactsError, StepError
+from provider.flow.graph import RESERVED_NAMES, FlowGraph
+from provider.flow.parameters import Parameter
+
+if TYPE_CHECKING:
+    from provider.datastore.flowstore import TaskRecord
+    from provider.runtime.state import TaskState
+
+
+class FlowSpec:
+    """Subclass it, add ``@step`` methods, and call ``MyFlow()`` under ``__main__``."""
+
+    _state: TaskState | None = None
+    _schedule: dict[str, Any] | None = None
+
+    def __init__(self, use_cli: bool = True) -> None:
+        object.__setattr__(self, "_state", None)
+        if use_cli:
+            from provider.local.cli import main
+
+            main(type(self))
+
+    # -- class level: graph, parameters, DAG ---------------------------------------------------
+    @classmethod
+    def graph(cls) -> FlowGraph:
+        """The validated step graph (built once per class)."""
+        graph = cls.__dict__.get("_airstep_graph")
+        if graph is None:
+            graph = FlowGraph(cls)
+            clash = sorted(set(graph.nodes) & {p.attr for p in cls.parameters().values()})
+            if clash:
+                raise FlowDefinitionError(
+                    f"Flow *{cls.__name__}*: parameter *{clash[0]}* has the name of a step; "
+                    "rename one of them."
+                )
+            type.__setattr__(cls, "_airstep_graph", graph)
+        return graph
+
+    @classmethod
+    def parameters(cls) -> dict[str, Parameter]:
+        """Parameters by attribute name, in definition order (base classes first)."""
+        found: dict[str, Parameter] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, Parameter):
+                    if attr in RESERVED_NAMES:
+                        raise FlowDefinitionError(
+                            f"Flow *{cls.__name__}*: parameter *{attr}* has the name of a "
+                            "FlowSpec attribute; rename it."
+                        )
+                    found[attr] = value
+        return found
+
+    @classmethod
+    def to_dag(cls, **kwargs: Any) -> Any:
+        """The flow as an Airflow DAG; see :func:`provider.dag.flow_to_dag`."""
+        from provider.dag import flow_to_dag  # Airflow is imported only here
+
+        return flow_to_dag(cls, **kwargs)
+
+    # -- inside a step --------------------------------------------------------------------------
+    def next(self, *steps: Any, foreach: str | None = None) -> None:
+        """Name the step(s) that run after this one."""
+        state = self._require_state("next")
+        names = [getattr(s, "__name__", repr(s)) for s in steps]
+        node = state.node
+        if names != node.out_funcs or foreach != node.foreach_var:
+            raise StepError(
+                f"Step *{node.name}* called self.next({', '.join(names)}"
+                f"{f', foreach={foreach!r}' if foreach else ''}) but its source says "
+                f"self.next({', '.join(node.out_funcs)}); self.next() must be a plain call "
+                "that the graph can read."
+            )
+        state.transition = names
+
+    @property
+    def input(self) -> Any:
+        """The item of the innermost foreach this task runs for."""
+        state = self._require_state("input")
+        return state.foreach_item(-1)
+
+    @property
+    def index(self) -> int | None:
+        """The index of this task in the innermost foreach."""
+        state = self._require_state("index")
+        return state.foreach_stack[-1]["index"] if state.foreach_stack else None
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """``(index, num_splits, item)`` for each enclosing foreach, outermost first."""
+        state = self._require_state("foreach_stack")
+        return [
+            (frame["index"], frame["num_splits"], state.foreach_item(depth))
+            for depth, frame in enumerate(state.foreach_stack)
+        ]
+
+    def merge_artifacts(
+        self,
+        inputs: Inputs,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+    ) -> None:
+        """Carry over artifacts that all inputs agree on (same content) into this join."""
+        state = self._require_state("merge_artifacts")
+        step = state.node.name
+        if not state.node.is_join:
+            raise MergeArtifactsError(
+                f"Step *{step}* called merge_artifacts(), which only a join step can do."
+            )
+        if include and exclude:
+            raise MergeArtifactsError(
+                f"Step *{step}*: merge_artifacts() takes include or exclude, not both."
+            )
+        values: dict[str, dict[str, dict[str, Any]]] = {}
+        for task in inputs:
+            for name, entry in task._record.artifacts.items():
+                values.setdefault(name, {})[task._record.pathspec] = entry
+        names = list(include) if include else list(values)
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise MergeArtifactsError(
+                f"Step *{step}*: merge_artifacts(include=...) names {', '.join(missing)}, which "
+                "no input has; remove them from include."
+            )
+        skip = set(exclude or ()) | set(self.__dict__) | set(state.parameter_names)
+        conflicts = []
+        for name in names:
+            if name in skip:
+                continue
+            shas = {entry["sha"] for entry in values[name].values()}
+            if len(shas) > 1:
+                conflicts.append(name)
+            else:
+                state.inherited[name] = next(iter(values[name].values()))
+        if conflicts:
+            raise MergeArtifactsError(
+                f"Step *{step}* cannot merge artifact(s) {', '.join(sorted(conflicts))}: their "
+                "values differ between the inputs. Set them in the join (self.x = ...) before "
+                f"merging, or pass exclude={sorted(conflicts)!r}."
+            )
+
+    # -- artifacts --------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in RESERVED_NAMES or isinstance(getattr(type(self), name, None), property):
+            raise AttributeError(f"self.{name} is part of FlowSpec and cannot be assigned.")
+        if isinstance(getattr(type(self), name, None), Parameter):
+            getattr(type(self), name).__set__(self, value)
+        cls_attr = getattr(type(self), name, None)
+        if callable(cls_attr) and getattr(cls_attr, "is_step", False):
+            raise AttributeError(f"self.{name} is a step and cannot be assigned; use another name.")
+        self.__dict__[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_state":
+            raise AttributeError(name)
+        return self._load_artifact(name)
+
+    def _load_artifact(self, name: str) -> Any:
+        if name in self.__dict__:
+            return self.__dict__[name]
+        state = self.__dict__.get("_state")
+        if state is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute *{name}* (artifacts exist only while "
+                "a step runs)."
+            )
+        value = state.load_inherited(name)
+        self.__dict__[name] = value
+        return value
+
+    def _require_state(self, what: str) -> TaskState:
+        state = self.__dict__.get("_state")
+        if state is None:
+            raise StepError(f"self.{what} is only available inside a running step.")
+        return state
+
+    def _artifact_items(self) -> Iterator[tuple[str, Any]]:
+        """What this step persists: every attribute it assigned or read."""
+        for name, value in self.__dict__.items():
+            if name != "_state":
+                yield name, value
+
+
+class InputTask:
+    """One input of a join: artifacts as attributes, read on first access."""
+
+    def __init__(self, record: TaskRecord, foreach_item: Any) -> None:
+        self._record = record
+        self._foreach_item = foreach_item
+
+    @property
+    def step_name(self) -> str:
+        return self._record.step
+
+    @property
+    def pathspec(self) -> str:
+        return self._record.pathspec
+
+    @property
+    def input(self) -> Any:
+        return self._foreach_item()
+
+    @property
+    def index(self) -> int | None:
+        stack = self._record.manifest.get("foreach_stack") or []
+        return stack[-1]["index"] if stack else None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._record.load(name)
+        except AttributeError:
+            raise AttributeError(
+                f"Input {self._record.pathspec} has no artifact *{name}*; it has "
+                f"{', '.join(sorted(self._record.artifacts)) or 'none'}."
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<input {self._record.pathspec}>"
+
+
+class Inputs(Sequence[InputTask]):
+    """The inputs of a join: index them, iterate them, or name a branch (``inputs.a``)."""
+
+    def __init__(self, tasks: list[InputTask]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._tasks[i]
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[InputTask]:
+        return iter(self._tasks)
+
+    def __getattr__(self, name: str) -> InputTask:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for task in self._tasks:
+            if task.step_name == name:
+                return task
+        raise AttributeError(
+            f"This join has no input from step *{name}*; its inputs come from "
+            f"{', '.join(sorted({t.step_name for t in self._tasks}))}."
+        )

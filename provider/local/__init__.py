@@ -1,0 +1,1 @@
+"""The local debug executor (no Airflow)."""

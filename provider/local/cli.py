@@ -1,0 +1,127 @@
+"""The flow's command line: ``python flow.py run|resume|show``.
+
+``MyFlow()`` under ``if __name__ == "__main__":`` lands here, as in Metaflow.
+Parameters become ``--name value`` options of ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+from provider.datastore.flowstore import FlowDataStore
+from provider.exceptions import AirstepError, RunFailed
+from provider.flow.parameters import JSONType
+from provider.flow.spec import FlowSpec
+from provider.local.scheduler import LocalRun
+
+
+def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.ArgumentParser:
+    doc = (flow_cls.__doc__ or "").strip()
+    parser = argparse.ArgumentParser(prog=prog, description=doc or f"The flow {flow_cls.__name__}.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def executor_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--max-workers", type=int, default=16, help="tasks running at once (default 16)"
+        )
+        p.add_argument(
+            "--max-num-splits",
+            type=int,
+            default=100,
+            help="the widest foreach allowed (default 100)",
+        )
+
+    run = commands.add_parser("run", help="run the flow on this machine")
+    executor_options(run)
+    run.add_argument("--run-id", help="use this run id instead of a new one")
+    group = run.add_argument_group("parameters")
+    for attr, param in flow_cls.parameters().items():
+        kind = "JSON" if param.type is JSONType else param.type.__name__
+        default = f" (default {param.default!r})" if param.show_default else ""
+        required = " (required)" if param.required and param.default is None else ""
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if param.type is bool else {}
+        group.add_argument(
+            f"--{param.name}",
+            dest=f"param:{attr}",
+            metavar=kind.upper(),
+            help=f"{param.help}{default}{required}",
+            **extra,
+        )
+
+    resume = commands.add_parser("resume", help="re-run a failed run, reusing its finished tasks")
+    executor_options(resume)
+    resume.add_argument("step", nargs="?", help="re-run from this step on (default: what failed)")
+    resume.add_argument("--origin-run-id", help="the run to resume (default: the latest run)")
+
+    commands.add_parser("show", help="describe the flow's steps")
+    commands.add_parser("check", help="validate the flow without running it")
+    return parser
+
+
+def main(flow_cls: type[FlowSpec], argv: list[str] | None = None) -> NoReturn:
+    sys.exit(run_cli(flow_cls, argv))
+
+
+def run_cli(flow_cls: type[FlowSpec], argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(flow_cls, prog)
+    args = parser.parse_args(argv)
+    try:
+        graph = flow_cls.graph()
+        if args.command == "show":
+            print(graph.describe())
+            return 0
+        if args.command == "check":
+            print(f"Flow {flow_cls.__name__} is valid: {len(graph.nodes)} steps.")
+            return 0
+        if args.max_num_splits < 1 or args.max_workers < 1:
+            parser.error("--max-workers and --max-num-splits must be at least 1")
+        store = FlowDataStore(flow_cls.__name__)
+        if args.command == "run":
+            params = {
+                key.split(":", 1)[1]: value
+                for key, value in vars(args).items()
+                if key.startswith("param:") and value is not None
+            }
+            for attr, value in params.items():  # fail on a bad value before anything runs
+                flow_cls.parameters()[attr].convert(value)
+            LocalRun(
+                flow_cls,
+                store=store,
+                run_id=args.run_id,
+                params=params,
+                max_workers=args.max_workers,
+                max_num_splits=args.max_num_splits,
+            ).run()
+            return 0
+        origin = args.origin_run_id or _latest_run(store)
+        if args.step and args.step not in graph:
+            parser.error(f"resume: the flow has no step {args.step!r}")
+        LocalRun(
+            flow_cls,
+            store=store,
+            max_workers=args.max_workers,
+            max_num_splits=args.max_num_splits,
+            origin_run_id=origin,
+            resume_step=args.step,
+        ).run()
+        return 0
+    except RunFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except AirstepError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _latest_run(store: FlowDataStore) -> str:
+    runs = [(r.get("created_at", 0), run_id) for run_id in store.list_runs() if (r := store.read_run(run_id))]
+    if not runs:
+        raise AirstepError(
+            f"There is no earlier run of {store.flow_name} in {store.root} to resume; "
+            "start one with `run`."
+        )
+    return max(runs)[1]
