@@ -6,27 +6,25 @@
 
 Design
 ------
-* Process management is ``multiprocessing.Pool`` with the *fork* start method. Before
-  the pool starts, ``func`` and the materialised item list are registered in the module
-  global ``_JOBS``; forked workers inherit that memory, so ``func`` is never pickled
-  (lambdas, closures and local functions work) and a task is just ``(job, start, stop)``,
-  an index range. Ranges are chunked like ``Pool.map`` (about four per worker).
-* A worker sends back one blob per chunk: stdlib ``pickle`` first, ``cloudpickle`` if
-  that fails (instances of local classes, lambdas inside results, ...).
-* Errors are caught in the worker, which reports the failing index, the exception
-  (pickled if possible, otherwise its type and message) and the formatted traceback.
-  The parent terminates the pool at once (running items are killed, queued ones never
-  start) and re-raises the original exception type with a note naming the item; the
-  worker traceback is attached as ``__cause__``, as ``concurrent.futures`` does.
-* Workers reset SIGTERM to its default action, so a handler installed by the step
-  process (e.g. the task runner's) cannot keep them alive through ``Pool.terminate``.
-* A worker that dies outright (OOM kill, segfault, ``os._exit``) makes a plain Pool wait
-  forever: the pool quietly replaces it and the chunk is lost. The pool initializer
-  counts worker starts in a shared counter; more starts than workers means one died,
-  and the parent raises ``RuntimeError`` instead of hanging.
-* With fewer than two items, ``max_parallel=1``, inside a daemonic process (which may
-  not have children) or without fork support, the work runs in-process, with the same
-  error note.
+* Process management is ``multiprocessing.Pool`` with the *fork* start method. ``func``
+  and the materialised items are registered in the module global ``_JOBS`` before the
+  pool forks, so workers inherit them: ``func`` is never pickled (lambdas, closures and
+  local functions work) and a task is only ``(job, start, stop)``, an index range
+  chunked like ``Pool.map`` (about four chunks per worker).
+* A chunk's results go back as one blob: stdlib ``pickle``, else ``cloudpickle``
+  (instances of local classes, lambdas inside results, ...).
+* A failing worker reports the item index, the exception (pickled if possible, else its
+  type and message) and the formatted traceback. The parent terminates the pool at once
+  (running items are killed, queued ones never start) and re-raises the original
+  exception type with a note naming the item and the worker traceback as ``__cause__``.
+* Workers reset SIGTERM to its default, so a handler inherited from the step process
+  cannot keep them alive through ``Pool.terminate`` (which would hang the caller).
+* A worker that dies outright (OOM kill, segfault, ``os._exit``) would make a plain Pool
+  wait forever: it quietly replaces the worker and the chunk is lost. The initializer
+  counts worker starts; more starts than workers means one died, and the parent raises
+  ``RuntimeError`` instead of hanging.
+* Fewer than two items, ``max_parallel=1``, a daemonic caller (may not have children) or
+  no fork support: the work runs in-process, with the same error note.
 * Results travel through the pool's pipes, so no temporary files are written; ``dir``
   is accepted for Metaflow compatibility and unused.
 """
@@ -185,11 +183,7 @@ def _run(
         raise ValueError(f"max_parallel must be >= 1, got {max_parallel}")
     items = list(iterable)
     workers = min(max_parallel or os.cpu_count() or 1, len(items))
-    if (
-        workers <= 1
-        or mp.current_process().daemon
-        or "fork" not in mp.get_all_start_methods()
-    ):
+    if workers <= 1 or mp.current_process().daemon or "fork" not in mp.get_all_start_methods():
         return _in_process(func, items)
     return _forked(func, items, workers)
 

@@ -21,9 +21,7 @@ class NeedsTwoArgs(Exception):
 
 
 def test_order_preserved_with_lambda() -> None:
-    assert parallel_map(lambda x: x * x, range(100), max_parallel=2) == [
-        x * x for x in range(100)
-    ]
+    assert parallel_map(lambda x: x * x, range(100), max_parallel=2) == [x * x for x in range(100)]
 
 
 def test_closure_and_local_function() -> None:

@@ -15,6 +15,7 @@ a message that names the step, the value and the fix.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -81,15 +82,17 @@ class StepDecorator:
             if optional:
                 return
             raise self.fail(attr, "give a number")
+        kind = "a whole number" if integer else "a number"
         if isinstance(value, str):
             try:
                 value = float(value) if not integer else int(value)
             except ValueError:
-                raise self.fail(attr, "give a number") from None
+                raise self.fail(attr, f"give {kind}") from None
             self.attributes[attr] = value
-        kind = "a whole number" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise self.fail(attr, f"give {kind}")
+        if not math.isfinite(value):
+            raise self.fail(attr, f"give a finite {kind.split(' ', 1)[1]}")
         if integer and int(value) != value:
             raise self.fail(attr, f"give {kind}")
         bound = f"> {minimum}" if strict else f">= {minimum}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.exceptions import GraphError
+from provider.flow.parameters import Parameter
 
 # names a step may not take: they are FlowSpec's own attributes
 RESERVED_NAMES = frozenset(
@@ -72,6 +73,7 @@ class FlowGraph:
 
     def __init__(self, flow_cls: type) -> None:
         self.flow_name = flow_cls.__name__
+        self._flow_cls = flow_cls
         self.nodes: dict[str, StepNode] = {}
         for name in dir(flow_cls):
             func = getattr(flow_cls, name, None)
@@ -129,6 +131,14 @@ class FlowGraph:
                 if target not in nodes:
                     close = difflib.get_close_matches(target, list(nodes), n=1)
                     hint = f"did you mean *{close[0]}*?" if close else "define it with @step."
+                    other = getattr(self._flow_cls, target, None)
+                    if isinstance(other, Parameter):
+                        hint = (
+                            f"*{target}* is a Parameter, which replaces a step of the same "
+                            f"name; rename one of them."
+                        )
+                    elif callable(other) and target not in RESERVED_NAMES:
+                        hint = f"*{target}* is not a step; put @step above `def {target}`."
                     raise self._fail(
                         f"step *{node.name}* moves to unknown step *{target}* in self.next(); "
                         f"{hint}"
@@ -165,8 +175,8 @@ class FlowGraph:
             )
         self._assign_split_stacks()
 
-    def _reachable(self) -> set[str]:
-        seen, todo = set(), ["start"]
+    def _reachable(self, roots: tuple[str, ...] | list[str] = ("start",)) -> set[str]:
+        seen, todo = set(), list(roots)
         while todo:
             name = todo.pop()
             if name not in seen:
@@ -186,11 +196,36 @@ class FlowGraph:
                     ready.append(target)
         if len(order) != len(self.nodes):
             stuck = sorted(n for n in self.nodes if n not in order)
+            cycle = [n for n in stuck if n in self._reachable(self.nodes[n].out_funcs)]
+            source, target = self._back_edge()
+            looped = f"the steps {', '.join(cycle)} form" if len(cycle) > 1 else "it forms"
             raise self._fail(
-                f"the steps {', '.join(stuck)} form a cycle; a flow must not loop back to an "
-                f"earlier step."
+                f"step *{source}* moves back to *{target}*, so {looped} a cycle; a flow must "
+                f"not loop back to an earlier step."
             )
         return order
+
+    def _back_edge(self) -> tuple[str, str]:
+        """The first transition (depth first from start) to a step on the current path."""
+        path: list[str] = []
+        done: set[str] = set()
+
+        def visit(name: str) -> tuple[str, str] | None:
+            path.append(name)
+            for target in self.nodes[name].out_funcs:
+                if target in path:
+                    return name, target
+                if target not in done:
+                    found = visit(target)
+                    if found:
+                        return found
+            path.pop()
+            done.add(name)
+            return None
+
+        found = visit("start")
+        assert found is not None
+        return found
 
     def _assign_split_stacks(self) -> None:
         nodes = self.nodes
@@ -297,10 +332,18 @@ def _parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode
         doc=inspect.cleandoc(func.__doc__ or "").split("\n\n")[0],
     )
     try:
-        source = textwrap.dedent(inspect.getsource(func))
+        source = inspect.getsource(func)
     except (OSError, TypeError):
         raise fail("has no readable source; define steps in a .py file.") from None
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        # a multi-line string less indented than the method defeats dedent: parse the
+        # method as the body of a block instead (indentation inside strings is ignored)
+        try:
+            tree = ast.parse("if True:\n" + source)
+        except SyntaxError:
+            raise fail("has source that cannot be parsed; define steps in a .py file.") from None
     fdef = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
     calls = [
         n

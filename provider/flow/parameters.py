@@ -160,7 +160,15 @@ class IncludeFile(Parameter):
             if os.path.isfile(candidate):
                 with open(candidate, "rb") as f:
                     data = f.read()
-                return data.decode(self.encoding) if self.is_text else data
+                if not self.is_text:
+                    return data
+                try:
+                    return data.decode(self.encoding)
+                except UnicodeDecodeError:
+                    raise ParameterError(
+                        f"IncludeFile *{self.name}*: the file at {path!r} is not {self.encoding} "
+                        f"text; pass the right encoding=..., or is_text=False to read bytes."
+                    ) from None
         raise ParameterError(
             f"IncludeFile *{self.name}*: no file at {path!r}; give an existing path with "
             f"--{self.name} PATH."

@@ -9,6 +9,7 @@ carries them over with :meth:`FlowSpec.merge_artifacts`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,13 @@ class FlowSpec:
 
     @classmethod
     def to_dag(cls, **kwargs: Any) -> Any:
-        """The flow as an Airflow DAG; see :func:`provider.dag.flow_to_dag`."""
+        """The flow as an Airflow DAG; see :func:`provider.dag.flow_to_dag`.
+
+        Returns None without importing Airflow when the file runs as a script
+        (``python flow.py run``) or inside a step process, where no DAG is wanted.
+        """
+        if cls.__module__ == "__main__" or os.environ.get("AIRSTEP_IN_TASK"):
+            return None
         from provider.dag import flow_to_dag  # Airflow is imported only here
 
         return flow_to_dag(cls, **kwargs)

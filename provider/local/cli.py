@@ -7,6 +7,8 @@ Parameters become ``--name value`` options of ``run``.
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -84,8 +86,8 @@ def run_cli(flow_cls: type[FlowSpec], argv: list[str] | None = None, prog: str |
                 for key, value in vars(args).items()
                 if key.startswith("param:") and value is not None
             }
-            for attr, value in params.items():  # fail on a bad value before anything runs
-                flow_cls.parameters()[attr].convert(value)
+            for attr, param in flow_cls.parameters().items():  # fail before anything runs
+                param.resolve(params.get(attr), base_dir=_flow_dir(flow_cls))
             LocalRun(
                 flow_cls,
                 store=store,
@@ -115,6 +117,10 @@ def run_cli(flow_cls: type[FlowSpec], argv: list[str] | None = None, prog: str |
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _flow_dir(flow_cls: type[FlowSpec]) -> str:
+    return os.path.dirname(os.path.abspath(inspect.getfile(flow_cls)))
 
 
 def _latest_run(store: FlowDataStore) -> str:

@@ -130,7 +130,7 @@ class LocalRun:
         self._enqueue("start", ())
         last_progress = time.monotonic()
         try:
-            while self.ready or self.delayed or self.running:
+            while self.running or (self.failure is None and (self.ready or self.delayed)):
                 if self.failure is None:
                     self._promote_delayed()
                     self._launch()

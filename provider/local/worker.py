@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore
-from provider.runtime.task import TaskRequest, run_task
+from provider.runtime.task import TaskRequest, run_task, user_traceback
 
 
 @dataclass
@@ -64,8 +63,8 @@ def fork_task(
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
+        except BaseException as exc:
+            sys.stderr.write(user_traceback(exc))
         finally:
             try:
                 sys.stdout.flush()

@@ -84,7 +84,7 @@ def run_task(
                 "finished_at": time.time(),
                 "exception": type(exc).__name__,
                 "message": str(exc),
-                "traceback": traceback.format_exc(),
+                "traceback": user_traceback(exc),
             },
         )
         raise
@@ -135,6 +135,7 @@ def _execute(
                         "index": path[-1],
                         "num_splits": split["num_splits"],
                         "sha": split["items"][path[-1]],
+                        "label": split["labels"][path[-1]],
                     }
                 )
     flow = flow_cls(use_cli=False)
@@ -278,7 +279,7 @@ def _catch(
         raise exc
     if catch.attributes["print_exception"]:
         print(f"@catch on step {node.name} caught:", file=sys.stderr)
-        traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.write(user_traceback(exc))
     var = catch.attributes["var"]
     if var:
         setattr(flow, var, exc if _picklable(exc) else StepError(f"{type(exc).__name__}: {exc}"))
@@ -329,6 +330,17 @@ def _register_flow_module(flow_cls: type) -> None:
     if module is not None and flow_cls.__module__ != "__main__":
         with contextlib.suppress(ValueError):
             cloudpickle.register_pickle_by_value(module)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback without airstep's own frames, so the user's code is what shows."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _picklable(value: Any) -> bool:
