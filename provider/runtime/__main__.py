@@ -1,0 +1,87 @@
+"""``python -m provider.runtime``: run one task in this process (the container entrypoint).
+
+::
+
+    python -m provider.runtime --flow-file flow.py --run-id R --step train --task-id 3 \
+        [--flow NAME] [--attempt N] [--params-json '{...}'] [--max-num-splits N] [--datastore-root ROOT]
+
+Exit status 0 when the task succeeded; 1 (with the user's traceback) when it failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import os
+import sys
+
+from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.storage import storage_for
+from provider.exceptions import AirstepError
+from provider.flow.spec import FlowSpec
+from provider.runtime.task import TaskRequest, run_task, user_traceback
+
+
+def load_flow_class(path: str, name: str | None = None) -> type[FlowSpec]:
+    """Import a flow file as a task would: ``to_dag()`` in it is a no-op, Airflow stays out."""
+    os.environ["AIRSTEP_IN_TASK"] = "1"
+    path = os.path.abspath(path)
+    module_name = "airstep_flow_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise AirstepError(f"Cannot import the flow file {path!r}.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, os.path.dirname(path))
+    spec.loader.exec_module(module)
+    flows = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, FlowSpec)
+        and obj.__module__ == module_name
+        and (name is None or obj.__name__ == name)
+    ]
+    if len(flows) != 1:
+        found = ", ".join(f.__name__ for f in flows) or "none"
+        raise AirstepError(
+            f"{path} must define exactly one flow{f' named {name}' if name else ''} "
+            f"(found {found}); name it with --flow."
+        )
+    return flows[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m provider.runtime", description=__doc__)
+    parser.add_argument("--flow-file", required=True)
+    parser.add_argument("--flow")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--step", required=True)
+    parser.add_argument("--task-id", default="0")
+    parser.add_argument("--attempt", type=int, default=0)
+    parser.add_argument("--params-json")
+    parser.add_argument("--max-num-splits", type=int, default=100)
+    parser.add_argument("--datastore-root")
+    args = parser.parse_args(argv)
+    try:
+        flow_cls = load_flow_class(args.flow_file, args.flow)
+        store = FlowDataStore(flow_cls.__name__, storage_for(args.datastore_root))
+        request = TaskRequest(
+            run_id=args.run_id,
+            step=args.step,
+            task_id=args.task_id,
+            attempt=args.attempt,
+            params=json.loads(args.params_json) if args.params_json else None,
+            max_num_splits=args.max_num_splits,
+        )
+        run_task(flow_cls, request, store)
+    except Exception as exc:
+        sys.stderr.write(user_traceback(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
