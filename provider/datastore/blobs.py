@@ -104,13 +104,15 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
         key = blob_key(prefix, ref.sha)
         data = spool.value()
-        if storage.exists(key):
-            return ref
         if data is not None:
-            storage.put_bytes(key, data)
+            if not (storage.check_before_small_put and storage.exists(key)):
+                storage.put_bytes(key, data)
+        elif storage.exists(key):
+            return ref
         else:
             assert spool.path is not None
             storage.put_file(key, spool.path)
+            spool.path = None
         return ref
     finally:
         spool.discard()

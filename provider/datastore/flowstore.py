@@ -82,8 +82,6 @@ class FlowDataStore:
         self.storage.put_bytes(key, json.dumps(record, indent=1, default=str).encode())
 
     def _get_json(self, key: str) -> dict[str, Any] | None:
-        if not self.storage.exists(key):
-            return None
         try:
             return json.loads(self.storage.get_bytes(key))
         except (json.JSONDecodeError, DataStoreError):
@@ -140,6 +138,18 @@ class FlowDataStore:
 
     def read_manifest(self, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
         return self._get_json(f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}")
+
+    def checkpoint_key(self, run_id: str, step: str, task_id: str) -> str:
+        return f"{self.task_prefix(run_id, step, task_id)}/checkpoint.json"
+
+    def save_checkpoint(self, run_id: str, step: str, task_id: str, value: Any) -> None:
+        """Keep a value for the task's next attempt (spot reclaim, retry)."""
+        ref = self.save_artifact(value)
+        self._put_json(self.checkpoint_key(run_id, step, task_id), {"sha": ref.sha, "at": time.time()})
+
+    def load_checkpoint(self, run_id: str, step: str, task_id: str, default: Any = None) -> Any:
+        pointer = self._get_json(self.checkpoint_key(run_id, step, task_id))
+        return default if pointer is None else self.load_artifact(pointer["sha"])
 
     def task(self, run_id: str, step: str, task_id: str) -> TaskRecord:
         return TaskRecord(self, run_id, step, task_id)

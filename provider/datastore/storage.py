@@ -29,6 +29,8 @@ class Storage(Protocol):
         """Names directly below ``prefix`` (files and folders), sorted."""
         ...
 
+    check_before_small_put: bool
+
     def temp_dir(self) -> str:
         """A local folder for spooling large objects before ``put_file``."""
         ...
@@ -86,6 +88,9 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    #: a local existence check is cheap, and saves rewriting an identical blob
+    check_before_small_put = True
+
     def temp_dir(self) -> str:
         path = os.path.join(self.root, ".tmp")
         os.makedirs(path, exist_ok=True)
@@ -110,8 +115,7 @@ def storage_for(root: str | None = None) -> Storage:
     """The storage behind a root: a local folder (``s3://`` roots come with remote steps)."""
     root = root or default_root()
     if root.startswith("s3://"):
-        raise DataStoreError(
-            f"Datastore root {root!r} is on S3, which this version of airstep does not support; "
-            "set AIRSTEP_DATASTORE_ROOT to a local folder."
-        )
+        from provider.datastore.s3 import S3Storage  # boto3 is imported only when needed
+
+        return S3Storage(root)
     return LocalStorage(root)

@@ -12,14 +12,56 @@ class Current:
     def __init__(self) -> None:
         self._info: dict[str, Any] = {}
         self._termination_hooks: list[Callable[[], Any]] = []
+        self._termination_reason: str | None = None
 
     def _set(self, **info: Any) -> None:
         self._info = info
         self._termination_hooks = []
+        self._termination_reason: str | None = None
 
     def _clear(self) -> None:
         self._info = {}
         self._termination_hooks = []
+        self._termination_reason = None
+
+    # -- spot instances and graceful termination ---------------------------------------------
+    def on_termination(self, hook: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``hook`` if the task is asked to stop (SIGTERM, or a spot interruption notice).
+
+        Usable as a decorator. Hooks run once, in registration order, within the
+        platform's grace period; the attempt then fails and is retried if @retry allows.
+        """
+        self._termination_hooks.append(hook)
+        return hook
+
+    @property
+    def is_terminating(self) -> bool:
+        """True once the task has been asked to stop."""
+        return self._termination_reason is not None
+
+    @property
+    def termination_reason(self) -> str | None:
+        return self._termination_reason
+
+    def _terminate(self, reason: str) -> None:
+        if self._termination_reason is not None:
+            return
+        self._termination_reason = reason
+        for hook in list(self._termination_hooks):
+            hook()
+
+    def save_checkpoint(self, value: Any) -> None:
+        """Keep ``value`` for the next attempt of this task (see :meth:`load_checkpoint`)."""
+        self._require("save_checkpoint")["save_checkpoint"](value)
+
+    def load_checkpoint(self, default: Any = None) -> Any:
+        """What an earlier attempt of this task saved with :meth:`save_checkpoint`, or default."""
+        return self._require("load_checkpoint")["load_checkpoint"](default)
+
+    def _require(self, what: str) -> dict[str, Any]:
+        if not self._info:
+            raise RuntimeError(f"current.{what}() works only inside a running step.")
+        return self._info
 
     def _get(self, key: str) -> Any:
         return self._info.get(key)

@@ -24,6 +24,7 @@ import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, path_for, task_id_for
 from provider.exceptions import ForeachError, StepError, StepTimeout
+from provider.runtime.termination import termination_signals
 from provider.flow.current import current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec, InputTask, Inputs
@@ -149,12 +150,14 @@ def _execute(
         retry_count=request.attempt,
         origin_run_id=request.origin_run_id,
         parameter_names=params,
+        save_checkpoint=lambda v: store.save_checkpoint(request.run_id, node.name, request.task_id, v),
+        load_checkpoint=lambda d: store.load_checkpoint(request.run_id, node.name, request.task_id, d),
     )
     caught = None
     env = dict(request.extra_env)
     if "environment" in node.decorators:
         env.update(node.decorators["environment"].attributes["vars"])
-    with _environment(env), _deadline(node, request):
+    with _environment(env), _deadline(node, request), termination_signals(node.name):
         try:
             step_func = getattr(flow, node.name)
             step_func(inputs) if node.is_join else step_func()
