@@ -3,7 +3,13 @@
 ::
 
     python -m provider.runtime --flow-file flow.py --run-id R --step train --task-id 3 \
-        [--flow NAME] [--attempt N] [--params-json '{...}'] [--max-num-splits N] [--datastore-root ROOT]
+        [--flow NAME] [--attempt N] [--params-json '{...}'] [--max-num-splits N] \
+        [--datastore-root ROOT] [--code-package KEY]
+
+With ``--code-package`` (a key in the datastore, made by
+:func:`provider.datastore.code.upload_code`), the flow's folder is unpacked into
+a temporary directory first and ``--flow-file`` is relative to it; ``--flow``
+then names the flow, since its datastore holds the package.
 
 Exit status 0 when the task succeeded; 1 (with the user's traceback) when it failed.
 """
@@ -16,7 +22,9 @@ import inspect
 import json
 import os
 import sys
+import tempfile
 
+from provider.datastore.code import unpack_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import storage_for
 from provider.exceptions import AirstepError
@@ -64,9 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params-json")
     parser.add_argument("--max-num-splits", type=int, default=100)
     parser.add_argument("--datastore-root")
+    parser.add_argument("--code-package")
     args = parser.parse_args(argv)
     try:
-        flow_cls = load_flow_class(args.flow_file, args.flow)
+        flow_file = args.flow_file
+        if args.code_package:
+            if not args.flow:
+                raise AirstepError("--code-package needs --flow NAME.")
+            package_store = FlowDataStore(args.flow, storage_for(args.datastore_root))
+            code_dir = unpack_code(package_store, args.code_package, tempfile.mkdtemp(prefix="airstep-code-"))
+            flow_file = os.path.join(code_dir, args.flow_file)
+        flow_cls = load_flow_class(flow_file, args.flow)
         store = FlowDataStore(flow_cls.__name__, storage_for(args.datastore_root))
         request = TaskRequest(
             run_id=args.run_id,
