@@ -52,7 +52,9 @@ def measure(method: str, mb: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         out = subprocess.run(
             [sys.executable, "-c", CHILD, method, str(mb), folder, ROOT],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return json.loads(out.stdout)
 
@@ -61,16 +63,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=200)
     args = parser.parse_args()
-    rows = [("plain pickle (dumps/loads + file)", measure("pickle", args.mb)),
-            ("airstep datastore (stream, zstd)", measure("airstep", args.mb))]
+    rows = [
+        ("plain pickle (dumps/loads + file)", measure("pickle", args.mb)),
+        ("airstep datastore (stream, zstd)", measure("airstep", args.mb)),
+    ]
     print(f"{args.mb} MB artifact (half random, half repetitive), one process per method")
-    print(f"{'method':<36}{'write s':>9}{'read s':>9}{'total s':>9}{'peak extra MB':>15}{'stored MB':>11}")
+    print(
+        f"{'method':<36}{'write s':>9}{'read s':>9}{'total s':>9}{'peak extra MB':>15}{'stored MB':>11}"
+    )
     for name, r in rows:
         total = r["write"] + r["read"]
-        print(f"{name:<36}{r['write']:>9.2f}{r['read']:>9.2f}{total:>9.2f}{r['extra_mb']:>15.0f}{r['stored_mb']:>11.0f}")
+        print(
+            f"{name:<36}{r['write']:>9.2f}{r['read']:>9.2f}{total:>9.2f}{r['extra_mb']:>15.0f}{r['stored_mb']:>11.0f}"
+        )
     base, ours = rows[0][1], rows[1][1]
-    print(f"time ratio airstep/pickle: {(ours['write'] + ours['read']) / (base['write'] + base['read']):.2f}; "
-          f"peak memory ratio: {ours['extra_mb'] / base['extra_mb']:.2f}")
+    print(
+        f"time ratio airstep/pickle: {(ours['write'] + ours['read']) / (base['write'] + base['read']):.2f}; "
+        f"peak memory ratio: {ours['extra_mb'] / base['extra_mb']:.2f}"
+    )
 
 
 if __name__ == "__main__":

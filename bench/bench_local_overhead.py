@@ -31,8 +31,13 @@ def run_airstep(flow_cls, width: int, workers: int, root: str) -> float:
     devnull = open(os.devnull, "w")
     began = time.perf_counter()
     run_id = LocalRun(
-        flow_cls, store=store, params={"width": width}, max_workers=workers,
-        max_num_splits=width, out=devnull, err=devnull,
+        flow_cls,
+        store=store,
+        params={"width": width},
+        max_workers=workers,
+        max_num_splits=width,
+        out=devnull,
+        err=devnull,
     ).run()
     elapsed = time.perf_counter() - began
     assert store.task(run_id, "join", "0").load("total") == sum(range(width))
@@ -45,14 +50,29 @@ def run_baseline(width: int, workers: int, root: str) -> float:
 
     def command(step: str, task_id: str, extra=()):
         return [
-            sys.executable, "-m", "provider.runtime", "--flow-file", flow_file, "--run-id", run_id,
-            "--step", step, "--task-id", task_id, "--datastore-root", root,
-            "--max-num-splits", str(width), *extra,
+            sys.executable,
+            "-m",
+            "provider.runtime",
+            "--flow-file",
+            flow_file,
+            "--run-id",
+            run_id,
+            "--step",
+            step,
+            "--task-id",
+            task_id,
+            "--datastore-root",
+            root,
+            "--max-num-splits",
+            str(width),
+            *extra,
         ]
 
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     began = time.perf_counter()
-    subprocess.run(command("start", "0", ["--params-json", f'{{"width": {width}}}']), check=True, env=env)
+    subprocess.run(
+        command("start", "0", ["--params-json", f'{{"width": {width}}}']), check=True, env=env
+    )
     pending = [command("each", str(i)) for i in range(width)]
     running: list[subprocess.Popen] = []
     while pending or running:
@@ -78,11 +98,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         fast = run_airstep(flow_cls, args.width, args.workers, a)
         slow = run_baseline(args.width, args.workers, b)
-    print(f"foreach of {args.width} trivial tasks ({tasks} tasks), --max-workers {args.workers}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"foreach of {args.width} trivial tasks ({tasks} tasks), --max-workers {args.workers}, "
+        f"{os.cpu_count()} cores"
+    )
     print(f"{'executor':<34}{'wall s':>9}{'ms/task':>10}{'vs baseline':>13}")
-    print(f"{'baseline: fresh python per task':<34}{slow:>9.2f}{1000 * slow / tasks:>10.1f}{1.0:>12.1f}x")
-    print(f"{'airstep LocalRun (fork)':<34}{fast:>9.2f}{1000 * fast / tasks:>10.1f}{slow / fast:>12.1f}x")
+    print(
+        f"{'baseline: fresh python per task':<34}{slow:>9.2f}{1000 * slow / tasks:>10.1f}{1.0:>12.1f}x"
+    )
+    print(
+        f"{'airstep LocalRun (fork)':<34}{fast:>9.2f}{1000 * fast / tasks:>10.1f}{slow / fast:>12.1f}x"
+    )
 
 
 if __name__ == "__main__":

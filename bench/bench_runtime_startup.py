@@ -47,13 +47,28 @@ def ensure_venv() -> Path:
         subprocess.run([*uv, "venv", "--quiet", "-p", base_python, str(VENV)], check=True)
         versions = subprocess.run(
             [*uv, "export", "--frozen", "--no-hashes", "--no-dev", "--project", str(ROOT)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
-        wanted = ("cloudpickle==", "zstandard==", "boto3==", "botocore==", "s3transfer==",
-                  "jmespath==", "python-dateutil==", "six==", "urllib3==")
-        pins = [line.split(";")[0].strip() for line in versions.splitlines() if line.startswith(wanted)]
-        subprocess.run([*uv, "pip", "install", "--quiet", "--compile-bytecode", "-p", str(python), *pins],
-                       check=True)
+        wanted = (
+            "cloudpickle==",
+            "zstandard==",
+            "boto3==",
+            "botocore==",
+            "s3transfer==",
+            "jmespath==",
+            "python-dateutil==",
+            "six==",
+            "urllib3==",
+        )
+        pins = [
+            line.split(";")[0].strip() for line in versions.splitlines() if line.startswith(wanted)
+        ]
+        subprocess.run(
+            [*uv, "pip", "install", "--quiet", "--compile-bytecode", "-p", str(python), *pins],
+            check=True,
+        )
     probe = subprocess.run([str(python), "-c", "import airflow"], capture_output=True)
     assert probe.returncode != 0, "the runtime venv must not contain Airflow"
     return python
@@ -76,16 +91,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         flow = Path(tmp) / "tiny_flow.py"
         flow.write_text(FLOW)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "AIRSTEP_DATASTORE_ROOT": str(Path(tmp) / "ds")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AIRSTEP_DATASTORE_ROOT": str(Path(tmp) / "ds"),
+        }
         base = median_seconds([python, "-c", "pass"], args.repeat, env)
-        task = [python, "-m", "provider.runtime", "--flow-file", str(flow), "--run-id", "r", "--step", "start"]
+        task = [
+            python,
+            "-m",
+            "provider.runtime",
+            "--flow-file",
+            str(flow),
+            "--run-id",
+            "r",
+            "--step",
+            "start",
+        ]
         full = median_seconds(task, args.repeat, env)
         imports = median_seconds([python, "-c", "import provider.runtime.task"], args.repeat, env)
     print(f"runtime venv without Airflow ({python}); median of {args.repeat}")
     print(f"{'command':<46}{'ms':>8}{'extra ms':>10}")
     print(f"{'python -c pass':<46}{1000 * base:>8.0f}{0:>10.0f}")
-    print(f"{'python -c import provider.runtime.task':<46}{1000 * imports:>8.0f}{1000 * (imports - base):>10.0f}")
-    print(f"{'python -m provider.runtime (start task, local)':<46}{1000 * full:>8.0f}{1000 * (full - base):>10.0f}")
+    print(
+        f"{'python -c import provider.runtime.task':<46}{1000 * imports:>8.0f}{1000 * (imports - base):>10.0f}"
+    )
+    print(
+        f"{'python -m provider.runtime (start task, local)':<46}{1000 * full:>8.0f}{1000 * (full - base):>10.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The data is synthetic (y = 3x - 2 plus noise). Each learning rate trains in its
 own task; the join picks the rate with the lowest validation loss. Inside each
-task, ``parallel_map`` scores the model on data shards over all CPU cores.
+task, ``parallel_map`` scores the model on data shards over all CPU cores. The
+file is also an Airflow DAG.
 """
 
 import random
@@ -63,8 +64,12 @@ class TrainSweepFlow(FlowSpec):
     @step
     def end(self):
         """Report the winner."""
-        print(f"best rate {self.best_rate}: y = {self.w:.3f} x + {self.b:.3f} (loss {self.best_loss:.4f})")
+        print(
+            f"best rate {self.best_rate}: y = {self.w:.3f} x + {self.b:.3f} (loss {self.best_loss:.4f})"
+        )
 
+
+dag = TrainSweepFlow.to_dag()
 
 if __name__ == "__main__":
     TrainSweepFlow()

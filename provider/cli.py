@@ -40,7 +40,8 @@ def load_flow(path: str, flow_name: str | None = None) -> type[FlowSpec]:
     if len(flows) != 1:
         names = ", ".join(f.__name__ for f in flows) or "none"
         raise SystemExit(
-            f"airstep: {path} must define exactly one flow (found {names}); pick one with --flow NAME"
+            f"airstep: {path} must define exactly one flow (found {names}); "
+            "pick one with --flow NAME"
         )
     return flows[0]
 
@@ -60,7 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     from provider.local.cli import run_cli
 
     extra = ["--help"] if known.help else []
-    sys.exit(run_cli(flow_cls, [known.command, *rest, *extra], prog=f"airstep {known.command} {known.file}"))
+    sys.exit(
+        run_cli(
+            flow_cls, [known.command, *rest, *extra], prog=f"airstep {known.command} {known.file}"
+        )
+    )
 
 
 if __name__ == "__main__":

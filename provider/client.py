@@ -63,7 +63,9 @@ class Flow:
 class Run:
     """One run: its steps, and the artifacts of its end step as ``run.data``."""
 
-    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+    def __init__(
+        self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None
+    ):
         self.flow_name, self.id = _split(pathspec, 2, "Run")
         self._store = store or _store(self.flow_name, root)
 
@@ -88,7 +90,9 @@ class Run:
         return dict(self.record.get("parameters") or {})
 
     def steps(self) -> list[Step]:
-        steps = [Step(f"{self.pathspec}/{s}", store=self._store) for s in self._store.list_steps(self.id)]
+        steps = [
+            Step(f"{self.pathspec}/{s}", store=self._store) for s in self._store.list_steps(self.id)
+        ]
         return sorted(steps, key=lambda s: s.started_at)
 
     def __iter__(self) -> Iterator[Step]:
@@ -129,7 +133,9 @@ class Run:
 class Step:
     """The tasks of one step in a run."""
 
-    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+    def __init__(
+        self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None
+    ):
         self.flow_name, self.run_id, self.id = _split(pathspec, 3, "Step")
         self._store = store or _store(self.flow_name, root)
 
@@ -203,7 +209,9 @@ class _Data:
 class Task:
     """One task: its artifacts (``task.data.x`` or ``task["x"].data``), its log and attempts."""
 
-    def __init__(self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None):
+    def __init__(
+        self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None
+    ):
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
         self._store = store or _store(self.flow_name, root)
         self._record = TaskRecord(self._store, self.run_id, self.step_name, self.id)

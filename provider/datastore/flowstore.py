@@ -44,7 +44,9 @@ def path_for(task_id: str, depth: int) -> tuple[int, ...]:
         path = (-1,)
     if len(path) != depth or any(i < 0 for i in path):
         shape = ".".join(["N"] * depth) or "0"
-        raise ValueError(f"Task id {task_id!r} is invalid for this step; it takes the form {shape}.")
+        raise ValueError(
+            f"Task id {task_id!r} is invalid for this step; it takes the form {shape}."
+        )
     return path
 
 
@@ -127,7 +129,9 @@ class FlowDataStore:
 
     def attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         names = self.storage.list_dir(self.task_prefix(run_id, step, task_id))
-        return sorted(int(n[8:-5]) for n in names if n.startswith("attempt-") and n.endswith(".json"))
+        return sorted(
+            int(n[8:-5]) for n in names if n.startswith("attempt-") and n.endswith(".json")
+        )
 
     def log_key(self, run_id: str, step: str, task_id: str, attempt: int) -> str:
         return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.log"
@@ -145,7 +149,9 @@ class FlowDataStore:
     def save_checkpoint(self, run_id: str, step: str, task_id: str, value: Any) -> None:
         """Keep a value for the task's next attempt (spot reclaim, retry)."""
         ref = self.save_artifact(value)
-        self._put_json(self.checkpoint_key(run_id, step, task_id), {"sha": ref.sha, "at": time.time()})
+        self._put_json(
+            self.checkpoint_key(run_id, step, task_id), {"sha": ref.sha, "at": time.time()}
+        )
 
     def load_checkpoint(self, run_id: str, step: str, task_id: str, default: Any = None) -> Any:
         pointer = self._get_json(self.checkpoint_key(run_id, step, task_id))
@@ -182,7 +188,7 @@ class TaskRecord:
     @property
     def exists(self) -> bool:
         try:
-            self.manifest
+            _ = self.manifest
         except DataStoreError:
             return False
         return True

@@ -32,7 +32,9 @@ def step(func: F) -> F:
             f"@step must decorate a method, got {func!r}; write `@step` directly above `def`."
         )
     if getattr(func, "is_step", False):
-        raise InvalidDecoratorError(f"@step is applied twice to step *{func.__name__}*; remove one.")
+        raise InvalidDecoratorError(
+            f"@step is applied twice to step *{func.__name__}*; remove one."
+        )
     func.is_step = True  # type: ignore[attr-defined]
     func.decorators = []  # type: ignore[attr-defined]
     return func

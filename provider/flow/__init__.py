@@ -5,4 +5,13 @@ from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import IncludeFile, JSONType, Parameter
 from provider.flow.spec import FlowSpec, Inputs
 
-__all__ = ["FlowGraph", "FlowSpec", "IncludeFile", "Inputs", "JSONType", "Parameter", "StepNode", "current"]
+__all__ = [
+    "FlowGraph",
+    "FlowSpec",
+    "IncludeFile",
+    "Inputs",
+    "JSONType",
+    "Parameter",
+    "StepNode",
+    "current",
+]

@@ -109,8 +109,7 @@ class FlowGraph:
         for required, example in (("start", "def start(self)"), ("end", "def end(self)")):
             if required not in nodes:
                 raise self._fail(
-                    f"there is no step named *{required}*; every flow has "
-                    f"`@step {example}`."
+                    f"there is no step named *{required}*; every flow has `@step {example}`."
                 )
         for node in nodes.values():
             if node.name in RESERVED_NAMES:
@@ -380,7 +379,9 @@ def _parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode
         raise fail("names the same step twice in self.next(); name each step once.")
     for keyword in call.keywords:
         if keyword.arg == "foreach":
-            if not (isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)):
+            if not (
+                isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)
+            ):
                 raise fail(
                     f"gives foreach={ast.unparse(keyword.value)}; foreach takes the *name* of an "
                     f"artifact as a string, e.g. foreach='items'."

@@ -66,7 +66,9 @@ def main(flow_cls: type[FlowSpec], argv: list[str] | None = None) -> NoReturn:
     sys.exit(run_cli(flow_cls, argv))
 
 
-def run_cli(flow_cls: type[FlowSpec], argv: list[str] | None = None, prog: str | None = None) -> int:
+def run_cli(
+    flow_cls: type[FlowSpec], argv: list[str] | None = None, prog: str | None = None
+) -> int:
     parser = build_parser(flow_cls, prog)
     args = parser.parse_args(argv)
     try:
@@ -124,7 +126,11 @@ def _flow_dir(flow_cls: type[FlowSpec]) -> str:
 
 
 def _latest_run(store: FlowDataStore) -> str:
-    runs = [(r.get("created_at", 0), run_id) for run_id in store.list_runs() if (r := store.read_run(run_id))]
+    runs = [
+        (r.get("created_at", 0), run_id)
+        for run_id in store.list_runs()
+        if (r := store.read_run(run_id))
+    ]
     if not runs:
         raise AirstepError(
             f"There is no earlier run of {store.flow_name} in {store.root} to resume; "

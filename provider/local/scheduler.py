@@ -34,7 +34,7 @@ PROGRESS_EVERY = 2.0
 
 
 def local_gpu_count() -> int:
-    """GPUs this machine offers: ``$AIRSTEP_LOCAL_GPUS``, ``$CUDA_VISIBLE_DEVICES`` or nvidia-smi."""
+    """Local GPUs: ``$AIRSTEP_LOCAL_GPUS``, else ``$CUDA_VISIBLE_DEVICES``, else nvidia-smi."""
     if os.environ.get("AIRSTEP_LOCAL_GPUS"):
         return int(os.environ["AIRSTEP_LOCAL_GPUS"])
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -75,4 +75,6 @@ def fork_task(
     os.close(err_w)
     os.set_blocking(out_r, False)
     os.set_blocking(err_r, False)
-    return Worker(pid, request.step, request.task_id, request.attempt, {out_r: "out", err_r: "err"}, gpus)
+    return Worker(
+        pid, request.step, request.task_id, request.attempt, {out_r: "out", err_r: "err"}, gpus
+    )

@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.flow:
                 raise AirstepError("--code-package needs --flow NAME.")
             package_store = FlowDataStore(args.flow, storage_for(args.datastore_root))
-            code_dir = unpack_code(package_store, args.code_package, tempfile.mkdtemp(prefix="airstep-code-"))
+            code_dir = unpack_code(
+                package_store, args.code_package, tempfile.mkdtemp(prefix="airstep-code-")
+            )
             flow_file = os.path.join(code_dir, args.flow_file)
         flow_cls = load_flow_class(flow_file, args.flow)
         store = FlowDataStore(flow_cls.__name__, storage_for(args.datastore_root))

@@ -24,11 +24,11 @@ import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, path_for, task_id_for
 from provider.exceptions import ForeachError, StepError, StepTimeout
-from provider.runtime.termination import termination_signals
 from provider.flow.current import current
 from provider.flow.graph import FlowGraph, StepNode
-from provider.flow.spec import FlowSpec, InputTask, Inputs
+from provider.flow.spec import FlowSpec, Inputs, InputTask
 from provider.runtime.state import TaskState
+from provider.runtime.termination import termination_signals
 from provider.runtime.topology import input_tasks
 
 LABEL_WIDTH = 48
@@ -73,7 +73,9 @@ def run_task(
     _register_flow_module(flow_cls)
     started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
-    store.write_attempt(*attempt_key, {"status": "running", "started_at": started, "pid": os.getpid()})
+    store.write_attempt(
+        *attempt_key, {"status": "running", "started_at": started, "pid": os.getpid()}
+    )
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)
     except BaseException as exc:
@@ -150,8 +152,12 @@ def _execute(
         retry_count=request.attempt,
         origin_run_id=request.origin_run_id,
         parameter_names=params,
-        save_checkpoint=lambda v: store.save_checkpoint(request.run_id, node.name, request.task_id, v),
-        load_checkpoint=lambda d: store.load_checkpoint(request.run_id, node.name, request.task_id, d),
+        save_checkpoint=lambda v: store.save_checkpoint(
+            request.run_id, node.name, request.task_id, v
+        ),
+        load_checkpoint=lambda d: store.load_checkpoint(
+            request.run_id, node.name, request.task_id, d
+        ),
     )
     caught = None
     env = dict(request.extra_env)
@@ -202,7 +208,8 @@ def _start_parameters(
         values[attr] = param.resolve(given, base_dir=base_dir)
     record = store.ensure_run(request.run_id, origin_run_id=request.origin_run_id)
     record["parameters"] = {
-        k: v if isinstance(v, str | int | float | bool | None) else repr(v) for k, v in values.items()
+        k: v if isinstance(v, str | int | float | bool | None) else repr(v)
+        for k, v in values.items()
     }
     store.write_run(request.run_id, record)
     inherited = {}
@@ -307,7 +314,11 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 @contextlib.contextmanager
 def _deadline(node: StepNode, request: TaskRequest) -> Iterator[None]:
     deco = node.decorators.get("timeout")
-    if deco is None or not request.enforce_timeout or threading.current_thread() is not threading.main_thread():
+    if (
+        deco is None
+        or not request.enforce_timeout
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
     seconds = deco.total_seconds

@@ -46,12 +46,16 @@ def _notice_present(url: str) -> bool:
     base = url.split("/meta-data/")[0]
     with contextlib.suppress(OSError, urllib.error.URLError):  # IMDSv2 token, where required
         put = urllib.request.Request(
-            base + "/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"}
+            base + "/api/token",
+            method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"},
         )
         with urllib.request.urlopen(put, timeout=1) as resp:
             headers["X-aws-ec2-metadata-token"] = resp.read().decode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as resp:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=2
+        ) as resp:
             return resp.status == 200
     except (OSError, urllib.error.URLError):
         return False

@@ -31,7 +31,9 @@ def input_tasks(
     return inputs
 
 
-def child_paths(graph: FlowGraph, step: str, path: Path, width: int | None) -> list[tuple[str, Path]]:
+def child_paths(
+    graph: FlowGraph, step: str, path: Path, width: int | None
+) -> list[tuple[str, Path]]:
     """The ``(step, path)`` of the tasks that follow a finished task (before join readiness)."""
     node = graph[step]
     children = []

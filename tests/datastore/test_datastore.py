@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FLOWS, run_flow
+from conftest import run_flow
 
 from provider import Flow
 from provider.datastore import FlowDataStore, LocalStorage, load_object, save_object
@@ -84,9 +84,11 @@ def test_a_killed_task_leaves_no_visible_output(datastore, tmp_path):
     assert run["start"].task.successful and run["start"].task.data.x == 1
     end = run["end"]["0"]
     assert not end.successful and not run.successful
-    assert not os.path.exists(datastore / "KilledFlow" / "runs" / run.id / "end" / "0" / "task.json")
+    assert not os.path.exists(
+        datastore / "KilledFlow" / "runs" / run.id / "end" / "0" / "task.json"
+    )
     with pytest.raises(DataStoreError, match="has not finished successfully"):
-        end.data
+        _ = end.data
 
 
 def test_runtime_errors_name_the_step_and_keep_what_was_stored(datastore):

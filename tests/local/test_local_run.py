@@ -17,8 +17,17 @@ from provider import Flow, Run
 
 def test_parameters_of_every_type_and_include_file(datastore):
     proc = run_flow(
-        "params_flow.py", "run", "--name", "airstep", "--count", "4", "--loud",
-        "--config", '{"b": [1, 2]}', "--token", "t0k",
+        "params_flow.py",
+        "run",
+        "--name",
+        "airstep",
+        "--count",
+        "4",
+        "--loud",
+        "--config",
+        '{"b": [1, 2]}',
+        "--token",
+        "t0k",
     )
     assert proc.returncode == 0, proc.stderr
     run = Flow("ParamsFlow").latest_run
@@ -75,7 +84,7 @@ def test_failure_stops_the_run_and_resume_reuses_finished_tasks(datastore):
     assert proc.returncode == 1
     assert "Step *maybe_fail* failed in task FaultsFlow/" in proc.stderr
     assert "RuntimeError: asked to fail" in proc.stderr
-    assert "faults_flow.py\", line" in proc.stderr  # the user's frame, not ours
+    assert 'faults_flow.py", line' in proc.stderr  # the user's frame, not ours
     failed = Flow("FaultsFlow").latest_run
     assert not failed.successful and failed.record["status"] == "failed"
     assert "end" not in failed
@@ -116,11 +125,15 @@ def test_airstep_console_script_runs_a_flow_file(datastore):
     airstep = os.path.join(os.path.dirname(sys.executable), "airstep")
     proc = subprocess.run(
         [airstep, "run", str(FLOWS / "shapes_flow.py"), "--width", "1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert Flow("ShapesFlow").latest_run.data.all_labels == ["0a!", "0b!"]
-    shown = subprocess.run([airstep, "show", str(FLOWS / "shapes_flow.py")], capture_output=True, text=True)
+    shown = subprocess.run(
+        [airstep, "show", str(FLOWS / "shapes_flow.py")], capture_output=True, text=True
+    )
     assert "Step *per_outer*" in shown.stdout and "for each item of 'inner'" in shown.stdout
 
 
@@ -149,7 +162,10 @@ def test_ctrl_c_stops_every_task_process(datastore, tmp_path):
         "    SleepyFlow()\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, str(flow), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(flow), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     pids = []
     deadline = time.time() + 30

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from provider import Flow
 from provider.datastore import FlowDataStore
 from provider.datastore.code import package_code, upload_code
 
-FLOW = '''
+FLOW = """
 from helper import triple
 from provider import FlowSpec, Parameter, step
 
@@ -30,7 +29,7 @@ class PackagedFlow(FlowSpec):
 
 
 dag = PackagedFlow.to_dag()
-'''
+"""
 
 
 def entrypoint(*args: str, cwd: str) -> subprocess.CompletedProcess:
@@ -47,11 +46,21 @@ def test_a_task_runs_from_a_code_package_with_its_helper_module(datastore, tmp_p
     store = FlowDataStore("PackagedFlow")
     key = upload_code(store, str(src / "packaged_flow.py"))
     assert upload_code(store, str(src / "packaged_flow.py")) == key  # same code, same package
-    assert package_code(str(src / "packaged_flow.py")) == package_code(str(src / "packaged_flow.py"))
+    assert package_code(str(src / "packaged_flow.py")) == package_code(
+        str(src / "packaged_flow.py")
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    common = ["--flow", "PackagedFlow", "--code-package", key, "--flow-file", "packaged_flow.py",
-              "--run-id", "r1"]
+    common = [
+        "--flow",
+        "PackagedFlow",
+        "--code-package",
+        key,
+        "--flow-file",
+        "packaged_flow.py",
+        "--run-id",
+        "r1",
+    ]
     proc = entrypoint(*common, "--step", "start", "--params-json", '{"n": 5}', cwd=str(elsewhere))
     assert proc.returncode == 0, proc.stderr
     assert entrypoint(*common, "--step", "end", cwd=str(elsewhere)).returncode == 0
@@ -70,8 +79,15 @@ def test_a_failing_task_exits_1_with_the_users_traceback(datastore, tmp_path):
         "    def end(self):\n"
         "        pass\n"
     )
-    proc = entrypoint("--flow-file", str(tmp_path / "broken_flow.py"), "--run-id", "r",
-                      "--step", "start", cwd=str(tmp_path))
+    proc = entrypoint(
+        "--flow-file",
+        str(tmp_path / "broken_flow.py"),
+        "--run-id",
+        "r",
+        "--step",
+        "start",
+        cwd=str(tmp_path),
+    )
     assert proc.returncode == 1
     assert "KeyError: 'missing thing'" in proc.stderr
     assert "provider/runtime" not in proc.stderr

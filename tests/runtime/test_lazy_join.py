@@ -27,7 +27,10 @@ class CountingStore(FlowDataStore):
 
 
 def test_join_over_200_inputs_reads_one_of_them(datastore):
-    assert run_flow("artifacts_flow.py", "run", "--width", "200", "--max-num-splits", "300").returncode == 0
+    assert (
+        run_flow("artifacts_flow.py", "run", "--width", "200", "--max-num-splits", "300").returncode
+        == 0
+    )
     run = Flow("ArtifactsFlow").latest_run
     spec = importlib.util.spec_from_file_location("artifacts_flow", FLOWS / "artifacts_flow.py")
     module = importlib.util.module_from_spec(spec)

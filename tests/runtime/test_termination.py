@@ -18,9 +18,18 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 def test_sigterm_runs_the_hook_and_the_retry_resumes_from_the_checkpoint(datastore):
     proc = subprocess.Popen(
-        [sys.executable, str(DAGS / "spot_checkpoint.py"), "run", "--chunks", "60",
-         "--seconds_per_chunk", "0.05"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(DAGS / "spot_checkpoint.py"),
+            "run",
+            "--chunks",
+            "60",
+            "--seconds_per_chunk",
+            "0.05",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     pid = None
     deadline = time.time() + 30
@@ -92,8 +101,13 @@ def test_spot_interruption_notice_runs_the_hooks_before_sigterm(datastore, tmp_p
         "AIRSTEP_SPOT_POLL_SECONDS": "0.05",
     }
     try:
-        proc = subprocess.Popen([sys.executable, str(flow), "run"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(flow), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert "ready" in proc.stdout.readline()
         _Notice.armed.set()
         out, err = proc.communicate(timeout=60)
