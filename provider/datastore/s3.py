@@ -22,9 +22,9 @@ from botocore.exceptions import ClientError
 
 from provider.exceptions import DataStoreError
 
-MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
 _TRANSFER = TransferConfig(
-    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=16 * 1024 * 1024, max_concurrency=8
+    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=32 * 1024 * 1024, max_concurrency=8
 )
 _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=32)
 
