@@ -1,8 +1,26 @@
-"""Provider metadata, registered under the ``apache_airflow_provider`` entry point."""
+"""Provider metadata, registered under the ``apache_airflow_provider`` entry point.
+
+Airflow imports this module while it starts (``import airflow`` reads provider
+config), so it must stay free of Airflow and other heavy imports.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+VERSION_ADDED = "0.1.0"
+
+
+def _option(
+    description: str, type_: str, example: str | None, default: str | None
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": VERSION_ADDED,
+        "type": type_,
+        "example": example,
+        "default": default,
+    }
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -10,5 +28,49 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-airstep",
         "name": "airstep",
         "description": "Metaflow-style flows as native Airflow DAGs.",
-        "versions": ["0.1.0"],
+        "versions": [VERSION_ADDED],
+        "integrations": [
+            {
+                "integration-name": "airstep",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {"integration-name": "airstep", "python-modules": ["provider.operators.step"]}
+        ],
+        "config": {
+            "airstep": {
+                "description": "Settings of airstep flows running as Airflow DAGs.",
+                "options": {
+                    "datastore_root": _option(
+                        "Where flow artifacts and task records are kept: a local folder shared "
+                        "by the workers. Unset: $AIRSTEP_DATASTORE_ROOT, else ~/.airstep.",
+                        "string",
+                        "/srv/airstep",
+                        None,
+                    ),
+                    "default_image": _option(
+                        "The container image of @kubernetes and @batch steps that name no "
+                        "image. It needs Python and airstep's runtime dependencies.",
+                        "string",
+                        "registry.example.com/airstep-step:0.1.0",
+                        None,
+                    ),
+                    "default_compute": _option(
+                        "Where steps that only declare @resources run: kubernetes, batch or "
+                        "local (in the Airflow worker).",
+                        "string",
+                        "kubernetes",
+                        "local",
+                    ),
+                    "local_override": _option(
+                        "Run every step in the Airflow worker, ignoring @kubernetes and @batch "
+                        "(for development). Unset: $AIRSTEP_LOCAL_OVERRIDE, else False.",
+                        "boolean",
+                        "True",
+                        None,
+                    ),
+                },
+            }
+        },
     }

@@ -50,6 +50,8 @@ class TaskRequest:
     origin_run_id: str | None = None
     #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
     enforce_timeout: bool = True
+    #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
+    timeout_error: type[BaseException] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -163,11 +165,12 @@ def _execute(
     env = dict(request.extra_env)
     if "environment" in node.decorators:
         env.update(node.decorators["environment"].attributes["vars"])
+    catchable = (Exception, request.timeout_error or Exception)
     with _environment(env), _deadline(node, request), termination_signals(node.name):
         try:
             step_func = getattr(flow, node.name)
             step_func(inputs) if node.is_join else step_func()
-        except Exception as exc:
+        except catchable as exc:
             caught = _catch(node, request, flow, state, exc)
     if state.transition is None and node.name != "end":
         raise StepError(
@@ -281,7 +284,7 @@ def _foreach(
 
 
 def _catch(
-    node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, exc: Exception
+    node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, exc: BaseException
 ) -> dict[str, Any] | None:
     """Apply @catch on the last attempt; otherwise let the exception fail the attempt."""
     catch = node.decorators.get("catch")

@@ -22,6 +22,7 @@ def test_storage_for_an_s3_root(s3_bucket):
         storage.get_bytes("F/nope")
 
 
+@pytest.mark.slow
 def test_artifacts_small_and_multipart_round_trip(s3_bucket):
     storage = storage_for(s3_bucket)
     small = save_object(storage, "F", {"a": 1})
