@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_flow
+from helpers import run_flow
 
 from provider import Flow
 from provider.datastore import FlowDataStore, LocalStorage, load_object, save_object

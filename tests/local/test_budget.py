@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import run_flow
+from helpers import run_flow
 
 from provider import Flow
 

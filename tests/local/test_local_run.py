@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import FLOWS, run_flow
+from helpers import FLOWS, run_flow
 
 from provider import Flow, Run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from conftest import FLOWS, run_flow
+from helpers import FLOWS, run_flow
 
 from provider import Flow
 from provider.datastore import FlowDataStore
