@@ -1,0 +1,315 @@
+"""Compile a flow into a native Airflow DAG: the one place that maps flow concepts to Airflow.
+
+``MyFlow.to_dag()`` (or :func:`flow_to_dag`) returns an ``airflow.sdk.DAG``
+with one task per step (task id = step name, doc_md = the step's docstring);
+the flow's docstring is the DAG's doc_md. Every task runs the step through the
+airstep runtime (:class:`~provider.operators.step.StepOperator`), so a step
+behaves the same under Airflow as in ``python flow.py run``.
+
+Parameters
+    Each :class:`~provider.Parameter` is a DAG ``Param`` with a JSON-schema type
+    (string, integer, number, boolean; any JSON value for ``JSONType``), so the
+    trigger form shows it and Airflow rejects a bad value when the run is
+    created, naming the parameter. A required parameter without a default is a
+    ``Param`` without a default, which Airflow allows only in unscheduled DAGs.
+    The ``start`` task hands the validated values to the runtime.
+
+XCom holds pointers, never data
+    Artifacts live in the datastore. A task returns its airstep task id (its
+    foreach index path: ``"0"``, ``"3"``, ``"3.5"``); a foreach split returns its
+    children's task ids (``["3.0", "3.1"]``). Pointers are never None, so no
+    mapped task instance silently drops out of a sequence. Joins find their
+    inputs in the datastore (:mod:`provider.runtime.topology`), so Airflow only
+    needs the dependency edges: branches and joins are plain dependencies.
+
+Foreach: flat dynamic task mapping
+    A step outside any foreach (depth 0) is a plain task. A step inside a
+    foreach (depth >= 1) is a mapped task over the task ids of its depth:
+
+    * the first step of a body is mapped over its split's output (a list);
+    * a later step of the body is mapped over its parent's output, one task id
+      per parent task (1:1 chaining);
+    * a join inside a foreach is mapped over the task ids of its own depth: the
+      output of the split that opened that depth (the steps after the join then
+      chain 1:1 from it).
+
+    A foreach split that is itself mapped (a nested foreach) returns one list per
+    task, and Airflow does not flatten chained lists, so a small unmapped task
+    ``<split>__fanout`` concatenates them and the inner body is mapped over it.
+    The rendered map index shows the item (``rates[2]=0.03``).
+
+    Why flattening rather than mapped task groups: Airflow 3 refuses operator
+    expansion inside a mapped task group, and nested mapped groups, so groups
+    cannot express a nested foreach. Flat mapping handles every shape the flow
+    graph allows (nested foreach, multi-step bodies, branches and joins inside a
+    body) with one rule instead of two mechanisms. The cost is that each body
+    step waits for the whole previous stage (Airflow expands a mapped task once
+    its upstream is complete).
+
+    A foreach wider than ``[core] max_map_length`` fails in its split task (or,
+    for the total of a nested foreach, in its fanout task) with a message naming
+    the width, the limit and the fixes, as ``--max-num-splits`` does locally.
+
+Decorators
+    ``@retry`` gives ``retries``/``retry_delay``; ``@timeout`` gives
+    ``execution_timeout``; ``@catch`` stays in the runtime (it applies on the
+    last attempt, and catches Airflow's timeout as it catches a local one).
+    ``@schedule`` gives the DAG's schedule and timezone when no ``schedule`` is
+    passed. ``step_concurrency={"train": 4}`` caps a step's running task
+    instances per run (``max_active_tis_per_dagrun``).
+
+Where steps run
+    ``@kubernetes`` / ``@batch`` steps (and ``@resources`` steps, routed to
+    ``[airstep] default_compute``) will get remote operators; until then every
+    step runs in the worker. ``[airstep] local_override`` (or
+    ``$AIRSTEP_LOCAL_OVERRIDE``) forces every step into the worker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, BaseOperator, Param
+
+from provider.exceptions import FlowDefinitionError
+from provider.flow.graph import FlowGraph, StepNode
+from provider.flow.parameters import JSONType, Parameter
+from provider.flow.spec import FlowSpec
+from provider.operators.step import ForeachFanoutOperator, StepOperator, airstep_setting
+
+DEFAULT_START_DATE = (2024, 1, 1)
+FANOUT_SUFFIX = "__fanout"
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_ANY_JSON = ["object", "array", "string", "number", "integer", "boolean", "null"]
+_TRUE = {"1", "true", "yes", "on"}
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def flow_to_dag(
+    flow_cls: type[FlowSpec],
+    *,
+    dag_id: str | None = None,
+    schedule: Any = None,
+    start_date: datetime | None = None,
+    default_args: dict[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    max_active_tasks: int | None = None,
+    max_active_runs: int | None = None,
+    step_concurrency: Mapping[str, int] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """The flow as an Airflow DAG (see the module docstring for the mapping).
+
+    :param flow_cls: the flow.
+    :param dag_id: the DAG id; the flow's class name by default.
+    :param schedule: the DAG schedule; None takes the flow's ``@schedule``, if any.
+    :param start_date: default 2024-01-01 in the schedule's timezone (UTC); catchup is off.
+    :param default_args: Airflow defaults for every task; the step decorators win.
+    :param tags: extra DAG tags ("airstep" is always one).
+    :param max_active_tasks: running task instances per DAG run.
+    :param max_active_runs: DAG runs at once.
+    :param step_concurrency: step name -> running task instances of that step per run.
+    :param dag_kwargs: any other ``DAG`` argument.
+    """
+    graph = flow_cls.graph()  # an invalid flow raises here, with the local run's message
+    flow_schedule = flow_cls._schedule or {}
+    if schedule is None:
+        schedule = flow_schedule.get("schedule")
+    required = [p.name for p in flow_cls.parameters().values() if _is_required(p)]
+    if schedule is not None and required:
+        raise FlowDefinitionError(
+            f"Flow *{flow_cls.__name__}* has a schedule ({schedule!r}) but parameter "
+            f"*{required[0]}* is required and has no default, so a scheduled run could not "
+            f"start; give *{required[0]}* a default, or drop the schedule."
+        )
+    doc = _flow_doc(flow_cls)
+    if start_date is None:
+        start_date = pendulum.datetime(
+            *DEFAULT_START_DATE, tz=flow_schedule.get("timezone") or "UTC"
+        )
+    settings: dict[str, Any] = {
+        "catchup": False,
+        "doc_md": doc or None,
+        "description": doc.split("\n\n")[0].replace("\n", " ") or None,
+        "tags": list(dict.fromkeys(["airstep", *(tags or [])])),
+        "max_active_tasks": max_active_tasks,
+        "max_active_runs": max_active_runs,
+    }
+    settings.update(dag_kwargs)
+    dag = DAG(
+        dag_id=dag_id or flow_cls.__name__,
+        schedule=schedule,
+        start_date=start_date,
+        default_args=dict(default_args or {}),
+        params=dag_params(flow_cls),
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+    dag.fileloc = _caller_file()
+    with dag:
+        _DagBuilder(flow_cls, graph, _check_concurrency(graph, step_concurrency)).build()
+    return dag
+
+
+def _flow_doc(flow_cls: type[FlowSpec]) -> str:
+    """The flow's docstring, else its module's (a flow file often documents itself there)."""
+    module = sys.modules.get(flow_cls.__module__)
+    return inspect.cleandoc(flow_cls.__doc__ or getattr(module, "__doc__", None) or "")
+
+
+# -- parameters ---------------------------------------------------------------------------------
+def _is_required(param: Parameter) -> bool:
+    return param.required and param.default is None
+
+
+def dag_params(flow_cls: type[FlowSpec]) -> dict[str, Param]:
+    """One ``Param`` per flow parameter, keyed by the parameter's name."""
+    params = {}
+    for param in flow_cls.parameters().values():
+        schema: dict[str, Any] = {"description": param.help or None}
+        json_type: Any = _ANY_JSON if param.type is JSONType else _JSON_TYPES[param.type]
+        if _is_required(param):
+            params[param.name] = Param(type=json_type, **schema)
+        elif param.default is None:
+            nullable = json_type if param.type is JSONType else [json_type, "null"]
+            params[param.name] = Param(None, type=nullable, **schema)
+        else:
+            params[param.name] = Param(param.default, type=json_type, **schema)
+    return params
+
+
+# -- where steps run ----------------------------------------------------------------------------
+def local_override() -> bool:
+    """True when every step must run in the Airflow worker, whatever its decorators say."""
+    value = airstep_setting("local_override", "AIRSTEP_LOCAL_OVERRIDE") or "false"
+    return value.strip().lower() in _TRUE
+
+
+def step_placement(node: StepNode) -> str:
+    """Where a step should run: "local" (the worker), "kubernetes" or "batch"."""
+    if local_override():
+        return "local"
+    for kind in ("kubernetes", "batch"):
+        if kind in node.decorators:
+            return kind
+    if "resources" in node.decorators:
+        return airstep_setting("default_compute") or "local"
+    return "local"
+
+
+#: the operator for each placement; the Kubernetes and Batch operators come in a later
+#: change, until then those steps run in the worker too
+_OPERATORS: dict[str, type[StepOperator]] = {"local": StepOperator}
+
+
+# -- tasks --------------------------------------------------------------------------------------
+def _check_concurrency(graph: FlowGraph, given: Mapping[str, int] | None) -> dict[str, int]:
+    limits = dict(given or {})
+    for step, limit in limits.items():
+        if step not in graph:
+            raise FlowDefinitionError(
+                f"step_concurrency names step *{step}*, which flow *{graph.flow_name}* does not "
+                f"have; its steps are {', '.join(graph.sorted_steps)}."
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise FlowDefinitionError(
+                f"step_concurrency[{step!r}] is {limit!r}; give a whole number of at least 1."
+            )
+    return limits
+
+
+def task_settings(node: StepNode) -> dict[str, Any]:
+    """Airflow task arguments that come from the step's decorators."""
+    settings: dict[str, Any] = {}
+    retry = node.decorators.get("retry")
+    if retry is not None:
+        settings["retries"] = int(retry.attributes["times"])
+        settings["retry_delay"] = timedelta(
+            minutes=float(retry.attributes["minutes_between_retries"])
+        )
+    timeout = node.decorators.get("timeout")
+    if timeout is not None:
+        settings["execution_timeout"] = timedelta(seconds=timeout.total_seconds)
+    return settings
+
+
+class _DagBuilder:
+    """Creates the tasks in topological order, then the edges (inside ``with dag:``)."""
+
+    def __init__(self, flow_cls: type[FlowSpec], graph: FlowGraph, concurrency: dict[str, int]):
+        self.flow_cls = flow_cls
+        self.graph = graph
+        self.concurrency = concurrency
+        self.tasks: dict[str, Any] = {}
+        #: mapped foreach split -> the unmapped task that flattens its children's ids
+        self.fanouts: dict[str, BaseOperator] = {}
+
+    def build(self) -> None:
+        for node in self.graph:
+            self.tasks[node.name] = self._task(node)
+        for node in self.graph:
+            source = self.fanouts.get(node.name, self.tasks[node.name])
+            for child in node.out_funcs:
+                source >> self.tasks[child]
+
+    def _task(self, node: StepNode) -> Any:
+        kwargs: dict[str, Any] = {
+            "task_id": node.name,
+            "flow_cls": self.flow_cls,
+            "step_name": node.name,
+            "doc_md": inspect.cleandoc(node.func.__doc__ or "") or None,
+            **task_settings(node),
+        }
+        if node.name in self.concurrency:
+            kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
+        operator = _OPERATORS.get(step_placement(node), StepOperator)
+        if self.graph.foreach_depth(node.name) == 0:
+            return operator(**kwargs)
+        task = operator.partial(map_index_template="{{ label }}", **kwargs).expand(
+            flow_task_id=self._task_ids_for(node)
+        )
+        if node.is_foreach:
+            fanout_id = node.name + FANOUT_SUFFIX
+            if fanout_id in self.graph:
+                raise FlowDefinitionError(
+                    f"Flow *{self.flow_cls.__name__}*: step *{fanout_id}* has the name of the "
+                    f"task that collects the items of the nested foreach at *{node.name}*; "
+                    "rename the step."
+                )
+            self.fanouts[node.name] = ForeachFanoutOperator(
+                task_id=fanout_id,
+                split_step=node.name,
+                child_lists=task.output,
+                doc_md=f"Collects the task ids of the nested foreach at step `{node.name}`.",
+            )
+        return task
+
+    def _task_ids_for(self, node: StepNode) -> Any:
+        """The XCom that lists this mapped step's task ids, one per map index."""
+        if node.is_join:
+            return self._ids_made_by(self.graph.foreach_frames(node.name)[-1])
+        (parent,) = node.in_funcs
+        if self.graph[parent].is_foreach:
+            return self._ids_made_by(parent)
+        return self.tasks[parent].output
+
+    def _ids_made_by(self, split: str) -> Any:
+        """All task ids one level below a foreach split: its output, flattened if mapped."""
+        return (self.fanouts.get(split) or self.tasks[split]).output
+
+
+def _caller_file() -> str:
+    """The file that asked for the DAG (Airflow re-parses it to run tasks), not this module."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<"):
+            return filename
+        frame = frame.f_back
+    return ""

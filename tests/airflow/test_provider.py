@@ -1,0 +1,53 @@
+"""airstep is a registered Airflow provider with a valid provider.yaml-style description."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from provider.get_provider_info import get_provider_info
+
+pytestmark = pytest.mark.airflow
+
+
+def test_provider_info_validates_against_airflows_schema():
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    options = info["config"]["airstep"]["options"]
+    assert set(options) == {"datastore_root", "default_image", "default_compute", "local_override"}
+    for option in options.values():
+        assert {"description", "version_added", "type", "example", "default"} <= set(option)
+    for entry in info["operators"]:
+        for module in entry["python-modules"]:
+            importlib.import_module(module)
+
+
+def test_airflow_lists_the_provider_and_its_config_defaults():
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.configuration import conf
+
+    provider = ProvidersManager().providers["airflow-provider-airstep"]
+    assert provider.version == "0.1.0"
+    assert provider.data["name"] == "airstep"
+    assert conf.get("airstep", "default_compute") == "local"
+    assert conf.get("airstep", "local_override", fallback=None) is None  # unset: env decides
+
+
+def test_the_provider_info_module_imports_nothing_heavy():
+    # Airflow imports it while it starts: an Airflow import here would be circular
+    source = Path(importlib.import_module("provider.get_provider_info").__file__).read_text()
+    imported = {
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == {"__future__", "typing"}
