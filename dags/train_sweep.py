@@ -64,9 +64,8 @@ class TrainSweepFlow(FlowSpec):
     @step
     def end(self):
         """Report the winner."""
-        print(
-            f"best rate {self.best_rate}: y = {self.w:.3f} x + {self.b:.3f} (loss {self.best_loss:.4f})"
-        )
+        line = f"y = {self.w:.3f} x + {self.b:.3f}"
+        print(f"best rate {self.best_rate}: {line} (loss {self.best_loss:.4f})")
 
 
 dag = TrainSweepFlow.to_dag()

@@ -59,10 +59,13 @@ Decorators
     instances per run (``max_active_tis_per_dagrun``).
 
 Where steps run
-    ``@kubernetes`` / ``@batch`` steps (and ``@resources`` steps, routed to
-    ``[airstep] default_compute``) will get remote operators; until then every
-    step runs in the worker. ``[airstep] local_override`` (or
-    ``$AIRSTEP_LOCAL_OVERRIDE``) forces every step into the worker.
+    ``@kubernetes`` steps become :class:`~provider.operators.kubernetes.KubernetesStepOperator`
+    tasks (a pod), ``@batch`` steps :class:`~provider.operators.batch.BatchStepOperator`
+    tasks (an AWS Batch job); a step with ``@resources`` alone goes where
+    ``[airstep] default_compute`` says (kubernetes, batch or local). Every task runs
+    the same runtime entrypoint. ``[airstep] local_override`` (or
+    ``$AIRSTEP_LOCAL_OVERRIDE``) runs every step in the worker instead, so a whole
+    flow debugs under ``airflow dags test`` on a laptop.
 """
 
 from __future__ import annotations
@@ -203,9 +206,22 @@ def step_placement(node: StepNode) -> str:
     return "local"
 
 
-#: the operator for each placement; the Kubernetes and Batch operators come in a later
-#: change, until then those steps run in the worker too
-_OPERATORS: dict[str, type[StepOperator]] = {"local": StepOperator}
+def operator_for(placement: str) -> type[BaseOperator]:
+    """The operator class for a placement; the provider operators load only when a step needs
+    them, so a DAG of local steps parses without importing the Kubernetes or AWS providers."""
+    if placement == "kubernetes":
+        from provider.operators.kubernetes import KubernetesStepOperator
+
+        return KubernetesStepOperator
+    if placement == "batch":
+        from provider.operators.batch import BatchStepOperator
+
+        return BatchStepOperator
+    if placement != "local":
+        raise FlowDefinitionError(
+            f"[airstep] default_compute is {placement!r}; use kubernetes, batch or local."
+        )
+    return StepOperator
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -268,7 +284,7 @@ class _DagBuilder:
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
-        operator = _OPERATORS.get(step_placement(node), StepOperator)
+        operator = operator_for(step_placement(node))
         if self.graph.foreach_depth(node.name) == 0:
             return operator(**kwargs)
         task = operator.partial(map_index_template="{{ label }}", **kwargs).expand(

@@ -36,17 +36,25 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": "airstep", "python-modules": ["provider.operators.step"]}
+            {
+                "integration-name": "airstep",
+                "python-modules": [
+                    "provider.operators.step",
+                    "provider.operators.kubernetes",
+                    "provider.operators.batch",
+                ],
+            }
         ],
         "config": {
             "airstep": {
                 "description": "Settings of airstep flows running as Airflow DAGs.",
                 "options": {
                     "datastore_root": _option(
-                        "Where flow artifacts and task records are kept: a local folder shared "
-                        "by the workers. Unset: $AIRSTEP_DATASTORE_ROOT, else ~/.airstep.",
+                        "Where flow artifacts and task records are kept: a folder shared by the "
+                        "workers, or s3://bucket/prefix (needed by @kubernetes and @batch "
+                        "steps). Unset: $AIRSTEP_DATASTORE_ROOT, else ~/.airstep.",
                         "string",
-                        "/srv/airstep",
+                        "s3://my-bucket/airstep",
                         None,
                     ),
                     "default_image": _option(
@@ -62,6 +70,19 @@ def get_provider_info() -> dict[str, Any]:
                         "string",
                         "kubernetes",
                         "local",
+                    ),
+                    "kubernetes_namespace": _option(
+                        "The namespace of @kubernetes steps that name none.",
+                        "string",
+                        "airstep",
+                        "default",
+                    ),
+                    "batch_queue": _option(
+                        "The AWS Batch job queue of @batch steps that name none. Unset: "
+                        "$AIRSTEP_BATCH_QUEUE.",
+                        "string",
+                        "airstep-queue",
+                        None,
                     ),
                     "local_override": _option(
                         "Run every step in the Airflow worker, ignoring @kubernetes and @batch "

@@ -231,6 +231,7 @@ def test_steps_say_where_they_want_to_run_and_local_override_keeps_them_here(mon
     from provider.dag import step_placement
 
     graph = load_module(DAGS / "mixed_compute.py").MixedComputeFlow.graph()
+    monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "false")
     where = {n.name: step_placement(n) for n in graph}
     assert where == {"start": "local", "featurize": "kubernetes", "train": "batch", "end": "local"}
     monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "true")

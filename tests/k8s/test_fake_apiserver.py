@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from fake_apiserver import _selector_matches, validate_pod
+from airstep_testing.fake_apiserver import _selector_matches, validate_pod
 from kubernetes import client, config
 
 

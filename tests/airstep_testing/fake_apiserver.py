@@ -133,8 +133,15 @@ def _ts() -> str:
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str):
         super().__init__(message)
-        self.body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                     "message": message, "reason": reason, "code": code}
+        self.body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
 
 
 class _Pod:
@@ -151,10 +158,18 @@ class _Pod:
 
 
 class FakeKubeApiServer:
-    def __init__(self, *, python: str = sys.executable, workdir: str | os.PathLike | None = None,
-                 start_delay: float = 0.0, validate: bool = True, version: str = K8S_VERSION,
-                 extra_env: dict | None = None, secrets: dict | None = None,
-                 config_maps: dict | None = None):
+    def __init__(
+        self,
+        *,
+        python: str = sys.executable,
+        workdir: str | os.PathLike | None = None,
+        start_delay: float = 0.0,
+        validate: bool = True,
+        version: str = K8S_VERSION,
+        extra_env: dict | None = None,
+        secrets: dict | None = None,
+        config_maps: dict | None = None,
+    ):
         self.python, self.start_delay, self.validate = python, start_delay, validate
         self.version = version
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fake-k8s-"))
@@ -196,11 +211,19 @@ class FakeKubeApiServer:
 
     def write_kubeconfig(self, path: str | os.PathLike, namespace: str = "default") -> str:
         context = {"cluster": "fake", "user": "fake", "namespace": namespace}
-        Path(path).write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake", "preferences": {},
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {}}],
-            "contexts": [{"name": "fake", "context": context}]}))
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "preferences": {},
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {}}],
+                    "contexts": [{"name": "fake", "context": context}],
+                }
+            )
+        )
         self.kubeconfig = str(path)
         return self.kubeconfig
 
@@ -226,8 +249,13 @@ class FakeKubeApiServer:
                 self._cv.wait(0.05)
             return result
 
-    def evict(self, name: str, reason: str = "Evicted", message: str = "Evicted by the test.",
-              grace: float | None = None) -> None:
+    def evict(
+        self,
+        name: str,
+        reason: str = "Evicted",
+        message: str = "Evicted by the test.",
+        grace: float | None = None,
+    ) -> None:
         """Stop a pod the way a node does (eviction, spot reclaim): it stays, Failed."""
         with self._cv:
             rec = self.records[name]
@@ -247,72 +275,134 @@ class FakeKubeApiServer:
         return str(self._rv)
 
     def _event(self, rec: _Pod, reason: str, message: str, type_="Normal", container=True):
-        now, involved = _ts(), {"kind": "Pod", "apiVersion": "v1", "namespace": rec.ns,
-                                "name": rec.name, "uid": rec.obj["metadata"]["uid"]}
+        now, involved = (
+            _ts(),
+            {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "namespace": rec.ns,
+                "name": rec.name,
+                "uid": rec.obj["metadata"]["uid"],
+            },
+        )
         if container:
             involved["fieldPath"] = f"spec.containers{{{rec.main}}}"
-        self.events.append({
-            "kind": "Event", "apiVersion": "v1", "type": type_, "reason": reason,
-            "message": message, "involvedObject": involved, "count": 1,
-            "metadata": {"name": f"{rec.name}.{uuid.uuid4().hex[:16]}", "namespace": rec.ns,
-                         "uid": str(uuid.uuid4()), "resourceVersion": self._bump(),
-                         "creationTimestamp": now},
-            "source": {"component": "kubelet", "host": "fake-node"},
-            "firstTimestamp": now, "lastTimestamp": now, "reportingComponent": "kubelet"})
+        self.events.append(
+            {
+                "kind": "Event",
+                "apiVersion": "v1",
+                "type": type_,
+                "reason": reason,
+                "message": message,
+                "involvedObject": involved,
+                "count": 1,
+                "metadata": {
+                    "name": f"{rec.name}.{uuid.uuid4().hex[:16]}",
+                    "namespace": rec.ns,
+                    "uid": str(uuid.uuid4()),
+                    "resourceVersion": self._bump(),
+                    "creationTimestamp": now,
+                },
+                "source": {"component": "kubelet", "host": "fake-node"},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "reportingComponent": "kubelet",
+            }
+        )
 
     def _status(self, rec: _Pod) -> dict:
         created, spec = rec.obj["metadata"]["creationTimestamp"], rec.obj["spec"]
 
         def container_status(c: dict, main: bool) -> dict:
-            state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": created,
-                                    "finishedAt": created}}
+            state = {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": created,
+                    "finishedAt": created,
+                }
+            }
             if main and rec.state == "waiting":
                 state = {"waiting": {"reason": "ContainerCreating"}}
             elif main and rec.state == "running":
                 state = {"running": {"startedAt": rec.started}}
             elif main:
-                state = {"terminated": {
-                    "exitCode": rec.exit_code, "reason": rec.reason, "startedAt": rec.started,
-                    "finishedAt": rec.finished, "containerID": f"fake://{rec.name}",
-                    **({"message": rec.message} if rec.message else {})}}
+                state = {
+                    "terminated": {
+                        "exitCode": rec.exit_code,
+                        "reason": rec.reason,
+                        "startedAt": rec.started,
+                        "finishedAt": rec.finished,
+                        "containerID": f"fake://{rec.name}",
+                        **({"message": rec.message} if rec.message else {}),
+                    }
+                }
             image = c.get("image", "")
-            return {"name": c["name"], "image": image, "imageID": f"fake://{image}",
-                    "containerID": f"fake://{rec.name}/{c['name']}", "restartCount": 0,
-                    "lastState": {}, "ready": "running" in state, "started": "running" in state,
-                    "state": state}
+            return {
+                "name": c["name"],
+                "image": image,
+                "imageID": f"fake://{image}",
+                "containerID": f"fake://{rec.name}/{c['name']}",
+                "restartCount": 0,
+                "lastState": {},
+                "ready": "running" in state,
+                "started": "running" in state,
+                "state": state,
+            }
 
         ready = str(rec.state == "running")
-        conditions = (("PodScheduled", "True"), ("Initialized", "True"),
-                      ("ContainersReady", ready), ("Ready", ready))
+        conditions = (
+            ("PodScheduled", "True"),
+            ("Initialized", "True"),
+            ("ContainersReady", ready),
+            ("Ready", ready),
+        )
         status = {
             "phase": {"waiting": "Pending", "running": "Running"}.get(
-                rec.state, "Succeeded" if rec.exit_code == 0 and not rec.evicted else "Failed"),
-            "hostIP": "127.0.0.1", "podIP": "127.0.0.1", "startTime": created,
+                rec.state, "Succeeded" if rec.exit_code == 0 and not rec.evicted else "Failed"
+            ),
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "startTime": created,
             "qosClass": "BestEffort",
-            "conditions": [{"type": t, "status": s, "lastTransitionTime": created}
-                           for t, s in conditions],
-            "containerStatuses": [container_status(c, c["name"] == rec.main)
-                                  for c in spec["containers"]]}
+            "conditions": [
+                {"type": t, "status": s, "lastTransitionTime": created} for t, s in conditions
+            ],
+            "containerStatuses": [
+                container_status(c, c["name"] == rec.main) for c in spec["containers"]
+            ],
+        }
         if spec.get("initContainers"):
-            status["initContainerStatuses"] = [container_status(c, False)
-                                               for c in spec["initContainers"]]
+            status["initContainerStatuses"] = [
+                container_status(c, False) for c in spec["initContainers"]
+            ]
         if rec.evicted:
             status["reason"], status["message"] = rec.evicted
         return status
 
     def _env(self, rec: _Pod, c: dict, home: str) -> dict[str, str]:
         meta = rec.obj["metadata"]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home,
-               "HOSTNAME": rec.name, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": home,
+            "HOSTNAME": rec.name,
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
         for src in c.get("envFrom") or []:
             store = self.secrets if "secretRef" in src else self.config_maps
             ref = src.get("secretRef") or src.get("configMapRef") or {}
             for k, v in store.get(ref.get("name"), {}).items():
                 env[src.get("prefix", "") + k] = v
-        fields = {"metadata.name": rec.name, "metadata.namespace": rec.ns,
-                  "metadata.uid": meta["uid"], "spec.nodeName": "fake-node",
-                  "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1",
-                  "spec.serviceAccountName": rec.obj["spec"].get("serviceAccountName", "default")}
+        fields = {
+            "metadata.name": rec.name,
+            "metadata.namespace": rec.ns,
+            "metadata.uid": meta["uid"],
+            "spec.nodeName": "fake-node",
+            "status.podIP": "127.0.0.1",
+            "status.hostIP": "127.0.0.1",
+            "spec.serviceAccountName": rec.obj["spec"].get("serviceAccountName", "default"),
+        }
         for item in c.get("env") or []:
             vf, value = item.get("valueFrom"), None
             if not vf:
@@ -346,8 +436,14 @@ class FakeKubeApiServer:
                 if not argv:
                     raise ValueError("no command: the fake server knows no image entrypoints")
                 rec.proc = subprocess.Popen(
-                    argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, start_new_session=True)
+                    argv,
+                    env=env,
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except (OSError, ValueError) as e:
                 self._event(rec, "Failed", f"Error: {e}", "Warning")
                 return self._terminated(rec, 128, "StartError", str(e))
@@ -421,8 +517,9 @@ class FakeKubeApiServer:
         if problems := _name_problems(meta, (body.get("spec") or {}).get("containers") or []):
             raise ApiError(422, "Invalid", "Pod is invalid: " + "; ".join(problems))
         obj = {"kind": "Pod", "apiVersion": "v1", **copy.deepcopy(body)}
-        obj["metadata"].update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=_ts(),
-                               generation=1)
+        obj["metadata"].update(
+            namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=_ts(), generation=1
+        )
         obj["metadata"].setdefault("labels", {})
         names = [c["name"] for c in obj["spec"]["containers"]]
         rec = _Pod(obj, "base" if "base" in names else names[0])
@@ -433,8 +530,12 @@ class FakeKubeApiServer:
                 return 201, obj
             self.records[rec.name] = rec
             self._bump(rec)
-            self._event(rec, "Scheduled", f"Successfully assigned {ns}/{rec.name} to fake-node",
-                        container=False)
+            self._event(
+                rec,
+                "Scheduled",
+                f"Successfully assigned {ns}/{rec.name} to fake-node",
+                container=False,
+            )
             threading.Thread(target=self._run, args=(rec,), daemon=True).start()
             return 201, copy.deepcopy(obj)
 
@@ -444,8 +545,10 @@ class FakeKubeApiServer:
             if not rec.deleting:
                 rec.deleting = True
                 period = rec.obj["spec"].get("terminationGracePeriodSeconds", 30)
-                rec.obj["metadata"].update(deletionTimestamp=_ts(), deletionGracePeriodSeconds=int(
-                    period if grace is None else grace))
+                rec.obj["metadata"].update(
+                    deletionTimestamp=_ts(),
+                    deletionGracePeriodSeconds=int(period if grace is None else grace),
+                )
                 if rec.state == "running":
                     self._kill(rec, grace)
                 else:
@@ -454,32 +557,59 @@ class FakeKubeApiServer:
             return 200, copy.deepcopy(rec.obj)
 
     def _list(self, kind: str, items: list[dict], query: dict) -> tuple[int, dict]:
-        items = [i for i in items
-                 if _selector_matches(query.get("fieldSelector"), lambda k, i=i: _field(i, k))
-                 and _selector_matches(query.get("labelSelector"),
-                                       (i["metadata"].get("labels") or {}).get)]
-        return 200, {"kind": kind, "apiVersion": "v1", "items": copy.deepcopy(items),
-                     "metadata": {"resourceVersion": str(self._rv)}}
+        items = [
+            i
+            for i in items
+            if _selector_matches(query.get("fieldSelector"), lambda k, i=i: _field(i, k))
+            and _selector_matches(
+                query.get("labelSelector"), (i["metadata"].get("labels") or {}).get
+            )
+        ]
+        return 200, {
+            "kind": kind,
+            "apiVersion": "v1",
+            "items": copy.deepcopy(items),
+            "metadata": {"resourceVersion": str(self._rv)},
+        }
 
     def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict] | _Pod:
         """Serve one request: (status code, JSON object), or the pod whose log is asked for."""
         if method == "GET" and path == "/version":
             major, minor = self.version.split(".")[:2]
-            return 200, {"major": major, "minor": minor, "gitVersion": f"v{major}.{minor}.0-fake",
-                         "gitCommit": "fake", "gitTreeState": "clean", "goVersion": "go1.24",
-                         "buildDate": "2025-01-01T00:00:00Z", "compiler": "gc",
-                         "platform": "linux/amd64"}
+            return 200, {
+                "major": major,
+                "minor": minor,
+                "gitVersion": f"v{major}.{minor}.0-fake",
+                "gitCommit": "fake",
+                "gitTreeState": "clean",
+                "goVersion": "go1.24",
+                "buildDate": "2025-01-01T00:00:00Z",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
         if method == "GET" and (m := re.fullmatch(r"/api/v1/namespaces/([^/]+)", path)):
-            meta = {"name": m[1], "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, m[1])),
-                    "labels": {"kubernetes.io/metadata.name": m[1]}, "resourceVersion": "1",
-                    "creationTimestamp": "2025-01-01T00:00:00Z"}
-            return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": meta,
-                         "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            meta = {
+                "name": m[1],
+                "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, m[1])),
+                "labels": {"kubernetes.io/metadata.name": m[1]},
+                "resourceVersion": "1",
+                "creationTimestamp": "2025-01-01T00:00:00Z",
+            }
+            return 200, {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": meta,
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
         pods, listing = r"/api/v1/namespaces/([^/]+)/pods", r"/api/v1(?:/namespaces/([^/]+))?/"
         with self._cv:
             if method == "GET" and (m := re.fullmatch(listing + "pods", path)):
-                return self._list("PodList", [r.obj for r in self.records.values()
-                                              if r.live and m[1] in (None, r.ns)], query)
+                return self._list(
+                    "PodList",
+                    [r.obj for r in self.records.values() if r.live and m[1] in (None, r.ns)],
+                    query,
+                )
             if method == "GET" and (m := re.fullmatch(listing + "events", path)):
                 events = [e for e in self.events if m[1] in (None, e["metadata"]["namespace"])]
                 return self._list("EventList", events, query)
@@ -543,14 +673,18 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in containers:
             raise ApiError(400, "BadRequest", f"container {name} is not valid for pod {rec.name}")
         if name == rec.main and rec.state == "waiting":
-            raise ApiError(400, "BadRequest", f'container "{name}" in pod "{rec.name}" is waiting '
-                                              "to start: ContainerCreating")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{name}" in pod "{rec.name}" is waiting to start: ContainerCreating',
+            )
         stamp = query.get("timestamps") in ("true", "True", "1")
 
         def fmt(batch) -> bytes:
             return b"".join(
                 (t.strftime("%Y-%m-%dT%H:%M:%S.%f000Z ").encode() if stamp else b"") + line + b"\n"
-                for t, line in batch)
+                for t, line in batch
+            )
 
         with api._cv:
             lines = list(rec.lines) if name == rec.main else []
@@ -559,7 +693,7 @@ class _Handler(BaseHTTPRequestHandler):
             cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(query["sinceSeconds"]))
             lines = [x for x in lines if x[0] >= cutoff]
         if query.get("tailLines"):
-            lines = lines[len(lines) - min(len(lines), int(query["tailLines"])):]
+            lines = lines[len(lines) - min(len(lines), int(query["tailLines"])) :]
         if query.get("follow") not in ("true", "True", "1") or name != rec.main:
             return self._send(200, fmt(lines), "text/plain")
         self.send_response(200)
@@ -572,8 +706,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
             with api._cv:
-                api._cv.wait_for(lambda n=sent: len(rec.lines) > n or rec.state == "terminated"
-                                 or api._stopping, 1.0)
+                api._cv.wait_for(
+                    lambda n=sent: len(rec.lines) > n or rec.state == "terminated" or api._stopping,
+                    1.0,
+                )
                 lines, sent = rec.lines[sent:], len(rec.lines)
                 done = rec.state == "terminated" or api._stopping
             if done and not lines:

@@ -1,7 +1,7 @@
 """A throwaway Airflow for these tests: temp AIRFLOW_HOME, SQLite, the repo's dags/ folder.
 
 Airflow reads its configuration when it is first imported, so the environment
-is set here, at conftest import time, before any test module imports Airflow.
+is set here, when pytest loads this plugin, before any test module imports Airflow.
 Helpers for the tests live in ``dagrun_helpers.py``.
 """
 
@@ -25,6 +25,8 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(_REPO / "dags"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
         "AIRSTEP_DATASTORE_ROOT": os.path.join(_HOME, "datastore"),
+        # the examples' @kubernetes / @batch steps run in the worker unless a test says otherwise
+        "AIRSTEP_LOCAL_OVERRIDE": "true",
     }
 )
 

@@ -18,8 +18,7 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airstep-k8s-airflow-")
     atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_apiserver import FakeKubeApiServer  # noqa: E402
+from airstep_testing.fake_apiserver import FakeKubeApiServer
 
 
 @pytest.fixture

@@ -1,0 +1,193 @@
+"""``BatchStepOperator``: a step as an AWS Batch job.
+
+A subclass of the provider's ``BatchOperator``: submission, waiting, log links
+and ``on_kill`` (which terminates the job) are reused. This module turns the
+step's decorators into a job definition and container overrides.
+
+Unless ``@batch(job_definition=...)`` names one, the job definition is
+registered on demand under a name derived from its content
+(``airstep-<flow>-<step>-<hash>``): registering the same settings again finds
+the existing definition, so it is idempotent. Resources go in the overrides'
+``resourceRequirements`` (VCPU, MEMORY, GPU); ``@timeout`` also becomes the
+job's ``attemptDurationSeconds``. Retries stay with Airflow (``@retry``), so the
+job itself is tried once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.batch import BatchOperator
+
+from provider.decorators.resolve import step_resources
+from provider.flow.graph import StepNode
+from provider.operators.kubernetes import DEFAULT_IMAGE
+from provider.operators.remote import RemoteStepMixin
+from provider.operators.step import airstep_setting
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from provider.flow.spec import FlowSpec
+
+#: AWS Batch rejects attempt durations under a minute
+MIN_ATTEMPT_SECONDS = 60
+
+
+def _format_cpu(cpu: float) -> str:
+    return str(int(cpu)) if float(cpu).is_integer() else str(cpu)
+
+
+def resource_requirements(node: StepNode) -> list[dict[str, str]]:
+    res = step_resources(node, "batch")
+    reqs = [
+        {"type": "VCPU", "value": _format_cpu(res["cpu"])},
+        {"type": "MEMORY", "value": str(int(res["memory"]))},
+    ]
+    if res["gpu"]:
+        reqs.append({"type": "GPU", "value": str(res["gpu"])})
+    return reqs
+
+
+def job_definition_body(node: StepNode, flow_name: str) -> dict[str, Any]:
+    """``RegisterJobDefinition`` arguments (without the name) for the step."""
+    deco = node.decorators.get("batch")
+    attrs: dict[str, Any] = dict(deco.attributes) if deco else {}
+    res = step_resources(node, "batch")
+    linux: dict[str, Any] = {}
+    if res["shared_memory"]:
+        linux["sharedMemorySize"] = int(res["shared_memory"])
+    if attrs.get("max_swap") is not None:
+        linux["maxSwap"] = int(attrs["max_swap"])
+        linux["swappiness"] = int(attrs.get("swappiness") or 60)
+    if attrs.get("use_tmpfs") or attrs.get("tmpfs_size"):
+        linux["tmpfs"] = [
+            {
+                "containerPath": attrs["tmpfs_path"],
+                "size": int(attrs.get("tmpfs_size") or max(1, res["memory"] // 2)),
+            }
+        ]
+    devices = []
+    for kind in ("inferentia", "trainium"):
+        for i in range(int(attrs.get(kind) or 0)):
+            devices.append({"hostPath": f"/dev/neuron{i}", "containerPath": f"/dev/neuron{i}",
+                            "permissions": ["READ", "WRITE"]})  # fmt: skip
+    if devices:
+        linux["devices"] = devices
+    container: dict[str, Any] = {
+        "image": attrs.get("image") or airstep_setting("default_image") or DEFAULT_IMAGE,
+        "command": ["python", "-m", "provider.runtime", "--help"],  # overridden per task
+        "resourceRequirements": resource_requirements(node),
+    }
+    if attrs.get("iam_role"):
+        container["jobRoleArn"] = attrs["iam_role"]
+    if attrs.get("execution_role"):
+        container["executionRoleArn"] = attrs["execution_role"]
+    if attrs.get("privileged") is not None:
+        container["privileged"] = bool(attrs["privileged"])
+    if linux:
+        container["linuxParameters"] = linux
+    if attrs.get("ephemeral_storage"):
+        container["ephemeralStorage"] = {"sizeInGiB": int(attrs["ephemeral_storage"])}
+    volumes, mounts = [], []
+    for i, host_path in enumerate(attrs.get("host_volumes") or []):
+        name = f"host{i}"
+        volumes.append({"name": name, "host": {"sourcePath": host_path}})
+        mounts.append({"sourceVolume": name, "containerPath": host_path})
+    if volumes:
+        container["volumes"], container["mountPoints"] = volumes, mounts
+    if attrs.get("log_driver"):
+        options = dict(o.split("=", 1) for o in attrs.get("log_options") or [] if "=" in o)
+        container["logConfiguration"] = {"logDriver": attrs["log_driver"], "options": options}
+    body: dict[str, Any] = {"type": "container", "containerProperties": container}
+    if attrs.get("efa"):
+        body["containerProperties"].setdefault("linuxParameters", {}).setdefault(
+            "devices", []
+        ).extend({"hostPath": f"/dev/infiniband/uverbs{i}"} for i in range(int(attrs["efa"])))
+    if attrs.get("tags"):
+        body["tags"] = dict(attrs["tags"])
+        body["propagateTags"] = True
+    return body
+
+
+def job_definition_name(node: StepNode, flow_name: str, body: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", f"airstep-{flow_name}-{node.name}")[:110]
+    return f"{base}-{digest}"
+
+
+class BatchStepOperator(RemoteStepMixin, BatchOperator):
+    """Run one step of a flow as an AWS Batch job, through the airstep runtime.
+
+    :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
+    :param step_name: the step to run; its ``@batch`` / ``@resources`` give the job.
+    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param kwargs: any other ``BatchOperator`` argument (``aws_conn_id``, ``region_name``...).
+    """
+
+    template_fields: Sequence[str] = (*BatchOperator.template_fields, "flow_task_id")
+
+    def __init__(
+        self,
+        *,
+        flow_cls: type[FlowSpec],
+        step_name: str,
+        flow_task_id: str = "0",
+        **kwargs: Any,
+    ) -> None:
+        node = flow_cls.graph()[step_name]
+        deco = node.decorators.get("batch")
+        attrs = deco.attributes if deco else {}
+        queue = attrs.get("queue") or airstep_setting("batch_queue", "AIRSTEP_BATCH_QUEUE")
+        settings: dict[str, Any] = {
+            "job_name": re.sub(r"[^A-Za-z0-9_-]+", "-", f"{flow_cls.__name__}-{step_name}")[:128],
+            "job_definition": attrs.get("job_definition") or "",
+            "job_queue": queue or "",
+            "tags": attrs.get("tags"),
+            "retry_strategy": {"attempts": 1},
+            "poll_interval": 10,
+            **kwargs,
+        }
+        timeout = node.decorators.get("timeout")
+        if timeout is not None:
+            settings["submit_job_timeout"] = max(MIN_ATTEMPT_SECONDS, int(timeout.total_seconds))
+        super().__init__(**settings)
+        self.flow_cls = flow_cls
+        self.step_name = step_name
+        self.flow_task_id = flow_task_id
+        self.node = node
+
+    def ensure_job_definition(self) -> str:
+        """The step's job definition, registered now if it does not exist yet."""
+        if self.job_definition:
+            return self.job_definition
+        body = job_definition_body(self.node, self.flow_cls.__name__)
+        name = job_definition_name(self.node, self.flow_cls.__name__, body)
+        client = self.hook.client
+        found = client.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")
+        if not found.get("jobDefinitions"):
+            client.register_job_definition(jobDefinitionName=name, **body)
+            self.log.info("Registered AWS Batch job definition %s", name)
+        return name
+
+    def execute(self, context: Context) -> Any:
+        if not self.job_queue:
+            raise ValueError(
+                f"Step *{self.step_name}* runs on AWS Batch but names no job queue; give "
+                "@batch(queue='my-queue') or set [airstep] batch_queue."
+            )
+        args, env = self.runtime_command(context)
+        self.job_definition = self.ensure_job_definition()
+        self.container_overrides = {
+            "command": args,
+            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "resourceRequirements": resource_requirements(self.node),
+        }
+        self.job_id = None  # a retry submits a new job
+        context["label"] = f"task {self.flow_task_id}"  # type: ignore[typeddict-unknown-key]
+        super().execute(context)
+        return self.finish(context)

@@ -1,0 +1,177 @@
+"""``KubernetesStepOperator``: a step in its own pod.
+
+A subclass of the provider's ``KubernetesPodOperator``: its waiting, log
+streaming, cancellation (``on_kill`` deletes the pod) and cleanup are reused as
+they are. This module only turns a step's decorators into the pod's settings
+(:func:`pod_settings`) and runs the airstep runtime in the container.
+
+Every ``@kubernetes`` attribute reaches the pod or is refused when the
+decorator is applied; none is dropped. GPUs go in the container's limits as
+``nvidia.com/gpu`` or ``amd.com/gpu``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
+
+from provider.decorators.resolve import step_resources
+from provider.flow.graph import StepNode
+from provider.operators.remote import RemoteStepMixin, dns_label, label_value
+from provider.operators.step import airstep_setting
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from provider.flow.spec import FlowSpec
+
+DEFAULT_IMAGE = "airstep-step:latest"
+GPU_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+_TOLERATION_KEYS = {
+    "key": "key",
+    "operator": "operator",
+    "value": "value",
+    "effect": "effect",
+    "toleration_seconds": "toleration_seconds",
+    "tolerationSeconds": "toleration_seconds",
+}
+
+
+def _quantity_mb(mb: Any) -> str:
+    return f"{int(mb)}Mi"
+
+
+def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
+    """``KubernetesPodOperator`` arguments for the step (all but the command)."""
+    deco = node.decorators.get("kubernetes")
+    attrs: dict[str, Any] = dict(deco.attributes) if deco else {}
+    res = step_resources(node, "kubernetes")
+    requests = {"cpu": str(res["cpu"]), "memory": _quantity_mb(res["memory"])}
+    limits = {"memory": _quantity_mb(res["memory"])}
+    if res["disk"]:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = _quantity_mb(res["disk"])
+    if res["gpu"]:
+        limits[GPU_RESOURCE[attrs.get("gpu_vendor") or "nvidia"]] = str(res["gpu"])
+    volumes: list[k8s.V1Volume] = []
+    mounts: list[k8s.V1VolumeMount] = []
+    for i, (claim, path) in enumerate(
+        sorted((attrs.get("persistent_volume_claims") or {}).items())
+    ):
+        name = dns_label("pvc", str(i), claim)
+        volumes.append(
+            k8s.V1Volume(
+                name=name,
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
+            )
+        )
+        mounts.append(k8s.V1VolumeMount(name=name, mount_path=path))
+    if attrs.get("use_tmpfs") or attrs.get("tmpfs_size"):
+        size = attrs.get("tmpfs_size")
+        volumes.append(
+            k8s.V1Volume(
+                name="tmpfs",
+                empty_dir=k8s.V1EmptyDirVolumeSource(
+                    medium="Memory", size_limit=_quantity_mb(size) if size else None
+                ),
+            )
+        )
+        mounts.append(k8s.V1VolumeMount(name="tmpfs", mount_path=attrs["tmpfs_path"]))
+    if res["shared_memory"]:
+        volumes.append(
+            k8s.V1Volume(
+                name="dshm",
+                empty_dir=k8s.V1EmptyDirVolumeSource(
+                    medium="Memory", size_limit=_quantity_mb(res["shared_memory"])
+                ),
+            )
+        )
+        mounts.append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
+    env_from = [
+        k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s))
+        for s in attrs.get("secrets") or []
+    ] + [
+        k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=c))
+        for c in attrs.get("env_from") or []
+    ]
+    tolerations = [
+        k8s.V1Toleration(**{_TOLERATION_KEYS[k]: v for k, v in t.items() if k in _TOLERATION_KEYS})
+        for t in attrs.get("tolerations") or []
+    ]
+    labels = {
+        "app.kubernetes.io/managed-by": "airstep",
+        "airstep/flow": label_value(flow_name),
+        "airstep/step": label_value(node.name),
+        **(attrs.get("labels") or {}),
+    }
+    settings: dict[str, Any] = {
+        "name": dns_label(flow_name, node.name, limit=50),
+        "image": attrs.get("image") or airstep_setting("default_image") or DEFAULT_IMAGE,
+        "namespace": attrs.get("namespace") or airstep_setting("kubernetes_namespace") or "default",
+        "container_resources": k8s.V1ResourceRequirements(requests=requests, limits=limits),
+        "labels": labels,
+        "annotations": attrs.get("annotations") or None,
+        "node_selector": attrs.get("node_selector") or None,
+        "tolerations": tolerations or None,
+        "service_account_name": attrs.get("service_account"),
+        "image_pull_policy": attrs.get("image_pull_policy"),
+        "image_pull_secrets": [
+            k8s.V1LocalObjectReference(name=s) for s in attrs.get("image_pull_secrets") or []
+        ]
+        or None,
+        "container_security_context": attrs.get("security_context"),
+        "termination_grace_period": attrs.get("termination_grace_period"),
+        "startup_timeout_seconds": attrs.get("startup_timeout") or 120,
+        "ports": [k8s.V1ContainerPort(container_port=attrs["port"])] if attrs.get("port") else None,
+        "volumes": volumes or None,
+        "volume_mounts": mounts or None,
+        "env_from": env_from or None,
+    }
+    timeout = node.decorators.get("timeout")
+    if timeout is not None:  # the platform's own deadline, besides Airflow's execution_timeout
+        settings["active_deadline_seconds"] = int(timeout.total_seconds) + 60
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
+    """Run one step of a flow in a Kubernetes pod, through the airstep runtime.
+
+    :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
+    :param step_name: the step to run; its ``@kubernetes`` / ``@resources`` give the pod.
+    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param kwargs: any other ``KubernetesPodOperator`` argument; the step's settings win.
+    """
+
+    template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
+
+    def __init__(
+        self,
+        *,
+        flow_cls: type[FlowSpec],
+        step_name: str,
+        flow_task_id: str = "0",
+        **kwargs: Any,
+    ) -> None:
+        node = flow_cls.graph()[step_name]
+        settings = {
+            "get_logs": True,
+            "on_finish_action": "delete_pod",
+            "do_xcom_push": False,
+            "cmds": ["python"],
+            **kwargs,
+            **pod_settings(node, flow_cls.__name__),
+        }
+        super().__init__(**settings)
+        self.flow_cls = flow_cls
+        self.step_name = step_name
+        self.flow_task_id = flow_task_id
+
+    def execute(self, context: Context) -> Any:
+        args, env = self.runtime_command(context)
+        self.cmds, self.arguments = args[:1], args[1:]
+        self.env_vars = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(env.items())]
+        context["label"] = f"task {self.flow_task_id}"  # type: ignore[typeddict-unknown-key]
+        super().execute(context)
+        return self.finish(context)
