@@ -6,9 +6,7 @@ import atexit
 import json
 import os
 import shutil
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
