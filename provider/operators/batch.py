@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
@@ -150,6 +151,8 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "tags": attrs.get("tags"),
             "retry_strategy": {"attempts": 1},
             "poll_interval": 10,
+            "awslogs_enabled": True,  # the step's output shows in the task log
+            "awslogs_fetch_interval": timedelta(seconds=5),
             **kwargs,
         }
         timeout = node.decorators.get("timeout")
