@@ -14,8 +14,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                  AWS_DEFAULT_REGION="us-east-1")
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+)
 
 import boto3  # noqa: E402
 import cloudpickle  # noqa: E402
@@ -76,9 +77,13 @@ def main() -> None:
     finally:
         server.stop()
     print("S3 peer: moto_server on 127.0.0.1 (in this process); seconds")
-    print(f"{'case':<24}{'boto3 put':>10}{'boto3 get':>10}{'ours put':>10}{'ours get':>10}{'ratio':>8}")
+    print(
+        f"{'case':<24}{'boto3 put':>10}{'boto3 get':>10}{'ours put':>10}{'ours get':>10}{'ratio':>8}"
+    )
     for name, rw, rr, ow, orr in rows:
-        print(f"{name:<24}{rw:>10.2f}{rr:>10.2f}{ow:>10.2f}{orr:>10.2f}{(ow + orr) / (rw + rr):>8.2f}")
+        print(
+            f"{name:<24}{rw:>10.2f}{rr:>10.2f}{ow:>10.2f}{orr:>10.2f}{(ow + orr) / (rw + rr):>8.2f}"
+        )
 
 
 if __name__ == "__main__":
