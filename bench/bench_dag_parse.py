@@ -28,7 +28,7 @@ def chain_flow(n: int) -> str:
         "class ChainFlow(FlowSpec):",
     ]
     names = ["start"] + [f"s{i}" for i in range(1, n - 1)] + ["end"]
-    for name, nxt in zip(names, names[1:] + [None]):
+    for name, nxt in zip(names, names[1:] + [None], strict=True):
         lines += ["    @step", f"    def {name}(self):", f"        self.v_{name} = 1"]
         if nxt:
             lines.append(f"        self.next(self.{nxt})")
