@@ -84,6 +84,14 @@ def get_provider_info() -> dict[str, Any]:
                         "airstep-queue",
                         None,
                     ),
+                    "aws_conn_id": _option(
+                        "The Airflow AWS connection the workers use for an s3:// datastore "
+                        "(endpoint, region, credentials); its endpoint and region are passed "
+                        "to remote steps. Unset: boto3's usual sources.",
+                        "string",
+                        "aws_default",
+                        None,
+                    ),
                     "local_override": _option(
                         "Run every step in the Airflow worker, ignoring @kubernetes and @batch "
                         "(for development). Unset: $AIRSTEP_LOCAL_OVERRIDE, else False.",

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from provider.datastore.code import upload_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
-from provider.operators.step import SPLIT_LIMIT_FIX, airstep_setting, foreach_label, max_map_length
+from provider.operators.step import (
+    SPLIT_LIMIT_FIX,
+    airstep_setting,
+    aws_connection_env,
+    foreach_label,
+    max_map_length,
+    worker_storage,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -66,9 +73,7 @@ class RemoteStepMixin:
                 "[airstep] datastore_root (or AIRSTEP_DATASTORE_ROOT) to s3://bucket/prefix, or "
                 "run remote steps in the worker with [airstep] local_override = True."
             )
-        from provider.datastore.storage import storage_for
-
-        return FlowDataStore(self.flow_cls.__name__, storage_for(root))
+        return FlowDataStore(self.flow_cls.__name__, worker_storage(root))
 
     def runtime_command(self, context: Context) -> tuple[list[str], dict[str, str]]:
         """The container's command line and environment for this task instance."""
@@ -94,6 +99,7 @@ class RemoteStepMixin:
             given = {n: context["params"][n] for n in names if n in context["params"]}
             args += ["--params-json", json.dumps(given)]
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
+        env.update(aws_connection_env())
         node = self.flow_cls.graph()[self.step_name]
         if "environment" in node.decorators:
             env.update(node.decorators["environment"].attributes["vars"])

@@ -23,7 +23,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
-from provider.datastore.storage import storage_for
+from provider.datastore.storage import Storage, default_root, storage_for
 from provider.exceptions import ForeachError
 from provider.runtime.task import TaskRequest, run_task
 
@@ -53,6 +53,38 @@ def airstep_setting(option: str, env_var: str | None = None) -> str | None:
     if env_var and os.environ.get(env_var):
         return os.environ[env_var]
     return None
+
+
+def worker_storage(root: str | None) -> Storage:
+    """The storage behind a root, as the worker reaches it: for ``s3://`` roots with the
+    Airflow AWS connection named by ``[airstep] aws_conn_id`` (endpoint, region and
+    credentials), else with boto3's usual sources (environment, instance role)."""
+    root = root or default_root()
+    conn_id = airstep_setting("aws_conn_id")
+    if root.startswith("s3://") and conn_id:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from provider.datastore.s3 import S3Storage
+
+        return S3Storage(root, client=S3Hook(aws_conn_id=conn_id).get_conn())
+    return storage_for(root)
+
+
+def aws_connection_env() -> dict[str, str]:
+    """``AWS_ENDPOINT_URL`` / ``AWS_DEFAULT_REGION`` of ``[airstep] aws_conn_id``, for steps
+    that run elsewhere (their credentials come from their own role or a secret)."""
+    conn_id = airstep_setting("aws_conn_id")
+    if not conn_id:
+        return {}
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    config = AwsGenericHook(aws_conn_id=conn_id, client_type="s3").conn_config
+    env = {}
+    if config.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = config.endpoint_url
+    if config.region_name:
+        env["AWS_DEFAULT_REGION"] = config.region_name
+    return env
 
 
 def max_map_length() -> int:
@@ -121,7 +153,7 @@ class StepOperator(BaseOperator):
 
     def datastore(self) -> FlowDataStore:
         root = airstep_setting("datastore_root")  # None: $AIRSTEP_DATASTORE_ROOT or ~/.airstep
-        return FlowDataStore(self.flow_cls.__name__, storage_for(root))
+        return FlowDataStore(self.flow_cls.__name__, worker_storage(root))
 
     def _start_params(self, context: Context) -> dict[str, Any]:
         given = context["params"]
