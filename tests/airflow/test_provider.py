@@ -22,7 +22,15 @@ def test_provider_info_validates_against_airflows_schema():
     info = get_provider_info()
     jsonschema.validate(info, schema)
     options = info["config"]["airstep"]["options"]
-    assert set(options) == {"datastore_root", "default_image", "default_compute", "local_override"}
+    assert set(options) == {
+        "datastore_root",
+        "default_image",
+        "default_compute",
+        "kubernetes_namespace",
+        "batch_queue",
+        "aws_conn_id",
+        "local_override",
+    }
     for option in options.values():
         assert {"description", "version_added", "type", "example", "default"} <= set(option)
     for entry in info["operators"]:
