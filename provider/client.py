@@ -7,6 +7,7 @@ Artifacts load on first access.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord
@@ -36,7 +37,7 @@ class Flow:
     def runs(self) -> list[Run]:
         """Runs, newest first."""
         runs = [Run(f"{self.name}/{r}", store=self._store) for r in self._store.list_runs()]
-        return sorted(runs, key=lambda r: r.created_at, reverse=True)
+        return sorted(runs, key=lambda r: r._created, reverse=True)
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())
@@ -82,8 +83,18 @@ class Run:
         return bool(self.record) or bool(self._store.list_steps(self.id))
 
     @property
-    def created_at(self) -> float:
+    def _created(self) -> float:
         return float(self.record.get("created_at", 0))
+
+    @property
+    def created_at(self) -> datetime:
+        """When the run started (a datetime, as in Metaflow)."""
+        return datetime.fromtimestamp(self._created)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags (``run --tag NAME``)."""
+        return frozenset(self.record.get("tags") or ())
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -176,6 +187,11 @@ class DataArtifact:
         self._task = task
 
     @property
+    def id(self) -> str:
+        """The artifact's name (Metaflow's spelling)."""
+        return self.name
+
+    @property
     def data(self) -> Any:
         return self._task._record.load(self.name)
 
@@ -204,6 +220,19 @@ class _Data:
 
     def __dir__(self) -> list[str]:
         return sorted(self._task._record.artifacts)
+
+
+class _ArtifactNames(list[str]):
+    """A task's artifact names; ``task.artifacts.x.data`` also reads one, as in Metaflow."""
+
+    def __init__(self, task: Task, names: list[str]) -> None:
+        super().__init__(names)
+        self._task = task
+
+    def __getattr__(self, name: str) -> DataArtifact:
+        if name.startswith("_") or name not in self:
+            raise AttributeError(f"Task {self._task.pathspec} has no artifact {name!r}.")
+        return DataArtifact(self._task, name)
 
 
 class Task:
@@ -242,11 +271,13 @@ class Task:
         return self.successful and name in self._record.artifacts
 
     def __iter__(self) -> Iterator[DataArtifact]:
-        return (DataArtifact(self, n) for n in sorted(self._record.artifacts))
+        return (DataArtifact(self, n) for n in self.artifacts)
 
     @property
     def artifacts(self) -> list[str]:
-        return sorted(self._record.artifacts)
+        """Artifact names, without ``_private`` ones (``task["_private"]`` still reads them)."""
+        names = sorted(n for n in self._record.artifacts if not n.startswith("_"))
+        return _ArtifactNames(self, names)
 
     @property
     def index(self) -> int | None:
@@ -257,6 +288,11 @@ class Task:
     def exception(self) -> dict[str, Any] | None:
         """What ``@catch`` caught in this task, if anything."""
         return self._record.manifest.get("caught")
+
+    @property
+    def current_attempt(self) -> int:
+        """The attempt whose artifacts the task holds (0 unless @retry ran it again)."""
+        return int(self._record.manifest.get("attempt", 0))
 
     @property
     def attempts(self) -> list[dict[str, Any]]:

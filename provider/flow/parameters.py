@@ -18,8 +18,9 @@ class JSONType:
     """Marker type: the parameter's value is JSON (``--config '{"a": 1}'``)."""
 
 
-_TRUE = {"1", "true", "yes", "y", "on"}
-_FALSE = {"0", "false", "no", "n", "off"}
+# the words click's BOOLEAN accepts, as Metaflow's ``--flag t`` / ``--flag false``
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", JSONType: "JSON"}
 
 
@@ -34,10 +35,13 @@ class Parameter:
         help: str | None = None,  # noqa: A002
         required: bool = False,
         show_default: bool = True,
+        separator: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or name.startswith("-"):
             raise ParameterError(f"Parameter name {name!r} is invalid; give a name like 'epochs'.")
         self.name = name
+        #: as in Metaflow: a string value is split at it, so the artifact is a list of strings
+        self.separator = separator
         self.attr = name.replace("-", "_")
         self.help = help or ""
         self.required = required
@@ -55,6 +59,11 @@ class Parameter:
                 f"Parameter *{name}* has type={type!r}; use str, int, float, bool or JSONType."
             )
         self.type = type
+        if separator is not None and (type is not str or not isinstance(separator, str)):
+            raise ParameterError(
+                f"Parameter *{name}* has separator={separator!r}; a separator is a string and "
+                "works only for a string parameter (type=str)."
+            )
         self.default = self.convert(default) if default is not None else None
 
     @property
@@ -122,8 +131,11 @@ class Parameter:
                     f"Parameter *{self.name}* is required; give it as --{self.name} "
                     f"{self._example()}."
                 )
-            return self.default
-        return self.convert(given)
+            return self._split(self.default)
+        return self._split(self.convert(given))
+
+    def _split(self, value: Any) -> Any:
+        return value.split(self.separator) if value and self.separator else value
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, default={self.default!r}, type={self.type_name})"

@@ -10,6 +10,7 @@ carries them over with :meth:`FlowSpec.merge_artifacts`.
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +97,9 @@ class FlowSpec:
 
     @property
     def input(self) -> Any:
-        """The item of the innermost foreach this task runs for."""
+        """The item of the innermost foreach this task runs for; None outside a foreach."""
         state = self._require_state("input")
-        return state.foreach_item(-1)
+        return state.foreach_item(-1) if state.foreach_stack else None
 
     @property
     def index(self) -> int | None:
@@ -135,29 +136,38 @@ class FlowSpec:
         for task in inputs:
             for name, entry in task._record.artifacts.items():
                 values.setdefault(name, {})[task._record.pathspec] = entry
-        names = list(include) if include else list(values)
-        missing = [n for n in names if n not in values]
-        if missing:
-            raise MergeArtifactsError(
-                f"Step *{step}*: merge_artifacts(include=...) names {', '.join(missing)}, which "
-                "no input has; remove them from include."
-            )
-        skip = set(exclude or ()) | set(self.__dict__) | set(state.parameter_names)
-        conflicts = []
+        # as in Metaflow: what the join already has (set, inherited, a parameter or a class
+        # attribute) is neither merged nor missing
+        has = (
+            set(exclude or ())
+            | set(self.__dict__)
+            | set(state.inherited)
+            | set(state.parameter_names)
+            | {n for n in {*values, *(include or ())} if hasattr(type(self), n)}
+        )
+        names = [n for n in (include or values) if n not in has]
+        conflicts, merged, missing = [], {}, []
         for name in names:
-            if name in skip:
+            if name not in values:
+                missing.append(name)
                 continue
             shas = {entry["sha"] for entry in values[name].values()}
             if len(shas) > 1:
                 conflicts.append(name)
             else:
-                state.inherited[name] = next(iter(values[name].values()))
-        if conflicts:
+                merged[name] = next(iter(values[name].values()))
+        if conflicts:  # nothing is merged when anything conflicts
             raise MergeArtifactsError(
                 f"Step *{step}* cannot merge artifact(s) {', '.join(sorted(conflicts))}: their "
                 "values differ between the inputs. Set them in the join (self.x = ...) before "
                 f"merging, or pass exclude={sorted(conflicts)!r}."
             )
+        if missing:
+            raise MergeArtifactsError(
+                f"Step *{step}*: merge_artifacts(include=...) names {', '.join(missing)}, which "
+                "no input has; remove them from include."
+            )
+        state.inherited.update(merged)
 
     # -- artifacts --------------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -201,6 +211,24 @@ class FlowSpec:
                 yield name, value
 
 
+def flow_constants(flow_cls: type[FlowSpec]) -> dict[str, Any]:
+    """The flow's class-level values (``LR = 0.1``), kept as artifacts of every task.
+
+    As in Metaflow: public class attributes that are not parameters, steps, methods,
+    properties or classes; they are stored by ``start`` and carried through joins.
+    """
+    found = {}
+    for name in dir(flow_cls):
+        if name.startswith("_") or name in RESERVED_NAMES:
+            continue
+        value = getattr(flow_cls, name, None)
+        if not isinstance(
+            value, Parameter | types.FunctionType | types.MethodType | property | type
+        ) and not getattr(value, "is_step", False):
+            found[name] = value
+    return found
+
+
 class InputTask:
     """One input of a join: artifacts as attributes, read on first access."""
 
@@ -218,6 +246,7 @@ class InputTask:
 
     @property
     def input(self) -> Any:
+        """The foreach item of this input; None when it is not inside a foreach."""
         return self._foreach_item()
 
     @property
@@ -226,7 +255,9 @@ class InputTask:
         return stack[-1]["index"] if stack else None
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        # ``inputs.a._private`` reads an artifact, as in Metaflow; dunders and this object's
+        # own fields (before __init__ sets them, e.g. while unpickling) do not
+        if name.startswith("__") or name in ("_record", "_foreach_item"):
             raise AttributeError(name)
         try:
             return self._record.load(name)

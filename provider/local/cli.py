@@ -16,13 +16,18 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import AirstepError, RunFailed
 from provider.flow.parameters import JSONType
 from provider.flow.spec import FlowSpec
-from provider.local.scheduler import LocalRun
+from provider.local.scheduler import LocalRun, new_run_id
 
 
 def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.ArgumentParser:
     doc = (flow_cls.__doc__ or "").strip()
     parser = argparse.ArgumentParser(prog=prog, description=doc or f"The flow {flow_cls.__name__}.")
+    for flags in (("--quiet", "--not-quiet"), ("--pylint", "--no-pylint")):
+        for flag in flags:  # Metaflow's top-level switches, so its command lines work as-is
+            parser.add_argument(flag, action="store_true", help="accepted; has no effect")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    names = {p.name for p in flow_cls.parameters().values()}
 
     def executor_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -34,6 +39,18 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
             default=100,
             help="the widest foreach allowed (default 100)",
         )
+        if {"tag", "run-id-file"} & names:  # a parameter of that name keeps its option
+            p.set_defaults(tags=[], run_id_file=None)
+            return
+        p.add_argument(
+            "--tag",
+            dest="tags",
+            action="append",
+            default=[],
+            metavar="TAG",
+            help="tag the run (repeatable); read back as Run(...).tags",
+        )
+        p.add_argument("--run-id-file", metavar="PATH", help="write the run id to this file")
 
     run = commands.add_parser("run", help="run the flow on this machine")
     executor_options(run)
@@ -82,6 +99,7 @@ def run_cli(
         if args.max_num_splits < 1 or args.max_workers < 1:
             parser.error("--max-workers and --max-num-splits must be at least 1")
         store = FlowDataStore(flow_cls.__name__)
+        options: dict[str, Any] = {}
         if args.command == "run":
             params = {
                 key.split(":", 1)[1]: value
@@ -90,26 +108,30 @@ def run_cli(
             }
             for attr, param in flow_cls.parameters().items():  # fail before anything runs
                 param.resolve(params.get(attr), base_dir=_flow_dir(flow_cls))
+            options.update(params=params)
+        else:
+            if args.step and args.step not in graph:
+                parser.error(f"resume: the flow has no step {args.step!r}")
+            options.update(
+                origin_run_id=args.origin_run_id or _latest_run(store), resume_step=args.step
+            )
+        run_id = (args.run_id if args.command == "run" else None) or new_run_id()
+        if args.run_id_file:
+            with open(args.run_id_file, "w") as f:
+                f.write(run_id)
+        try:
             LocalRun(
                 flow_cls,
                 store=store,
-                run_id=args.run_id,
-                params=params,
+                run_id=run_id,
                 max_workers=args.max_workers,
                 max_num_splits=args.max_num_splits,
+                **options,
             ).run()
-            return 0
-        origin = args.origin_run_id or _latest_run(store)
-        if args.step and args.step not in graph:
-            parser.error(f"resume: the flow has no step {args.step!r}")
-        LocalRun(
-            flow_cls,
-            store=store,
-            max_workers=args.max_workers,
-            max_num_splits=args.max_num_splits,
-            origin_run_id=origin,
-            resume_step=args.step,
-        ).run()
+        finally:
+            if args.tags and (record := store.read_run(run_id)) is not None:
+                record["tags"] = sorted(set(record.get("tags") or []) | set(args.tags))
+                store.write_run(run_id, record)
         return 0
     except RunFailed as exc:
         print(exc, file=sys.stderr)

@@ -26,7 +26,7 @@ from provider.datastore.flowstore import FlowDataStore, TaskRecord, path_for, ta
 from provider.exceptions import ForeachError, StepError, StepTimeout
 from provider.flow.current import current
 from provider.flow.graph import FlowGraph, StepNode
-from provider.flow.spec import FlowSpec, Inputs, InputTask
+from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
 from provider.runtime.state import TaskState
 from provider.runtime.termination import termination_signals
 from provider.runtime.topology import input_tasks
@@ -121,7 +121,8 @@ def _execute(
         ]
         if node.is_join:
             first = records[0].manifest
-            inherited = {n: first["artifacts"][n] for n in params}
+            carried = [*params, *flow_constants(flow_cls)]
+            inherited = {n: first["artifacts"][n] for n in carried if n in first["artifacts"]}
             stack = list(first["foreach_stack"])
             if graph[node.split_parent or ""].is_foreach:
                 stack.pop()
@@ -215,8 +216,9 @@ def _start_parameters(
         for k, v in values.items()
     }
     store.write_run(request.run_id, record)
+    constants = {k: v for k, v in flow_constants(flow_cls).items() if _picklable(v)}
     inherited = {}
-    for attr, value in values.items():
+    for attr, value in {**constants, **values}.items():
         ref = store.save_artifact(value)
         inherited[attr] = {"sha": ref.sha, "size": ref.size, "type": _type_name(value)}
     return inherited
@@ -233,9 +235,7 @@ def _num_splits(store: FlowDataStore, run_id: str) -> Any:
 def _item_loader(store: FlowDataStore, record: TaskRecord) -> Any:
     def load() -> Any:
         stack = record.manifest.get("foreach_stack") or []
-        if not stack:
-            raise AttributeError(f"Input {record.pathspec} is not inside a foreach.")
-        return store.load_artifact(stack[-1]["sha"])
+        return store.load_artifact(stack[-1]["sha"]) if stack else None
 
     return load
 
@@ -295,9 +295,30 @@ def _catch(
         sys.stderr.write(user_traceback(exc))
     var = catch.attributes["var"]
     if var:
-        setattr(flow, var, exc if _picklable(exc) else StepError(f"{type(exc).__name__}: {exc}"))
+        setattr(flow, var, _caught_value(exc))
     state.transition = list(node.out_funcs)
     return {"exception": type(exc).__name__, "message": str(exc), "var": var}
+
+
+def _caught_value(exc: BaseException) -> BaseException:
+    """What ``@catch(var=...)`` stores: the exception itself, readable as Metaflow's too.
+
+    Metaflow stores a wrapper whose ``exception`` is the message, ``type`` the class as
+    ``module.Name`` and ``stacktrace`` the traceback; the same three attributes are set on
+    the exception (where it has no such attribute of its own), so code written against
+    either reads it. An exception that cannot be pickled is replaced by a StepError.
+    """
+    facts = {
+        "exception": str(exc),
+        "type": f"{type(exc).__module__}.{type(exc).__name__}",
+        "stacktrace": user_traceback(exc),
+    }
+    value = exc if _picklable(exc) else StepError(f"{type(exc).__name__}: {exc}")
+    for name, fact in facts.items():
+        if not hasattr(value, name):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(value, name, fact)
+    return value
 
 
 @contextlib.contextmanager
