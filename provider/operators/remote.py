@@ -26,6 +26,7 @@ from provider.operators.step import (
     foreach_label,
     max_map_length,
     worker_storage,
+    xcom_pointer,
 )
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ class RemoteStepMixin:
 
     def finish(self, context: Context) -> str | list[str]:
         """After the container exits 0: the task's manifest gives the label and the pointer."""
-        from provider.operators.step import StepOperator
-
         store = self.datastore()
         manifest = store.read_manifest(context["run_id"], self.step_name, str(self.flow_task_id))
         if manifest is None:
@@ -119,4 +118,4 @@ class RemoteStepMixin:
         label = foreach_label(manifest)
         if label:
             context["label"] = label  # type: ignore[typeddict-unknown-key]
-        return StepOperator.pointer(self, manifest)  # type: ignore[arg-type]
+        return xcom_pointer(self.flow_cls, manifest)

@@ -98,6 +98,19 @@ def foreach_label(manifest: dict[str, Any]) -> str | None:
     return text[:MAX_LABEL] or None
 
 
+def xcom_pointer(flow_cls: type[FlowSpec], manifest: dict[str, Any]) -> str | list[str]:
+    """What a step task pushes to XCom: task ids only, so its size never depends on the data.
+
+    The task's own id (``"3.5"``), or for a foreach split its children's ids.
+    """
+    split = manifest.get("foreach")
+    if not split:
+        return str(manifest["task_id"])
+    depth = flow_cls.graph().foreach_depth(manifest["step"])
+    path = path_for(manifest["task_id"], depth)
+    return [task_id_for((*path, i)) for i in range(int(split["num_splits"]))]
+
+
 class StepOperator(BaseOperator):
     """Run one step of a flow in this worker, through the airstep runtime.
 
@@ -149,7 +162,7 @@ class StepOperator(BaseOperator):
         label = foreach_label(manifest)
         if label:
             context["label"] = label  # type: ignore[typeddict-unknown-key]
-        return self.pointer(manifest)
+        return xcom_pointer(self.flow_cls, manifest)
 
     def datastore(self) -> FlowDataStore:
         root = airstep_setting("datastore_root")  # None: $AIRSTEP_DATASTORE_ROOT or ~/.airstep
@@ -159,15 +172,6 @@ class StepOperator(BaseOperator):
         given = context["params"]
         names = [p.name for p in self.flow_cls.parameters().values()]
         return {name: given[name] for name in names if name in given}
-
-    def pointer(self, manifest: dict[str, Any]) -> str | list[str]:
-        """What goes to XCom: task ids only, so its size never depends on the data."""
-        split = manifest.get("foreach")
-        if not split:
-            return str(manifest["task_id"])
-        depth = self.flow_cls.graph().foreach_depth(self.step_name)
-        path = path_for(manifest["task_id"], depth)
-        return [task_id_for((*path, i)) for i in range(int(split["num_splits"]))]
 
 
 class ForeachFanoutOperator(BaseOperator):
