@@ -30,7 +30,8 @@ from provider.local.worker import Worker, fork_task
 from provider.runtime.task import TaskRequest, retries_of
 from provider.runtime.topology import Path, child_paths, input_tasks
 
-PROGRESS_EVERY = 2.0
+#: seconds between progress lines on a terminal
+PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
 
 
 def local_gpu_count() -> int:

@@ -41,3 +41,35 @@ def test_asking_for_more_gpus_than_exist_fails_before_running(datastore):
     assert proc.returncode == 1
     assert "Step *work* asks for 1 GPU(s) but this machine has 0" in proc.stderr
     assert Flow("BudgetFlow").latest_run is None
+
+
+def test_a_terminal_shows_progress_per_step(datastore):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from helpers import FLOWS
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "AIRSTEP_LOCAL_GPUS": "8", "AIRSTEP_PROGRESS_SECONDS": "0.2"}
+    proc = subprocess.Popen(
+        [sys.executable, str(FLOWS / "budget_flow.py"), "run", "--max-workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the run is over
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    assert "Progress: start 1/1, work " in text
+    assert "(2 running)" in text or "(1 running)" in text
