@@ -1,12 +1,13 @@
 # Set-up and the two everyday commands (see README.md):
 #   make example   install, then run the example training sweep locally
 #   make test      install, then run the whole test suite
+#   make screenshots   re-take docs/*.png from the Airflow UI test (needs chromium)
 UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := python3 -m uv
 
-.PHONY: example test install lint
+.PHONY: example test install lint screenshots
 
 install: $(VENV)/.installed
 
@@ -25,3 +26,6 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check provider tests bench dags
+
+screenshots: install
+	AIRSTEP_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest tests/e2e/test_airflow_ui.py

@@ -77,6 +77,13 @@ def get_provider_info() -> dict[str, Any]:
                         "airstep",
                         "default",
                     ),
+                    "kubernetes_pod_link": _option(
+                        "A URL template for the \"Kubernetes pod\" link of @kubernetes "
+                        "steps' tasks, naming {namespace} and {pod}. Unset: no link.",
+                        "string",
+                        "https://k8s.example.com/#/pod/{namespace}/{pod}",
+                        None,
+                    ),
                     "batch_queue": _option(
                         "The AWS Batch job queue of @batch steps that name none. Unset: "
                         "$AIRSTEP_BATCH_QUEUE.",

@@ -8,14 +8,22 @@ they are. This module only turns a step's decorators into the pod's settings
 Every ``@kubernetes`` attribute reaches the pod or is refused when the
 decorator is applied; none is dropped. GPUs go in the container's limits as
 ``nvidia.com/gpu`` or ``amd.com/gpu``.
+
+The task gets a "Kubernetes pod" link (:class:`KubernetesPodLink`) when
+``[airstep] kubernetes_pod_link`` is a URL template: the provider's operator has
+no link of its own, and where pods are looked at (a dashboard, Headlamp, a log
+search) differs per cluster.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import BaseOperatorLink
 from kubernetes.client import models as k8s
 
 from provider.decorators.resolve import step_resources
@@ -24,9 +32,12 @@ from provider.operators.remote import RemoteStepMixin, dns_label, label_value
 from provider.operators.step import airstep_setting
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk.types import TaskInstanceKey
 
     from provider.flow.spec import FlowSpec
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "airstep-step:latest"
 GPU_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
@@ -135,6 +146,38 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if v is not None}
 
 
+class KubernetesPodLink(BaseOperatorLink):
+    """A link to the step's pod, from the ``[airstep] kubernetes_pod_link`` template.
+
+    The template names ``{namespace}`` and ``{pod}``, e.g.
+    ``https://dashboard.example.com/#/pod/{namespace}/{pod}?namespace={namespace}``.
+    Airflow computes the link in the worker when the task ends (it knows the pod
+    then, also when the step failed) and keeps it in XCom for the UI; without a
+    template, or before a pod exists, the link is empty.
+    """
+
+    name = "Kubernetes pod"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        template = airstep_setting("kubernetes_pod_link")
+        pod = getattr(operator, "pod", None)
+        if not template or pod is None or pod.metadata is None:
+            return ""
+        try:
+            return template.format(
+                namespace=quote(pod.metadata.namespace or "", safe=""),
+                pod=quote(pod.metadata.name or "", safe=""),
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            log.warning(
+                "[airstep] kubernetes_pod_link %r is not a valid template (it may name only "
+                "{namespace} and {pod}): %s",
+                template,
+                exc,
+            )
+            return ""
+
+
 class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
     """Run one step of a flow in a Kubernetes pod, through the airstep runtime.
 
@@ -145,6 +188,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
     """
 
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
+    operator_extra_links = (KubernetesPodLink(),)
 
     def __init__(
         self,

@@ -76,8 +76,8 @@ def states(dag_run: Any) -> dict[str, set[str]]:
     return result
 
 
-def xcom_values(dag_run: Any) -> dict[tuple[str, int], Any]:
-    """(task id, map index) -> the return value each task pushed."""
+def xcom_values(dag_run: Any, key: str = "return_value") -> dict[tuple[str, int], Any]:
+    """(task id, map index) -> the value each task pushed under ``key`` (its return value)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -85,7 +85,7 @@ def xcom_values(dag_run: Any) -> dict[tuple[str, int], Any]:
         rows = session.query(XComModel).filter(
             XComModel.dag_id == dag_run.dag_id,
             XComModel.run_id == dag_run.run_id,
-            XComModel.key == "return_value",
+            XComModel.key == key,
         )
         return {(r.task_id, r.map_index): r.value for r in rows}
 

@@ -27,6 +27,7 @@ def test_provider_info_validates_against_airflows_schema():
         "default_image",
         "default_compute",
         "kubernetes_namespace",
+        "kubernetes_pod_link",
         "batch_queue",
         "aws_conn_id",
         "local_override",

@@ -8,7 +8,7 @@ import sys
 import uuid
 
 import pytest
-from dagrun_helpers import TEST_FLOWS, run_script, states, sync_dag
+from dagrun_helpers import TEST_FLOWS, run_script, states, sync_dag, xcom_values
 
 from provider import Run
 from provider.datastore import FlowDataStore, storage_for
@@ -51,6 +51,8 @@ def test_mixed_local_kubernetes_and_batch_steps_run_end_to_end(
     assert kinds["on_batch"] == "BatchStepOperator"
     assert kinds["start"] == "StepOperator"
     sync_dag(dag)
+    pod_link = "https://k8s.example.com/#/pod/{namespace}/{pod}"
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_POD_LINK", pod_link)
     run = dag.test(run_conf={"scale": 3})
     assert run.state == "success", states(run)
 
@@ -72,10 +74,17 @@ def test_mixed_local_kubernetes_and_batch_steps_run_end_to_end(
     assert pod["spec"]["nodeSelector"] == {"pool": "gpu"}
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/dev/shm", "/airstep_tmp"}
     assert data.pod_name == pod["metadata"]["name"]
+    # the task's "Kubernetes pod" link, as the UI reads it
+    (link,) = xcom_values(run, "_link_KubernetesPodLink").values()
+    assert link == f"https://k8s.example.com/#/pod/default/{pod['metadata']['name']}"
     # the foreach ran as three Batch jobs with the step's resources
     jobs = [j for j in local_batch_runner.jobs if "on_batch" in " ".join(j.command)]
     assert len(jobs) == 3 and all(j.status == "SUCCEEDED" for j in jobs)
     assert sorted(data.job_ids) == sorted(j.job_id for j in jobs)
+    # each Batch task links to its job (the Amazon provider's own links)
+    job_links = xcom_values(run, "_link_BatchJobDetailsLink")
+    assert sorted(job_links) == [("on_batch", 0), ("on_batch", 1), ("on_batch", 2)]
+    assert {link.rsplit("/", 1)[1] for link in job_links.values()} == set(data.job_ids)
     reqs = {r["type"]: r["value"] for r in jobs[0].resource_requirements}
     assert reqs["VCPU"] == "0.5" and reqs["MEMORY"] == "1024"
 
