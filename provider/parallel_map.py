@@ -23,6 +23,11 @@ Design
   wait forever: it quietly replaces the worker and the chunk is lost. The initializer
   counts worker starts; more starts than workers means one died, and the parent raises
   ``RuntimeError`` instead of hanging.
+* Forking a process that runs other threads can deadlock the child (a lock held by
+  another thread at the fork, e.g. on stdout, is never released). So when the caller
+  has other threads (``dag.test()``'s in-process API, a spot-notice poller, ...), the
+  workers are *spawned* instead: ``func`` goes to them cloudpickled once, through the
+  initializer, and each chunk carries its own cloudpickled items.
 * Fewer than two items, ``max_parallel=1``, a daemonic caller (may not have children) or
   no fork support: the work runs in-process, with the same error note.
 * Results travel through the pool's pipes, so no temporary files are written; ``dir``
@@ -36,6 +41,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -105,15 +111,20 @@ def _decode_error(payload: tuple[bytes | None, bytes | None, str, str]) -> BaseE
     return exc
 
 
-def _init_worker(starts: Any) -> None:
+def _init_worker(starts: Any, shipped: bytes | None = None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if shipped is not None:  # a spawned worker: the function comes by pickle
+        _JOBS.update(cloudpickle.loads(shipped))
     with starts.get_lock():
         starts.value += 1
 
 
-def _run_chunk(task: tuple[int, int, int]) -> tuple[str, int, Any]:
-    job, start, stop = task
+def _run_chunk(task: tuple[int, int, int, bytes | None]) -> tuple[str, int, Any]:
+    job, start, stop, shipped_items = task
     func, items = _JOBS[job]
+    if shipped_items is not None:
+        chunk = cloudpickle.loads(shipped_items)
+        items = {start + i: item for i, item in enumerate(chunk)}
     results = []
     index = start
     try:
@@ -149,12 +160,17 @@ def _forked(
     chunk, extra = divmod(n, workers * 4)
     chunk += bool(extra)
     job = next(_job_ids)
-    tasks = [(job, start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     _JOBS[job] = (func, items)
-    ctx = mp.get_context("fork")
+    if threading.active_count() == 1:
+        ctx, shipped = mp.get_context("fork"), None
+        tasks = [(job, start, stop, None) for start, stop in bounds]
+    else:  # forking a threaded process may deadlock the child: spawn clean workers
+        ctx, shipped = mp.get_context("spawn"), cloudpickle.dumps({job: (func, None)})
+        tasks = [(job, a, b, cloudpickle.dumps(items[a:b])) for a, b in bounds]
     starts = ctx.Value("i", 0)
     try:
-        with ctx.Pool(workers, _init_worker, (starts,)) as pool:  # __exit__ terminates
+        with ctx.Pool(workers, _init_worker, (starts, shipped)) as pool:  # __exit__ terminates
             results = pool.imap_unordered(_run_chunk, tasks)
             for _ in tasks:
                 while True:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 
@@ -165,3 +166,34 @@ def test_called_from_forked_child(daemon: bool) -> None:
     pids = {pid for _, pid in out}
     # Non-daemonic: real workers. Daemonic (may not have children): in-process fallback.
     assert (pids == {proc.pid}) is daemon
+
+
+def test_a_caller_with_other_threads_gets_spawned_workers_that_still_run_lambdas(
+    monkeypatch,
+) -> None:
+    import threading
+
+    module = sys.modules["provider.parallel_map"]
+
+    methods = []
+    real = module.mp.get_context
+    monkeypatch.setattr(module.mp, "get_context", lambda m=None: methods.append(m) or real(m))
+
+    stop = threading.Event()
+    chatter = threading.Thread(target=lambda: stop.wait(30), daemon=True)
+    chatter.start()  # a second thread: forking now could deadlock a child
+    try:
+        offset = 5
+        assert (
+            parallel_map(lambda x: (x + offset, os.getpid()), range(8), max_parallel=2)[0][0] == 5
+        )
+        pids = {
+            pid for _, pid in parallel_map(lambda x: (x, os.getpid()), range(8), max_parallel=2)
+        }
+        assert os.getpid() not in pids
+        with pytest.raises(ZeroDivisionError) as raised:
+            parallel_map(lambda x: 1 // (x - 3), range(6), max_parallel=2)
+        assert "item 3" in "".join(raised.value.__notes__)
+    finally:
+        stop.set()
+    assert methods == ["spawn", "spawn", "spawn"]

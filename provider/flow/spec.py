@@ -74,7 +74,8 @@ class FlowSpec:
         Returns None without importing Airflow when the file runs as a script
         (``python flow.py run``) or inside a step process, where no DAG is wanted.
         """
-        if cls.__module__ == "__main__" or os.environ.get("AIRSTEP_IN_TASK"):
+        # "__mp_main__": the script re-imported in a spawned worker (parallel_map)
+        if cls.__module__ in ("__main__", "__mp_main__") or os.environ.get("AIRSTEP_IN_TASK"):
             return None
         from provider.dag import flow_to_dag  # Airflow is imported only here
 
