@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from provider.datastore import FlowDataStore, storage_for  # noqa: E402
+from provider.flow.loader import load_flow_class  # noqa: E402
 from provider.local.scheduler import LocalRun  # noqa: E402
-from provider.runtime.__main__ import load_flow_class  # noqa: E402
 
 
 def run_airstep(flow_cls, width: int, workers: int, root: str) -> float:

@@ -17,8 +17,6 @@ Exit status 0 when the task succeeded; 1 (with the user's traceback) when it fai
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
 import json
 import os
 import sys
@@ -28,37 +26,8 @@ from provider.datastore.code import unpack_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import storage_for
 from provider.exceptions import AirstepError
-from provider.flow.spec import FlowSpec
+from provider.flow.loader import load_flow_class
 from provider.runtime.task import TaskRequest, run_task, user_traceback
-
-
-def load_flow_class(path: str, name: str | None = None) -> type[FlowSpec]:
-    """Import a flow file as a task would: ``to_dag()`` in it is a no-op, Airflow stays out."""
-    os.environ["AIRSTEP_IN_TASK"] = "1"
-    path = os.path.abspath(path)
-    module_name = "airstep_flow_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise AirstepError(f"Cannot import the flow file {path!r}.")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    sys.path.insert(0, os.path.dirname(path))
-    spec.loader.exec_module(module)
-    flows = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, FlowSpec)
-        and obj.__module__ == module_name
-        and (name is None or obj.__name__ == name)
-    ]
-    if len(flows) != 1:
-        found = ", ".join(f.__name__ for f in flows) or "none"
-        raise AirstepError(
-            f"{path} must define exactly one flow{f' named {name}' if name else ''} "
-            f"(found {found}); name it with --flow."
-        )
-    return flows[0]
 
 
 def main(argv: list[str] | None = None) -> int:

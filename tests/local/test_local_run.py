@@ -180,3 +180,18 @@ def test_ctrl_c_stops_every_task_process(datastore, tmp_path):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert Run(f"SleepyFlow/{Flow('SleepyFlow').latest_run.id}").record["status"] == "interrupted"
+
+
+def test_airstep_names_a_missing_or_ambiguous_flow_file(tmp_path):
+    airstep = os.path.join(os.path.dirname(sys.executable), "airstep")
+    proc = subprocess.run(
+        [airstep, "run", str(tmp_path / "nope.py")], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "There is no flow file at" in proc.stderr
+    two = tmp_path / "two_flows.py"
+    two.write_text(
+        "from provider import FlowSpec\nclass A(FlowSpec):\n    pass\nclass B(FlowSpec):\n    pass\n"
+    )
+    proc = subprocess.run([airstep, "show", str(two)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "must define exactly one flow (found A, B); name it with --flow" in proc.stderr
