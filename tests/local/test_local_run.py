@@ -190,7 +190,9 @@ def test_airstep_names_a_missing_or_ambiguous_flow_file(tmp_path):
     assert proc.returncode == 1 and "There is no flow file at" in proc.stderr
     two = tmp_path / "two_flows.py"
     two.write_text(
-        "from provider import FlowSpec\nclass A(FlowSpec):\n    pass\nclass B(FlowSpec):\n    pass\n"
+        "from provider import FlowSpec\n"
+        "class A(FlowSpec):\n    pass\n"
+        "class B(FlowSpec):\n    pass\n"
     )
     proc = subprocess.run([airstep, "show", str(two)], capture_output=True, text=True)
     assert proc.returncode == 1
