@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
-from dagrun_helpers import DAGS, SHARED_FLOWS, load_module
+from dagrun_helpers import DAGS, REPO, SHARED_FLOWS, load_module
 
 from provider import FlowSpec, Parameter, retry, schedule, step, timeout
 from provider.exceptions import FlowDefinitionError, ForeachError
@@ -181,38 +182,15 @@ def test_every_example_is_found_by_dag_discovery_safe_mode():
         assert might_contain_dag_via_default_heuristic(str(path)), path.name
 
 
-BROKEN = '''"""A flow whose foreach is never joined: an Airflow DAG that fails to parse."""
-
-from provider import FlowSpec, step
-
-
-class UnjoinedFlow(FlowSpec):
-    @step
-    def start(self):
-        self.items = [1, 2]
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-dag = UnjoinedFlow.to_dag()
-
-if __name__ == "__main__":
-    UnjoinedFlow()
-'''
+#: a flow whose foreach is never joined (shared with the UI tests' DAGs folder)
+BROKEN = REPO / "tests" / "e2e" / "e2e_flows" / "unjoined_flow.py"
 
 
 def test_an_invalid_flow_fails_to_dag_with_the_local_message_and_is_an_import_error(tmp_path):
     from airflow.dag_processing.dagbag import DagBag
 
     path = tmp_path / "unjoined.py"
-    path.write_text(BROKEN)
+    shutil.copy(BROKEN, path)
     local = subprocess.run(
         [sys.executable, str(path), "check"], capture_output=True, text=True, timeout=60
     )
