@@ -7,12 +7,17 @@ Artifacts load on first access.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord
+from provider.datastore.records import RunRecord
 from provider.datastore.storage import storage_for
 from provider.exceptions import DataStoreError
+
+#: run statuses that mean the run ended without success
+FINAL_FAILURES = ("failed", "interrupted")
 
 
 def _store(flow_name: str, root: str | None) -> FlowDataStore:
@@ -75,16 +80,23 @@ class Run:
         return f"{self.flow_name}/{self.id}"
 
     @property
+    def _run_record(self) -> RunRecord | None:
+        return self._store.read_run(self.id)
+
+    @property
     def record(self) -> dict[str, Any]:
-        return self._store.read_run(self.id) or {}
+        """The run record as a dict: status, created_at, origin_run_id, parameters, tags."""
+        record = self._run_record
+        return asdict(record) if record else {}
 
     @property
     def exists(self) -> bool:
-        return bool(self.record) or bool(self._store.list_steps(self.id))
+        return self._run_record is not None or bool(self._store.list_steps(self.id))
 
     @property
     def _created(self) -> float:
-        return float(self.record.get("created_at", 0))
+        record = self._run_record
+        return record.created_at if record else 0.0
 
     @property
     def created_at(self) -> datetime:
@@ -94,11 +106,13 @@ class Run:
     @property
     def tags(self) -> frozenset[str]:
         """The run's tags (``run --tag NAME``)."""
-        return frozenset(self.record.get("tags") or ())
+        record = self._run_record
+        return frozenset(record.tags if record else ())
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict(self.record.get("parameters") or {})
+        record = self._run_record
+        return dict(record.parameters) if record else {}
 
     def steps(self) -> list[Step]:
         steps = [
@@ -128,7 +142,8 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.successful or self.record.get("status") in ("failed", "interrupted")
+        record = self._run_record
+        return self.successful or (record is not None and record.status in FINAL_FAILURES)
 
     @property
     def data(self) -> Any:
@@ -281,31 +296,33 @@ class Task:
 
     @property
     def index(self) -> int | None:
-        stack = self._record.manifest.get("foreach_stack") or []
-        return stack[-1]["index"] if stack else None
+        return self._record.manifest.index
 
     @property
     def exception(self) -> dict[str, Any] | None:
         """What ``@catch`` caught in this task, if anything."""
-        return self._record.manifest.get("caught")
+        caught = self._record.manifest.caught
+        return asdict(caught) if caught else None
 
     @property
     def current_attempt(self) -> int:
         """The attempt whose artifacts the task holds (0 unless @retry ran it again)."""
-        return int(self._record.manifest.get("attempt", 0))
+        return self._record.manifest.attempt
 
     @property
     def attempts(self) -> list[dict[str, Any]]:
+        """Every attempt's record (status, times, and for a failure its exception)."""
         rid, step, tid = self.run_id, self.step_name, self.id
-        return [
-            {"attempt": n, **(self._store.read_attempt(rid, step, tid, n) or {})}
-            for n in self._store.attempts(rid, step, tid)
-        ]
+        found = []
+        for n in self._store.attempts(rid, step, tid):
+            record = self._store.read_attempt(rid, step, tid, n)
+            found.append({"attempt": n, **(asdict(record) if record else {})})
+        return found
 
     @property
     def started_at(self) -> float:
         try:
-            return float(self._record.manifest.get("started_at", 0))
+            return self._record.manifest.started_at
         except DataStoreError:
             return float("inf")
 

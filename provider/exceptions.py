@@ -8,7 +8,8 @@
      │    └── GraphError              the step graph is wrong (missing step, bad join, ...)
      ├── ParameterError               a parameter value given at run start is wrong
      ├── StepError                    a step broke a rule while it ran
-     │    ├── ForeachError            foreach target not iterable, or too wide
+     │    ├── ForeachError            foreach target not iterable or empty
+     │    │    └── ForeachTooWide     more items than the executor allows
      │    ├── MergeArtifactsError     merge_artifacts() met conflicting values
      │    └── StepTimeout             a step ran longer than its @timeout
      ├── DataStoreError               an artifact or task record is missing or unreadable
@@ -47,6 +48,26 @@ class StepError(AirstepError):
 
 class ForeachError(StepError):
     """A foreach target is not iterable, or has more items than allowed."""
+
+
+class ForeachTooWide(ForeachError):
+    """A foreach yielded more items than allowed where it runs.
+
+    It carries the numbers, not the fix: each executor words how to raise its own
+    limit (``--max-num-splits`` locally).
+    """
+
+    def __init__(self, step: str, width: int, limit: int) -> None:
+        self.step = step
+        self.width = width
+        self.limit = limit
+        super().__init__(
+            f"Foreach in step *{step}* yielded {width} child steps, more than the maximum "
+            f"of {limit}."
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int]]:
+        return (type(self), (self.step, self.width, self.limit))
 
 
 class MergeArtifactsError(StepError):

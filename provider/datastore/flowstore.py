@@ -19,12 +19,23 @@ Task ids are the task's foreach index path: ``"0"`` outside any foreach,
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 from provider.datastore.blobs import BlobRef, load_object, save_object
+from provider.datastore.records import (
+    ArtifactEntry,
+    AttemptRecord,
+    CheckpointPointer,
+    R,
+    Record,
+    RunRecord,
+    TaskManifest,
+    decode,
+    encode,
+)
 from provider.datastore.storage import Storage, storage_for
 from provider.exceptions import DataStoreError
 
@@ -79,30 +90,40 @@ class FlowDataStore:
     def load_artifact(self, sha: str) -> Any:
         return load_object(self.storage, self.flow_name, sha)
 
-    # -- JSON records -----------------------------------------------------------------------
-    def _put_json(self, key: str, record: dict[str, Any]) -> None:
-        self.storage.put_bytes(key, json.dumps(record, indent=1, default=str).encode())
+    # -- records ----------------------------------------------------------------------------
+    def _put(self, key: str, record: Record) -> None:
+        self.storage.put_bytes(key, encode(record))
 
-    def _get_json(self, key: str) -> dict[str, Any] | None:
+    def _get(self, kind: type[R], key: str) -> R | None:
+        """The record at ``key``; None when there is none. A damaged one is an error."""
         try:
-            return json.loads(self.storage.get_bytes(key))
-        except (json.JSONDecodeError, DataStoreError):
+            data = self.storage.get_bytes(key)
+        except DataStoreError:
             return None
+        return decode(kind, data, f"{self.root}/{key}")
 
     # -- runs -------------------------------------------------------------------------------
-    def write_run(self, run_id: str, record: dict[str, Any]) -> None:
-        self._put_json(f"{self.run_prefix(run_id)}/{RUN_RECORD}", record)
+    def write_run(self, record: RunRecord) -> None:
+        self._put(f"{self.run_prefix(record.run_id)}/{RUN_RECORD}", record)
 
-    def read_run(self, run_id: str) -> dict[str, Any] | None:
-        return self._get_json(f"{self.run_prefix(run_id)}/{RUN_RECORD}")
+    def read_run(self, run_id: str) -> RunRecord | None:
+        return self._get(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
 
-    def ensure_run(self, run_id: str, **record: Any) -> dict[str, Any]:
+    def ensure_run(self, run_id: str, origin_run_id: str | None = None) -> RunRecord:
         """The run record, created on first use (an Airflow run has no other place to do it)."""
         existing = self.read_run(run_id)
         if existing is not None:
             return existing
-        record = {"flow": self.flow_name, "run_id": run_id, "created_at": time.time(), **record}
-        self.write_run(run_id, record)
+        record = RunRecord(
+            flow=self.flow_name, run_id=run_id, created_at=time.time(), origin_run_id=origin_run_id
+        )
+        self.write_run(record)
+        return record
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        """Change fields of the run record (created if missing) and write it back."""
+        record = replace(self.ensure_run(run_id), **changes)
+        self.write_run(record)
         return record
 
     def list_runs(self) -> list[str]:
@@ -116,16 +137,18 @@ class FlowDataStore:
         return sorted(ids, key=_sort_key)
 
     # -- tasks ------------------------------------------------------------------------------
+    def _attempt_key(self, run_id: str, step: str, task_id: str, attempt: int) -> str:
+        return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.json"
+
     def write_attempt(
-        self, run_id: str, step: str, task_id: str, attempt: int, record: dict[str, Any]
+        self, run_id: str, step: str, task_id: str, attempt: int, record: AttemptRecord
     ) -> None:
-        key = f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.json"
-        self._put_json(key, record)
+        self._put(self._attempt_key(run_id, step, task_id, attempt), record)
 
     def read_attempt(
         self, run_id: str, step: str, task_id: str, attempt: int
-    ) -> dict[str, Any] | None:
-        return self._get_json(f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.json")
+    ) -> AttemptRecord | None:
+        return self._get(AttemptRecord, self._attempt_key(run_id, step, task_id, attempt))
 
     def attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         names = self.storage.list_dir(self.task_prefix(run_id, step, task_id))
@@ -136,29 +159,36 @@ class FlowDataStore:
     def log_key(self, run_id: str, step: str, task_id: str, attempt: int) -> str:
         return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.log"
 
-    def commit_task(self, run_id: str, step: str, task_id: str, manifest: dict[str, Any]) -> None:
+    def commit_task(self, manifest: TaskManifest) -> None:
         """Make the task visible: its manifest is the last thing written."""
-        self._put_json(f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}", manifest)
+        prefix = self.task_prefix(manifest.run_id, manifest.step, manifest.task_id)
+        self._put(f"{prefix}/{MANIFEST}", manifest)
 
-    def read_manifest(self, run_id: str, step: str, task_id: str) -> dict[str, Any] | None:
-        return self._get_json(f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}")
+    def read_manifest(self, run_id: str, step: str, task_id: str) -> TaskManifest | None:
+        return self._get(TaskManifest, f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}")
 
-    def checkpoint_key(self, run_id: str, step: str, task_id: str) -> str:
-        return f"{self.task_prefix(run_id, step, task_id)}/checkpoint.json"
-
-    def save_checkpoint(self, run_id: str, step: str, task_id: str, value: Any) -> None:
-        """Keep a value for the task's next attempt (spot reclaim, retry)."""
-        ref = self.save_artifact(value)
-        self._put_json(
-            self.checkpoint_key(run_id, step, task_id), {"sha": ref.sha, "at": time.time()}
-        )
-
-    def load_checkpoint(self, run_id: str, step: str, task_id: str, default: Any = None) -> Any:
-        pointer = self._get_json(self.checkpoint_key(run_id, step, task_id))
-        return default if pointer is None else self.load_artifact(pointer["sha"])
+    def checkpoints(self, run_id: str, step: str, task_id: str) -> TaskCheckpoints:
+        """Where a task keeps a value for its next attempt (spot reclaim, retry)."""
+        return TaskCheckpoints(self, f"{self.task_prefix(run_id, step, task_id)}/checkpoint.json")
 
     def task(self, run_id: str, step: str, task_id: str) -> TaskRecord:
         return TaskRecord(self, run_id, step, task_id)
+
+
+class TaskCheckpoints:
+    """``current.save_checkpoint`` / ``load_checkpoint`` of one task."""
+
+    def __init__(self, store: FlowDataStore, key: str) -> None:
+        self._store = store
+        self._key = key
+
+    def save(self, value: Any) -> None:
+        ref = self._store.save_artifact(value)
+        self._store._put(self._key, CheckpointPointer(sha=ref.sha, at=time.time()))
+
+    def load(self, default: Any = None) -> Any:
+        pointer = self._store._get(CheckpointPointer, self._key)
+        return default if pointer is None else self._store.load_artifact(pointer.sha)
 
 
 class TaskRecord:
@@ -176,7 +206,7 @@ class TaskRecord:
         return f"{self.store.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
 
     @cached_property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> TaskManifest:
         manifest = self.store.read_manifest(self.run_id, self.step, self.task_id)
         if manifest is None:
             raise DataStoreError(
@@ -194,14 +224,14 @@ class TaskRecord:
         return True
 
     @property
-    def artifacts(self) -> dict[str, dict[str, Any]]:
-        return self.manifest["artifacts"]
+    def artifacts(self) -> dict[str, ArtifactEntry]:
+        return self.manifest.artifacts
 
     def has(self, name: str) -> bool:
         return name in self.artifacts
 
     def sha(self, name: str) -> str:
-        return self.artifacts[name]["sha"]
+        return self.artifacts[name].sha
 
     def load(self, name: str) -> Any:
         if name not in self._cache:

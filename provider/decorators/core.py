@@ -20,6 +20,14 @@ class RetryDecorator(StepDecorator):
         if self.attributes["times"] > 100:
             raise self.fail("times", "give at most 100 retries")
 
+    @property
+    def times(self) -> int:
+        return int(self.attributes["times"])
+
+    @property
+    def delay_seconds(self) -> float:
+        return 60.0 * float(self.attributes["minutes_between_retries"])
+
 
 class TimeoutDecorator(StepDecorator):
     """Fail an attempt that runs longer than ``seconds + 60*minutes + 3600*hours``."""
@@ -53,6 +61,14 @@ class CatchDecorator(StepDecorator):
         if var is not None and (not isinstance(var, str) or not var.isidentifier()):
             raise self.fail("var", "give an artifact name such as var='error'")
         self.check_type("print_exception", bool, "True or False")
+
+    @property
+    def var(self) -> str | None:
+        return self.attributes["var"]
+
+    @property
+    def print_exception(self) -> bool:
+        return bool(self.attributes["print_exception"])
 
 
 class ResourcesDecorator(StepDecorator):
@@ -91,6 +107,10 @@ class EnvironmentDecorator(StepDecorator):
             if not isinstance(value, str | int | float | bool):
                 raise self.fail("vars", f"the value of {key} must be a string, got {value!r}")
         self.attributes["vars"] = {k: str(v) for k, v in env.items()}
+
+    @property
+    def vars(self) -> dict[str, str]:
+        return dict(self.attributes["vars"])
 
 
 retry = make_step_decorator(RetryDecorator)

@@ -1,4 +1,6 @@
-"""What a step asks for, merged from ``@resources`` and its compute decorator.
+"""What a step's decorators ask for, read in one place: resources, retries, environment.
+
+Resources merge ``@resources`` and the step's compute decorator.
 
 ``@resources`` says what a step needs; ``@kubernetes`` / ``@batch`` say where it
 runs and may say what it needs too. Per key: a value the user wrote beats a
@@ -8,16 +10,29 @@ default; of two values the user wrote, the larger wins; ``cpu=0.5`` stays 0.5;
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from provider.decorators.core import ResourcesDecorator
-from provider.flow.graph import StepNode
+
+
+class StepNode(Protocol):
+    """A step as these functions see it (the flow graph's node): its decorators by name."""
+
+    decorators: dict[str, Any]
+
 
 RESOURCE_KEYS = ("cpu", "memory", "gpu", "disk", "shared_memory")
+COMPUTE_DECORATORS = ("kubernetes", "batch")
 
 
 def step_resources(node: StepNode, backend: str | None = None) -> dict[str, Any]:
-    """``cpu`` (cores), ``memory``/``disk``/``shared_memory`` (MB) and ``gpu`` for the step."""
+    """``cpu`` (cores), ``memory``/``disk``/``shared_memory`` (MB) and ``gpu`` for the step.
+
+    ``backend`` names the compute decorator whose values count besides ``@resources``;
+    by default the one the step carries, if any.
+    """
+    if backend is None:
+        backend = next((n for n in COMPUTE_DECORATORS if n in node.decorators), None)
     sources = [d for name, d in node.decorators.items() if name in ("resources", backend)]
     merged: dict[str, Any] = {}
     for key in RESOURCE_KEYS:
@@ -29,3 +44,26 @@ def step_resources(node: StepNode, backend: str | None = None) -> dict[str, Any]
         merged[key] = max(explicit) if explicit else ResourcesDecorator.defaults[key]
     merged["gpu"] = int(merged["gpu"] or 0)
     return merged
+
+
+def step_gpus(node: StepNode) -> int:
+    """GPUs the step asks for (0 for none)."""
+    return int(step_resources(node)["gpu"])
+
+
+def step_retries(node: StepNode) -> int:
+    """Attempts after the first that ``@retry`` allows (0 without it)."""
+    retry = node.decorators.get("retry")
+    return retry.times if retry else 0
+
+
+def retry_delay_seconds(node: StepNode) -> float:
+    """Seconds between attempts that ``@retry`` asks for (0 without it)."""
+    retry = node.decorators.get("retry")
+    return retry.delay_seconds if retry else 0.0
+
+
+def step_environment(node: StepNode) -> dict[str, str]:
+    """Variables ``@environment`` sets for the step's process."""
+    deco = node.decorators.get("environment")
+    return deco.vars if deco else {}

@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """Who the running task is; set by the runtime before the step starts."""
+
+    flow_name: str
+    run_id: str
+    step_name: str
+    task_id: str
+    retry_count: int
+    origin_run_id: str | None
+    parameter_names: tuple[str, ...]
+
+
+class Checkpoints(Protocol):
+    """Where the running task keeps a value for its next attempt."""
+
+    def save(self, value: Any) -> None: ...
+    def load(self, default: Any = None) -> Any: ...
 
 
 class Current:
     """Read-only facts about the running task; ``is_running_flow`` is False outside one."""
 
     def __init__(self) -> None:
-        self._info: dict[str, Any] = {}
+        self._info: TaskInfo | None = None
+        self._checkpoints: Checkpoints | None = None
         self._termination_hooks: list[Callable[[], Any]] = []
         self._termination_reason: str | None = None
 
-    def _set(self, **info: Any) -> None:
+    def _set(self, info: TaskInfo, checkpoints: Checkpoints) -> None:
         self._info = info
+        self._checkpoints = checkpoints
         self._termination_hooks = []
-        self._termination_reason: str | None = None
+        self._termination_reason = None
 
     def _clear(self) -> None:
-        self._info = {}
+        self._info = None
+        self._checkpoints = None
         self._termination_hooks = []
         self._termination_reason = None
 
@@ -52,23 +76,23 @@ class Current:
 
     def save_checkpoint(self, value: Any) -> None:
         """Keep ``value`` for the next attempt of this task (see :meth:`load_checkpoint`)."""
-        self._require("save_checkpoint")["save_checkpoint"](value)
+        self._require("save_checkpoint").save(value)
 
     def load_checkpoint(self, default: Any = None) -> Any:
         """What an earlier attempt of this task saved with :meth:`save_checkpoint`, or default."""
-        return self._require("load_checkpoint")["load_checkpoint"](default)
+        return self._require("load_checkpoint").load(default)
 
-    def _require(self, what: str) -> dict[str, Any]:
-        if not self._info:
+    def _require(self, what: str) -> Checkpoints:
+        if self._checkpoints is None:
             raise RuntimeError(f"current.{what}() works only inside a running step.")
-        return self._info
+        return self._checkpoints
 
     def _get(self, key: str) -> Any:
-        return self._info.get(key)
+        return getattr(self._info, key, None)
 
     @property
     def is_running_flow(self) -> bool:
-        return bool(self._info)
+        return self._info is not None
 
     @property
     def flow_name(self) -> str | None:
@@ -97,7 +121,7 @@ class Current:
 
     @property
     def pathspec(self) -> str | None:
-        if not self._info:
+        if self._info is None:
             return None
         return f"{self.flow_name}/{self.run_id}/{self.step_name}/{self.task_id}"
 

@@ -20,6 +20,7 @@ from provider.flow.parameters import Parameter
 
 if TYPE_CHECKING:
     from provider.datastore.flowstore import TaskRecord
+    from provider.datastore.records import ArtifactEntry
     from provider.runtime.state import TaskState
 
 
@@ -106,13 +107,13 @@ class FlowSpec:
     def index(self) -> int | None:
         """The index of this task in the innermost foreach."""
         state = self._require_state("index")
-        return state.foreach_stack[-1]["index"] if state.foreach_stack else None
+        return state.foreach_stack[-1].index if state.foreach_stack else None
 
     def foreach_stack(self) -> list[tuple[int, int, Any]]:
         """``(index, num_splits, item)`` for each enclosing foreach, outermost first."""
         state = self._require_state("foreach_stack")
         return [
-            (frame["index"], frame["num_splits"], state.foreach_item(depth))
+            (frame.index, frame.num_splits, state.foreach_item(depth))
             for depth, frame in enumerate(state.foreach_stack)
         ]
 
@@ -133,7 +134,7 @@ class FlowSpec:
             raise MergeArtifactsError(
                 f"Step *{step}*: merge_artifacts() takes include or exclude, not both."
             )
-        values: dict[str, dict[str, dict[str, Any]]] = {}
+        values: dict[str, dict[str, ArtifactEntry]] = {}
         for task in inputs:
             for name, entry in task._record.artifacts.items():
                 values.setdefault(name, {})[task._record.pathspec] = entry
@@ -152,7 +153,7 @@ class FlowSpec:
             if name not in values:
                 missing.append(name)
                 continue
-            shas = {entry["sha"] for entry in values[name].values()}
+            shas = {entry.sha for entry in values[name].values()}
             if len(shas) > 1:
                 conflicts.append(name)
             else:
@@ -252,8 +253,7 @@ class InputTask:
 
     @property
     def index(self) -> int | None:
-        stack = self._record.manifest.get("foreach_stack") or []
-        return stack[-1]["index"] if stack else None
+        return self._record.manifest.index
 
     def __getattr__(self, name: str) -> Any:
         # ``inputs.a._private`` reads an artifact, as in Metaflow; dunders and this object's

@@ -130,8 +130,7 @@ def run_cli(
             ).run()
         finally:
             if args.tags and (record := store.read_run(run_id)) is not None:
-                record["tags"] = sorted(set(record.get("tags") or []) | set(args.tags))
-                store.write_run(run_id, record)
+                store.update_run(run_id, tags=tuple(sorted({*record.tags, *args.tags})))
         return 0
     except RunFailed as exc:
         print(exc, file=sys.stderr)
@@ -148,11 +147,7 @@ def _flow_dir(flow_cls: type[FlowSpec]) -> str:
 
 
 def _latest_run(store: FlowDataStore) -> str:
-    runs = [
-        (r.get("created_at", 0), run_id)
-        for run_id in store.list_runs()
-        if (r := store.read_run(run_id))
-    ]
+    runs = [(r.created_at, run_id) for run_id in store.list_runs() if (r := store.read_run(run_id))]
     if not runs:
         raise AirstepError(
             f"There is no earlier run of {store.flow_name} in {store.root} to resume; "

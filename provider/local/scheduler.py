@@ -20,18 +20,22 @@ import subprocess
 import sys
 import time
 from collections import Counter, deque
+from dataclasses import replace
 from typing import Any, TextIO
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
+from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
+from provider.decorators.resolve import retry_delay_seconds, step_gpus, step_retries
 from provider.exceptions import ResourceError, RunFailed
-from provider.flow.graph import StepNode
 from provider.flow.spec import FlowSpec
 from provider.local.worker import Worker, fork_task
-from provider.runtime.task import TaskRequest, retries_of
+from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
+#: how a local run raises the limit that ForeachTooWide names
+SPLIT_LIMIT_FIX = "Raise it with --max-num-splits."
 
 
 def local_gpu_count() -> int:
@@ -48,15 +52,6 @@ def local_gpu_count() -> int:
         except (OSError, subprocess.SubprocessError):
             return 0
     return 0
-
-
-def gpus_of(node: StepNode) -> int:
-    asked = [
-        d.attributes.get("gpu") or 0
-        for name, d in node.decorators.items()
-        if name in ("resources", "kubernetes", "batch")
-    ]
-    return int(max(asked, default=0))
 
 
 def new_run_id() -> str:
@@ -99,13 +94,13 @@ class LocalRun:
         self.splits: dict[tuple[str, Path], int] = {}
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
-        self.failure: tuple[Worker, dict[str, Any] | None] | None = None
+        self.failure: tuple[Worker, AttemptRecord | None] | None = None
         self.selector = selectors.DefaultSelector()
 
     def _check_gpus(self) -> None:
         have = len(self.free_gpus)
         for node in self.graph:
-            want = gpus_of(node)
+            want = step_gpus(node)
             if want > have:
                 raise ResourceError(
                     f"Step *{node.name}* asks for {want} GPU(s) but this machine has {have}; "
@@ -117,15 +112,14 @@ class LocalRun:
     def run(self) -> str:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
         self.store.write_run(
-            self.run_id,
-            {
-                "flow": self.flow_cls.__name__,
-                "run_id": self.run_id,
-                "created_at": time.time(),
-                "status": "running",
-                "origin_run_id": self.origin_run_id,
-                "executor": "local",
-            },
+            RunRecord(
+                flow=self.flow_cls.__name__,
+                run_id=self.run_id,
+                created_at=time.time(),
+                status="running",
+                origin_run_id=self.origin_run_id,
+                executor="local",
+            )
         )
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
@@ -159,9 +153,7 @@ class LocalRun:
         return 0.0
 
     def _finish(self, status: str) -> None:
-        record = self.store.read_run(self.run_id) or {}
-        record.update(status=status, finished_at=time.time())
-        self.store.write_run(self.run_id, record)
+        self.store.update_run(self.run_id, status=status, finished_at=time.time())
 
     # -- scheduling ---------------------------------------------------------------------------
     def _enqueue(self, step: str, path: Path, attempt: int = 0, delay: float = 0) -> None:
@@ -184,7 +176,7 @@ class LocalRun:
             step, path, attempt = self.ready.popleft()
             if attempt == 0 and self._try_clone(step, path):
                 continue
-            want = gpus_of(self.graph[step])
+            want = step_gpus(self.graph[step])
             if want > len(self.free_gpus):
                 waiting.append((step, path, attempt))
                 continue
@@ -216,8 +208,8 @@ class LocalRun:
         manifest = self.store.read_manifest(self.origin_run_id, step, task_id)
         if manifest is None:
             return False
-        manifest = {**manifest, "run_id": self.run_id, "cloned_from": self.origin_run_id}
-        self.store.commit_task(self.run_id, step, task_id, manifest)
+        manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
+        self.store.commit_task(manifest)
         self.cloned.add((step, path))
         self._say(f"[{step}/{task_id}] reused from run {self.origin_run_id}")
         self._completed(step, path, manifest)
@@ -226,12 +218,12 @@ class LocalRun:
     def _inputs(self, step: str, path: Path) -> list[tuple[str, Path]]:
         return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
-    def _completed(self, step: str, path: Path, manifest: dict[str, Any]) -> None:
+    def _completed(self, step: str, path: Path, manifest: TaskManifest) -> None:
         self.done.add((step, path))
         self.finished[step] += 1
         width = None
-        if manifest.get("foreach"):
-            width = int(manifest["foreach"]["num_splits"])
+        if manifest.foreach is not None:
+            width = manifest.foreach.num_splits
             self.splits[(step, path)] = width
         for child, child_path in child_paths(self.graph, step, path, width):
             if self.graph[child].is_join:
@@ -302,10 +294,10 @@ class LocalRun:
             self._completed(worker.step, path, manifest)
             return
         record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
-        retries = retries_of(self.graph[worker.step])
+        node = self.graph[worker.step]
+        retries = step_retries(node)
         if worker.attempt < retries and self.failure is None:
-            retry = self.graph[worker.step].decorators["retry"]
-            delay = 60.0 * float(retry.attributes["minutes_between_retries"])
+            delay = retry_delay_seconds(node)
             self._say(
                 f"[{worker.name}] attempt {worker.attempt + 1} of {retries + 1} failed; "
                 f"retrying in {delay:g} s."
@@ -360,8 +352,10 @@ class LocalRun:
         worker, record = self.failure
         pathspec = f"{self.flow_cls.__name__}/{self.run_id}/{worker.step}/{worker.task_id}"
         attempts = worker.attempt + 1
-        if record and record.get("traceback"):
-            cause = record["traceback"].rstrip()
+        if record and record.traceback:
+            cause = record.traceback.rstrip()
+            if record.exception == "ForeachTooWide":
+                cause += " " + SPLIT_LIMIT_FIX
         elif worker.status is not None and worker.status < 0:
             cause = f"The task process was killed by signal {-worker.status}."
         else:

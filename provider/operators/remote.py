@@ -20,7 +20,6 @@ from provider.datastore.code import upload_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
 from provider.operators.step import (
-    SPLIT_LIMIT_FIX,
     airstep_setting,
     aws_connection_env,
     foreach_label,
@@ -93,7 +92,6 @@ class RemoteStepMixin:
             "--task-id", str(self.flow_task_id),
             "--attempt", str(ti.try_number - 1),
             "--max-num-splits", str(max_map_length()),
-            "--split-limit-fix", SPLIT_LIMIT_FIX,
         ]  # fmt: skip
         if self.step_name == "start":
             names = [p.name for p in self.flow_cls.parameters().values()]

@@ -23,8 +23,9 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
+from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
-from provider.exceptions import ForeachError
+from provider.exceptions import ForeachError, ForeachTooWide
 from provider.runtime.task import TaskRequest, run_task
 
 if TYPE_CHECKING:
@@ -91,24 +92,22 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
-def foreach_label(manifest: dict[str, Any]) -> str | None:
+def foreach_label(manifest: TaskManifest) -> str | None:
     """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach."""
-    frames = manifest.get("foreach_stack") or []
-    text = ", ".join(f"{f['var']}[{f['index']}]={f['label']}" for f in frames)
+    text = ", ".join(f"{f.var}[{f.index}]={f.label}" for f in manifest.foreach_stack)
     return text[:MAX_LABEL] or None
 
 
-def xcom_pointer(flow_cls: type[FlowSpec], manifest: dict[str, Any]) -> str | list[str]:
+def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list[str]:
     """What a step task pushes to XCom: task ids only, so its size never depends on the data.
 
     The task's own id (``"3.5"``), or for a foreach split its children's ids.
     """
-    split = manifest.get("foreach")
-    if not split:
-        return str(manifest["task_id"])
-    depth = flow_cls.graph().foreach_depth(manifest["step"])
-    path = path_for(manifest["task_id"], depth)
-    return [task_id_for((*path, i)) for i in range(int(split["num_splits"]))]
+    if manifest.foreach is None:
+        return manifest.task_id
+    depth = flow_cls.graph().foreach_depth(manifest.step)
+    path = path_for(manifest.task_id, depth)
+    return [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
 
 
 class StepOperator(BaseOperator):
@@ -154,11 +153,13 @@ class StepOperator(BaseOperator):
             attempt=ti.try_number - 1,
             params=self._start_params(context) if self.step_name == "start" else None,
             max_num_splits=max_map_length(),
-            split_limit_fix=SPLIT_LIMIT_FIX,
             enforce_timeout=False,  # execution_timeout does it
             timeout_error=AirflowTaskTimeout,  # a BaseException: @catch must be told
         )
-        manifest = run_task(self.flow_cls, request, self.datastore())
+        try:
+            manifest = run_task(self.flow_cls, request, self.datastore())
+        except ForeachTooWide as exc:
+            raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
         label = foreach_label(manifest)
         if label:
             context["label"] = label  # type: ignore[typeddict-unknown-key]

@@ -42,7 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-num-splits", type=int, default=100)
     parser.add_argument("--datastore-root")
     parser.add_argument("--code-package")
-    parser.add_argument("--split-limit-fix", default=TaskRequest.split_limit_fix)
     args = parser.parse_args(argv)
     try:
         flow_file = args.flow_file
@@ -63,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
             attempt=args.attempt,
             params=json.loads(args.params_json) if args.params_json else None,
             max_num_splits=args.max_num_splits,
-            split_limit_fix=args.split_limit_fix,
         )
         run_task(flow_cls, request, store)
     except Exception as exc:

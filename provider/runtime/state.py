@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.records import ArtifactEntry, ForeachFrame
 from provider.flow.graph import StepNode
 
 
@@ -15,15 +16,15 @@ class TaskState:
         node: StepNode,
         run_id: str,
         task_id: str,
-        inherited: dict[str, dict[str, Any]],
-        foreach_stack: list[dict[str, Any]],
+        inherited: dict[str, ArtifactEntry],
+        foreach_stack: list[ForeachFrame],
         parameter_names: list[str],
     ) -> None:
         self.store = store
         self.node = node
         self.run_id = run_id
         self.task_id = task_id
-        #: artifacts this task starts with: name -> manifest entry (sha, size, type)
+        #: artifacts this task starts with (and, after merge_artifacts, those it merged)
         self.inherited = inherited
         self.foreach_stack = foreach_stack
         self.parameter_names = parameter_names
@@ -43,7 +44,7 @@ class TaskState:
                 f"Step *{self.node.name}* has no artifact *{name}*: no earlier step set "
                 f"self.{name}."
             )
-        return self.store.load_artifact(entry["sha"])
+        return self.store.load_artifact(entry.sha)
 
     def foreach_item(self, depth: int) -> Any:
         if not self.foreach_stack:
@@ -52,5 +53,5 @@ class TaskState:
             )
         depth = depth % len(self.foreach_stack)
         if depth not in self._items:
-            self._items[depth] = self.store.load_artifact(self.foreach_stack[depth]["sha"])
+            self._items[depth] = self.store.load_artifact(self.foreach_stack[depth].sha)
         return self._items[depth]

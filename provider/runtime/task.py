@@ -9,7 +9,6 @@ runs. Nothing here imports Airflow.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import signal
 import sys
@@ -22,16 +21,17 @@ from typing import Any
 
 import cloudpickle
 
-from provider.datastore.flowstore import FlowDataStore, TaskRecord, path_for, task_id_for
-from provider.exceptions import ForeachError, StepError, StepTimeout
-from provider.flow.current import current
+from provider.datastore.flowstore import FlowDataStore, path_for
+from provider.datastore.records import AttemptRecord, CaughtException, TaskManifest
+from provider.decorators.resolve import step_environment, step_retries
+from provider.exceptions import StepError, StepTimeout
+from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
-from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
+from provider.flow.spec import FlowSpec
+from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.state import TaskState
 from provider.runtime.termination import termination_signals
-from provider.runtime.topology import input_tasks
-
-LABEL_WIDTH = 48
+from provider.runtime.values import foreach_split, is_picklable, save_value
 
 
 @dataclass
@@ -44,9 +44,8 @@ class TaskRequest:
     attempt: int = 0
     #: raw parameter values for the start task (strings or JSON values); None -> defaults
     params: dict[str, Any] | None = None
+    #: the widest foreach this task may yield (ForeachTooWide beyond it)
     max_num_splits: int = 100
-    #: how to raise max_num_splits where this task runs (named in the error)
-    split_limit_fix: str = "Raise it with --max-num-splits."
     origin_run_id: str | None = None
     #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
     enforce_timeout: bool = True
@@ -55,14 +54,9 @@ class TaskRequest:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def retries_of(node: StepNode) -> int:
-    retry = node.decorators.get("retry")
-    return int(retry.attributes["times"]) if retry else 0
-
-
 def run_task(
     flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore | None = None
-) -> dict[str, Any]:
+) -> TaskManifest:
     """Run the task and return its manifest (also committed to the datastore)."""
     graph = flow_cls.graph()
     if request.step not in graph:
@@ -75,29 +69,23 @@ def run_task(
     _register_flow_module(flow_cls)
     started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
-    store.write_attempt(
-        *attempt_key, {"status": "running", "started_at": started, "pid": os.getpid()}
-    )
+    store.write_attempt(*attempt_key, AttemptRecord("running", started, pid=os.getpid()))
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)
     except BaseException as exc:
-        store.write_attempt(
-            *attempt_key,
-            {
-                "status": "failed",
-                "started_at": started,
-                "finished_at": time.time(),
-                "exception": type(exc).__name__,
-                "message": str(exc),
-                "traceback": user_traceback(exc),
-            },
+        failed = AttemptRecord(
+            "failed",
+            started,
+            finished_at=time.time(),
+            exception=type(exc).__name__,
+            message=str(exc),
+            traceback=user_traceback(exc),
         )
+        store.write_attempt(*attempt_key, failed)
         raise
     finally:
         current._clear()
-    store.write_attempt(
-        *attempt_key, {"status": "ok", "started_at": started, "finished_at": time.time()}
-    )
+    store.write_attempt(*attempt_key, AttemptRecord("ok", started, finished_at=time.time()))
     return manifest
 
 
@@ -108,196 +96,112 @@ def _execute(
     request: TaskRequest,
     store: FlowDataStore,
     started: float,
-) -> dict[str, Any]:
+) -> TaskManifest:
+    """The stages of a task: resolve inputs, prepare the flow, run the step, persist."""
     path = path_for(request.task_id, graph.foreach_depth(node.name))
+    inputs = resolve_inputs(flow_cls, graph, node, path, request, store)
+    flow, state = _prepare(flow_cls, node, request, store, inputs)
+    caught = _run_step(node, request, flow, state, inputs)
+    if state.transition is None and node.name != "end":
+        raise StepError(
+            f"Step *{node.name}* returned without calling self.next(...); make "
+            f"self.next({', '.join('self.' + s for s in node.out_funcs)}) its last line."
+        )
+    return _persist(flow_cls, node, request, store, flow, state, caught, started)
+
+
+def _prepare(
+    flow_cls: type[FlowSpec],
+    node: StepNode,
+    request: TaskRequest,
+    store: FlowDataStore,
+    inputs: TaskInputs,
+) -> tuple[FlowSpec, TaskState]:
+    """A flow instance bound to the task's state, and ``current`` describing the task."""
     params = list(flow_cls.parameters())
-    inputs: Inputs | None = None
-    if node.name == "start":
-        inherited, stack = _start_parameters(flow_cls, request, store), []
-    else:
-        records = [
-            store.task(request.run_id, step, task_id_for(p))
-            for step, p in input_tasks(graph, node.name, path, _num_splits(store, request.run_id))
-        ]
-        if node.is_join:
-            first = records[0].manifest
-            carried = [*params, *flow_constants(flow_cls)]
-            inherited = {n: first["artifacts"][n] for n in carried if n in first["artifacts"]}
-            stack = list(first["foreach_stack"])
-            if graph[node.split_parent or ""].is_foreach:
-                stack.pop()
-            inputs = Inputs([InputTask(r, _item_loader(store, r)) for r in records])
-        else:
-            (record,) = records
-            parent = record.manifest
-            inherited = dict(parent["artifacts"])
-            stack = list(parent["foreach_stack"])
-            if graph[record.step].is_foreach:
-                split = parent["foreach"]
-                stack.append(
-                    {
-                        "step": record.step,
-                        "var": split["var"],
-                        "index": path[-1],
-                        "num_splits": split["num_splits"],
-                        "sha": split["items"][path[-1]],
-                        "label": split["labels"][path[-1]],
-                    }
-                )
     flow = flow_cls(use_cli=False)
-    state = TaskState(store, node, request.run_id, request.task_id, inherited, stack, params)
+    state = TaskState(
+        store, node, request.run_id, request.task_id, inputs.inherited, inputs.foreach_stack, params
+    )
     flow.__dict__["_state"] = state
-    current._set(
+    info = TaskInfo(
         flow_name=flow_cls.__name__,
         run_id=request.run_id,
         step_name=node.name,
         task_id=request.task_id,
         retry_count=request.attempt,
         origin_run_id=request.origin_run_id,
-        parameter_names=params,
-        save_checkpoint=lambda v: store.save_checkpoint(
-            request.run_id, node.name, request.task_id, v
-        ),
-        load_checkpoint=lambda d: store.load_checkpoint(
-            request.run_id, node.name, request.task_id, d
-        ),
+        parameter_names=tuple(params),
     )
-    caught = None
-    env = dict(request.extra_env)
-    if "environment" in node.decorators:
-        env.update(node.decorators["environment"].attributes["vars"])
+    current._set(info, store.checkpoints(request.run_id, node.name, request.task_id))
+    return flow, state
+
+
+def _run_step(
+    node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, inputs: TaskInputs
+) -> CaughtException | None:
+    """Call the user's step with its environment, deadline and signal handlers in place."""
+    env = {**request.extra_env, **step_environment(node)}
     catchable = (Exception, request.timeout_error or Exception)
     with _environment(env), _deadline(node, request), termination_signals(node.name):
         try:
             step_func = getattr(flow, node.name)
-            step_func(inputs) if node.is_join else step_func()
+            step_func(inputs.join_inputs) if node.is_join else step_func()
         except catchable as exc:
-            caught = _catch(node, request, flow, state, exc)
-    if state.transition is None and node.name != "end":
-        raise StepError(
-            f"Step *{node.name}* returned without calling self.next(...); make "
-            f"self.next({', '.join('self.' + s for s in node.out_funcs)}) its last line."
-        )
-    manifest: dict[str, Any] = {
-        "flow": flow_cls.__name__,
-        "run_id": request.run_id,
-        "step": node.name,
-        "task_id": request.task_id,
-        "attempt": request.attempt,
-        "parameters": params,
-        "foreach_stack": stack,
-        "foreach": _foreach(node, flow, request, store) if node.is_foreach else None,
-        "next": node.out_funcs,
-        "caught": caught,
-        "started_at": started,
-    }
+            return _catch(node, request, flow, state, exc)
+    return None
+
+
+def _persist(
+    flow_cls: type[FlowSpec],
+    node: StepNode,
+    request: TaskRequest,
+    store: FlowDataStore,
+    flow: FlowSpec,
+    state: TaskState,
+    caught: CaughtException | None,
+    started: float,
+) -> TaskManifest:
+    """Store the foreach items and the artifacts, then commit the manifest (last, atomically)."""
+    split = None
+    if node.foreach_var is not None:
+        split = foreach_split(node.name, node.foreach_var, flow, store, request.max_num_splits)
     artifacts = dict(state.inherited)
     for name, value in flow._artifact_items():
-        ref = store.save_artifact(value)
-        artifacts[name] = {"sha": ref.sha, "size": ref.size, "type": _type_name(value)}
-    manifest["artifacts"] = artifacts
-    manifest["finished_at"] = time.time()
-    store.commit_task(request.run_id, node.name, request.task_id, manifest)
+        artifacts[name] = save_value(store, value)
+    manifest = TaskManifest(
+        flow=flow_cls.__name__,
+        run_id=request.run_id,
+        step=node.name,
+        task_id=request.task_id,
+        attempt=request.attempt,
+        parameters=tuple(flow_cls.parameters()),
+        foreach_stack=tuple(state.foreach_stack),
+        foreach=split,
+        next=tuple(node.out_funcs),
+        caught=caught,
+        started_at=started,
+        finished_at=time.time(),
+        artifacts=artifacts,
+    )
+    store.commit_task(manifest)
     return manifest
-
-
-def _start_parameters(
-    flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore
-) -> dict[str, dict[str, Any]]:
-    raw = request.params or {}
-    base_dir = os.path.dirname(os.path.abspath(inspect.getfile(flow_cls)))
-    values = {}
-    for attr, param in flow_cls.parameters().items():
-        given = raw.get(param.name, raw.get(attr))
-        values[attr] = param.resolve(given, base_dir=base_dir)
-    record = store.ensure_run(request.run_id, origin_run_id=request.origin_run_id)
-    record["parameters"] = {
-        k: v if isinstance(v, str | int | float | bool | None) else repr(v)
-        for k, v in values.items()
-    }
-    store.write_run(request.run_id, record)
-    constants = {k: v for k, v in flow_constants(flow_cls).items() if _picklable(v)}
-    inherited = {}
-    for attr, value in {**constants, **values}.items():
-        ref = store.save_artifact(value)
-        inherited[attr] = {"sha": ref.sha, "size": ref.size, "type": _type_name(value)}
-    return inherited
-
-
-def _num_splits(store: FlowDataStore, run_id: str) -> Any:
-    def lookup(split_step: str, path: tuple[int, ...]) -> int:
-        manifest = store.task(run_id, split_step, task_id_for(path)).manifest
-        return int(manifest["foreach"]["num_splits"])
-
-    return lookup
-
-
-def _item_loader(store: FlowDataStore, record: TaskRecord) -> Any:
-    def load() -> Any:
-        stack = record.manifest.get("foreach_stack") or []
-        return store.load_artifact(stack[-1]["sha"]) if stack else None
-
-    return load
-
-
-def _foreach(
-    node: StepNode, flow: FlowSpec, request: TaskRequest, store: FlowDataStore
-) -> dict[str, Any]:
-    var = node.foreach_var
-    assert var is not None
-    try:
-        value = getattr(flow, var)
-    except AttributeError:
-        raise ForeachError(
-            f"Step *{node.name}* does a foreach over *{var}*, but sets no artifact of that name; "
-            f"assign it before self.next(), e.g. self.{var} = [...]."
-        ) from None
-    if isinstance(value, str | bytes | dict):
-        items = None
-    else:
-        try:
-            items = list(value)
-        except TypeError:
-            items = None
-    if items is None:
-        raise ForeachError(
-            f"Foreach in step *{node.name}*: self.{var} is a {type(value).__name__} "
-            f"({_short(value)}), which cannot be split into items; assign a list, e.g. "
-            f"self.{var} = [...]."
-        )
-    if not items:
-        raise ForeachError(
-            f"Foreach in step *{node.name}*: self.{var} is empty, so there is nothing to run; "
-            "give it at least one item."
-        )
-    if len(items) > request.max_num_splits:
-        raise ForeachError(
-            f"Foreach in step *{node.name}* yielded {len(items)} child steps, more than the "
-            f"maximum of {request.max_num_splits}. {request.split_limit_fix}"
-        )
-    return {
-        "var": var,
-        "num_splits": len(items),
-        "items": [store.save_artifact(item).sha for item in items],
-        "labels": [_short(item) for item in items],
-    }
 
 
 def _catch(
     node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, exc: BaseException
-) -> dict[str, Any] | None:
+) -> CaughtException:
     """Apply @catch on the last attempt; otherwise let the exception fail the attempt."""
     catch = node.decorators.get("catch")
-    if catch is None or request.attempt < retries_of(node) or node.is_foreach:
+    if catch is None or request.attempt < step_retries(node) or node.is_foreach:
         raise exc
-    if catch.attributes["print_exception"]:
+    if catch.print_exception:
         print(f"@catch on step {node.name} caught:", file=sys.stderr)
         sys.stderr.write(user_traceback(exc))
-    var = catch.attributes["var"]
-    if var:
-        setattr(flow, var, _caught_value(exc))
+    if catch.var:
+        setattr(flow, catch.var, _caught_value(exc))
     state.transition = list(node.out_funcs)
-    return {"exception": type(exc).__name__, "message": str(exc), "var": var}
+    return CaughtException(exception=type(exc).__name__, message=str(exc), var=catch.var)
 
 
 def _caught_value(exc: BaseException) -> BaseException:
@@ -313,7 +217,7 @@ def _caught_value(exc: BaseException) -> BaseException:
         "type": f"{type(exc).__module__}.{type(exc).__name__}",
         "stacktrace": user_traceback(exc),
     }
-    value = exc if _picklable(exc) else StepError(f"{type(exc).__name__}: {exc}")
+    value = exc if is_picklable(exc) else StepError(f"{type(exc).__name__}: {exc}")
     for name, fact in facts.items():
         if not hasattr(value, name):
             with contextlib.suppress(AttributeError, TypeError):
@@ -379,21 +283,3 @@ def user_traceback(exc: BaseException) -> str:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
-
-
-def _picklable(value: Any) -> bool:
-    try:
-        cloudpickle.dumps(value)
-    except Exception:
-        return False
-    return True
-
-
-def _type_name(value: Any) -> str:
-    t = type(value)
-    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= LABEL_WIDTH else text[: LABEL_WIDTH - 3] + "..."

@@ -185,16 +185,20 @@ def test_a_retry_never_sees_the_failed_attempts_partial_output(airflow_db):
     assert Run(f"RetryFlow/{dag_run.run_id}").data.result == (1, False)
 
 
-def test_a_foreach_wider_than_max_map_length_fails_its_split_naming_both_fixes(airflow_db):
+def test_a_foreach_wider_than_max_map_length_fails_its_split_naming_both_fixes(
+    airflow_db, capfd
+):
     dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 2000})  # limit 1024
     assert dag_run.state == "failed"
     assert states(dag_run)["start"] == {"failed"}
     assert states(dag_run)["work"] == {"upstream_failed"}
     attempt = Task(f"WideFlow/{dag_run.run_id}/start/0").attempts[-1]
-    assert attempt["message"] == (
-        "Foreach in step *start* yielded 2000 child steps, more than the maximum of 1024. "
-        "Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each task a "
-        "batch of several items."
+    too_wide = "Foreach in step *start* yielded 2000 child steps, more than the maximum of 1024."
+    assert (attempt["exception"], attempt["message"]) == ("ForeachTooWide", too_wide)
+    # the task's failure, in its log, words the fix for Airflow
+    assert (
+        f"{too_wide} Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each "
+        "task a batch of several items." in capfd.readouterr().out
     )
 
 

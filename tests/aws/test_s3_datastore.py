@@ -6,6 +6,7 @@ import pytest
 
 from provider.datastore import FlowDataStore, load_object, save_object, storage_for
 from provider.datastore.code import upload_code
+from provider.datastore.records import ArtifactEntry, TaskManifest
 from provider.datastore.s3 import MULTIPART_THRESHOLD, S3Storage
 from provider.exceptions import DataStoreError
 
@@ -37,11 +38,17 @@ def test_artifacts_small_and_multipart_round_trip(s3_bucket):
 def test_task_records_and_code_packages_on_s3(s3_bucket, tmp_path):
     store = FlowDataStore("F", storage_for(s3_bucket))
     ref = store.save_artifact([1, 2, 3])
-    store.commit_task("r", "start", "0", {"artifacts": {"x": {"sha": ref.sha}}})
+    store.commit_task(
+        TaskManifest(
+            flow="F", run_id="r", step="start", task_id="0", attempt=0, parameters=(),
+            foreach_stack=(), foreach=None, next=("end",), caught=None, started_at=1.0,
+            finished_at=2.0, artifacts={"x": ArtifactEntry(ref.sha, ref.size, "list")},
+        )
+    )  # fmt: skip
     assert store.task("r", "start", "0").load("x") == [1, 2, 3]
     assert store.read_manifest("r", "end", "0") is None
-    store.save_checkpoint("r", "start", "0", {"done": 3})
-    assert store.load_checkpoint("r", "start", "0") == {"done": 3}
+    store.checkpoints("r", "start", "0").save({"done": 3})
+    assert store.checkpoints("r", "start", "0").load() == {"done": 3}
     (tmp_path / "f.py").write_text("x = 1\n")
     key = upload_code(store, str(tmp_path / "f.py"))
     assert store.storage.exists(key)

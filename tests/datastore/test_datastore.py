@@ -52,7 +52,7 @@ def test_unpicklable_by_pickle_artifacts_round_trip(datastore):
     assert run.data.first == 10 and run.data.count == 4
     # big and copy_of_big share one blob; each step re-stores nothing it did not change
     manifest = FlowDataStore("ArtifactsFlow").read_manifest(run.id, "start", "0")
-    assert manifest["artifacts"]["big"]["sha"] == manifest["artifacts"]["copy_of_big"]["sha"]
+    assert manifest.artifacts["big"].sha == manifest.artifacts["copy_of_big"].sha
     sizes = [p.stat().st_size for p in blob_files(datastore, "ArtifactsFlow")]
     assert sum(sizes) < 2 * 1024 * 1024
 

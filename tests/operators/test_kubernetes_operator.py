@@ -91,8 +91,8 @@ def test_a_reclaimed_pod_runs_the_hook_and_the_retry_resumes_from_the_checkpoint
     thread.join(timeout=60)
     assert not thread.is_alive() and errors
     record = store.read_attempt("spot-run", "start", "0", 0)
-    assert record["status"] == "failed" and record["exception"] == "TaskTerminated"
-    saved = store.load_checkpoint("spot-run", "start", "0")
+    assert record.status == "failed" and record.exception == "TaskTerminated"
+    saved = store.checkpoints("spot-run", "start", "0").load()
     assert saved > 0
 
     assert operator().execute(context(2)) == "0"  # Airflow's retry: try 2

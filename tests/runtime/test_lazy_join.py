@@ -38,7 +38,7 @@ def test_join_over_200_inputs_reads_one_of_them(datastore):
     store = CountingStore("ArtifactsFlow")
     # run the join again as a second attempt, in this process, and count what it reads
     manifest = run_task(module.ArtifactsFlow, TaskRequest(run.id, "join", "0", attempt=1), store)
-    assert manifest["attempt"] == 1
+    assert manifest.attempt == 1
     assert store.manifests <= 3  # the split (for the width) and the one input it touched
     assert store.blobs <= 2
     assert run["join"].task.data.count == 200

@@ -1,0 +1,73 @@
+"""Values a step produces, as the datastore keeps them: artifacts and foreach items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cloudpickle
+
+from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.records import ArtifactEntry, ForeachSplit
+from provider.exceptions import ForeachError, ForeachTooWide
+
+#: characters of an item's repr kept as its label (the Airflow map index)
+LABEL_WIDTH = 48
+
+
+def save_value(store: FlowDataStore, value: Any) -> ArtifactEntry:
+    ref = store.save_artifact(value)
+    return ArtifactEntry(sha=ref.sha, size=ref.size, type=type_name(value))
+
+
+def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: int) -> ForeachSplit:
+    """Store the items of ``self.<var>`` for the foreach at ``step``; at most ``limit`` items."""
+    try:
+        value = getattr(flow, var)
+    except AttributeError:
+        raise ForeachError(
+            f"Step *{step}* does a foreach over *{var}*, but sets no artifact of that name; "
+            f"assign it before self.next(), e.g. self.{var} = [...]."
+        ) from None
+    items: list[Any] | None = None
+    if not isinstance(value, str | bytes | dict):
+        try:
+            items = list(value)
+        except TypeError:
+            items = None
+    if items is None:
+        raise ForeachError(
+            f"Foreach in step *{step}*: self.{var} is a {type(value).__name__} "
+            f"({short_repr(value)}), which cannot be split into items; assign a list, e.g. "
+            f"self.{var} = [...]."
+        )
+    if not items:
+        raise ForeachError(
+            f"Foreach in step *{step}*: self.{var} is empty, so there is nothing to run; "
+            "give it at least one item."
+        )
+    if len(items) > limit:
+        raise ForeachTooWide(step, len(items), limit)
+    return ForeachSplit(
+        var=var,
+        num_splits=len(items),
+        items=tuple(store.save_artifact(item).sha for item in items),
+        labels=tuple(short_repr(item) for item in items),
+    )
+
+
+def is_picklable(value: Any) -> bool:
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def type_name(value: Any) -> str:
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= LABEL_WIDTH else text[: LABEL_WIDTH - 3] + "..."
