@@ -26,6 +26,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check provider tests bench dags
+	$(VENV)/bin/lint-imports --no-cache
 
 screenshots: install
 	AIRSTEP_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest tests/e2e/test_airflow_ui.py

@@ -3,6 +3,7 @@
 Importing this package does not import Airflow: a step process starts fast.
 """
 
+from provider import frontends
 from provider.client import Flow, Run, Step, Task
 from provider.decorators import (
     batch,
@@ -27,6 +28,10 @@ from provider.exceptions import (
 )
 from provider.flow import FlowSpec, IncludeFile, JSONType, Parameter, current
 from provider.parallel_map import parallel_imap_unordered, parallel_map
+
+# ``MyFlow()`` and ``MyFlow.to_dag()`` reach the command line and the DAG compiler,
+# which sit above the flow core, through this registration
+frontends.register()
 
 __all__ = [
     "AirstepError",

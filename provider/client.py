@@ -9,18 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provider.datastore.flowstore import FlowDataStore, TaskRecord
-from provider.datastore.records import RunRecord
-from provider.datastore.storage import storage_for
 from provider.exceptions import DataStoreError
+
+if TYPE_CHECKING:
+    from provider.datastore.flowstore import FlowDataStore
+    from provider.datastore.records import RunRecord
 
 #: run statuses that mean the run ended without success
 FINAL_FAILURES = ("failed", "interrupted")
 
 
 def _store(flow_name: str, root: str | None) -> FlowDataStore:
+    # the datastore (and its pickling and compression) loads on first read, not with
+    # ``import provider``
+    from provider.datastore.flowstore import FlowDataStore
+    from provider.datastore.storage import storage_for
+
     return FlowDataStore(flow_name, storage_for(root))
 
 
@@ -257,6 +263,8 @@ class Task:
         self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None
     ):
         self.flow_name, self.run_id, self.step_name, self.id = _split(pathspec, 4, "Task")
+        from provider.datastore.flowstore import TaskRecord
+
         self._store = store or _store(self.flow_name, root)
         self._record = TaskRecord(self._store, self.run_id, self.step_name, self.id)
 

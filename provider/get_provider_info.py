@@ -78,7 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                         "default",
                     ),
                     "kubernetes_pod_link": _option(
-                        "A URL template for the \"Kubernetes pod\" link of @kubernetes "
+                        'A URL template for the "Kubernetes pod" link of @kubernetes '
                         "steps' tasks, naming {namespace} and {pod}. Unset: no link.",
                         "string",
                         "https://k8s.example.com/#/pod/{namespace}/{pod}",

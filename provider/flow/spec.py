@@ -15,13 +15,14 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from provider.exceptions import FlowDefinitionError, MergeArtifactsError, StepError
+from provider.flow.frontends import build_dag, run_cli
 from provider.flow.graph import RESERVED_NAMES, FlowGraph
 from provider.flow.parameters import Parameter
 
 if TYPE_CHECKING:
     from provider.datastore.flowstore import TaskRecord
     from provider.datastore.records import ArtifactEntry
-    from provider.runtime.state import TaskState
+    from provider.flow.state import TaskState
 
 
 class FlowSpec:
@@ -33,9 +34,7 @@ class FlowSpec:
     def __init__(self, use_cli: bool = True) -> None:
         object.__setattr__(self, "_state", None)
         if use_cli:
-            from provider.local.cli import main
-
-            main(type(self))
+            run_cli(type(self))
 
     # -- class level: graph, parameters, DAG ---------------------------------------------------
     @classmethod
@@ -78,9 +77,7 @@ class FlowSpec:
         # "__mp_main__": the script re-imported in a spawned worker (parallel_map)
         if cls.__module__ in ("__main__", "__mp_main__") or os.environ.get("AIRSTEP_IN_TASK"):
             return None
-        from provider.dag import flow_to_dag  # Airflow is imported only here
-
-        return flow_to_dag(cls, **kwargs)
+        return build_dag(cls, **kwargs)
 
     # -- inside a step --------------------------------------------------------------------------
     def next(self, *steps: Any, foreach: str | None = None) -> None:

@@ -13,17 +13,15 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, task_id_for
 from provider.datastore.records import ArtifactEntry, ForeachFrame
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
+from provider.runtime.request import TaskRequest
 from provider.runtime.topology import Path, input_tasks
 from provider.runtime.values import is_picklable, save_value
-
-if TYPE_CHECKING:
-    from provider.runtime.task import TaskRequest
 
 
 @dataclass

@@ -16,7 +16,6 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
@@ -28,30 +27,13 @@ from provider.exceptions import StepError, StepTimeout
 from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
+from provider.flow.state import TaskState
 from provider.runtime.inputs import TaskInputs, resolve_inputs
-from provider.runtime.state import TaskState
+from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
 from provider.runtime.values import foreach_split, is_picklable, save_value
 
-
-@dataclass
-class TaskRequest:
-    """Which task to run: deterministic from (run, step, index path) plus the attempt."""
-
-    run_id: str
-    step: str
-    task_id: str = "0"
-    attempt: int = 0
-    #: raw parameter values for the start task (strings or JSON values); None -> defaults
-    params: dict[str, Any] | None = None
-    #: the widest foreach this task may yield (ForeachTooWide beyond it)
-    max_num_splits: int = 100
-    origin_run_id: str | None = None
-    #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
-    enforce_timeout: bool = True
-    #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
-    timeout_error: type[BaseException] | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
+__all__ = ["TaskRequest", "run_task", "user_traceback"]
 
 
 def run_task(

@@ -1,4 +1,7 @@
-"""What a running task knows: where its inputs are and what it has inherited."""
+"""What a running task knows: where its inputs are and what it has inherited.
+
+A flow instance inside a task holds one (``FlowSpec._state``); the runtime creates it.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,26 @@
+"""Which task to run: what every executor hands to :func:`provider.runtime.task.run_task`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TaskRequest:
+    """Which task to run: deterministic from (run, step, index path) plus the attempt."""
+
+    run_id: str
+    step: str
+    task_id: str = "0"
+    attempt: int = 0
+    #: raw parameter values for the start task (strings or JSON values); None -> defaults
+    params: dict[str, Any] | None = None
+    #: the widest foreach this task may yield (ForeachTooWide beyond it)
+    max_num_splits: int = 100
+    origin_run_id: str | None = None
+    #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
+    enforce_timeout: bool = True
+    #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
+    timeout_error: type[BaseException] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
