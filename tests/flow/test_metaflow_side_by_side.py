@@ -62,6 +62,7 @@ SCENARIOS = {
     "missing_required": Scenario("ParamsFlow", "params_flow.py", ("--count", "3")),
     "step_raises": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "raise"}),
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
+    "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
     "merge_conflict": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "merge"}),
 }
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
@@ -278,7 +279,10 @@ def test_a_bad_command_line_starts_nothing_and_names_the_option(sides, scenario)
         assert [side.scenario_of(r) for r in side.read["ParamsFlow"]["runs"]] == ["params"]
 
 
-@pytest.mark.parametrize("scenario", ["step_raises", "foreach_over_a_number", "merge_conflict"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["step_raises", "foreach_over_a_number", "foreach_over_nothing", "merge_conflict"],
+)
 def test_a_failed_run_names_the_same_exception(sides, scenario):
     metaflow, airstep = sides
     run = metaflow.run(scenario)

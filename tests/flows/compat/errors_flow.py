@@ -1,4 +1,5 @@
-"""Runs that fail (MODE): a step raises, a foreach over a number, a merge conflict."""
+"""Runs that fail (MODE): a step raises, a foreach over a number or over nothing, a merge
+conflict."""
 
 import os
 
@@ -15,7 +16,7 @@ class ErrorsFlow(FlowSpec):
         mode = os.environ["MODE"]
         if mode == "raise":
             raise Broken("on purpose")
-        self.items = 3 if mode == "foreach" else [1, 2]
+        self.items = {"foreach": 3, "empty": []}.get(mode, [1, 2])
         self.next(self.each, foreach="items")
 
     @step
