@@ -4,7 +4,9 @@ Each flow in ``tests/flows/compat/`` is written once, with airstep's import line
 Metaflow the line becomes ``from metaflow import``. Both copies run with the same
 command line (Metaflow's), locally, and ``tests/flows/compat/read_runs.py`` reads the
 runs back through each library's own client, so every expected value here is what
-Metaflow did, not what it is remembered to do.
+Metaflow did, not what it is remembered to do. What differs on purpose (README:
+task ids are index paths rather than counters, the input order of a branch join,
+``self.input`` in a join) is neither recorded by the flows nor compared by the reader.
 
 Metaflow lives in a venv of its own (``make metaflow-venv`` makes ``.venv-metaflow/``;
 ``$AIRSTEP_METAFLOW_PYTHON`` names another python); without it these tests are
@@ -187,7 +189,7 @@ def sides(tmp_path_factory) -> tuple[Side, Side]:
         return metaflow.result(), airstep.result()
 
 
-# -- what differs on purpose, made comparable ------------------------------------------------
+# -- where the two differ, made comparable -----------------------------------------------------
 
 
 def _comparable(run: dict[str, Any], *, metaflow: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ class NestedFlow(FlowSpec):
 
     @step
     def per_outer(self):
+        # kept as an artifact: after the inner join Metaflow's self.input is None
         self.outer_item = self.input
         self.inner = ["a", "b"]
         self.next(self.per_inner, foreach="inner")
