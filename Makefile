@@ -1,13 +1,17 @@
 # Set-up and the two everyday commands (see README.md):
 #   make example   install, then run the example training sweep locally
-#   make test      install, then run the whole test suite
+#   make test      install, then run the whole test suite (Metaflow's side venv included)
 #   make screenshots   re-take docs/*.png from the Airflow UI test (needs chromium)
 UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := python3 -m uv
+# Metaflow itself, in a venv of its own (never in .venv): the side-by-side
+# compatibility tests run the same flows on it and on airstep.
+METAFLOW_VERSION := 2.19.39
+METAFLOW_VENV := .venv-metaflow
 
-.PHONY: example test install lint screenshots
+.PHONY: example test install metaflow-venv lint screenshots
 
 install: $(VENV)/.installed
 
@@ -16,10 +20,20 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
+metaflow-venv: $(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION)
+
+$(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION):
+	python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	rm -rf $(METAFLOW_VENV)
+	$(UV) venv --quiet --python python3 $(METAFLOW_VENV)
+	$(UV) pip install --quiet --python $(METAFLOW_VENV)/bin/python --compile-bytecode \
+		"metaflow==$(METAFLOW_VERSION)"
+	touch $@
+
 example: install
 	$(PY) dags/train_sweep.py run
 
-test: install
+test: install metaflow-venv
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; fi; \
 	exit $$rc

@@ -1,0 +1,148 @@
+"""Code packages: the flow file's folder as deterministic, content-addressed bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from provider.datastore.code import MAX_FILE_BYTES, package_code, unpack_code, upload_code
+from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.storage import LocalStorage
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A flow file with a helper module, a helper package and a data file beside it."""
+    base = tmp_path / "project"
+    (base / "helpers").mkdir(parents=True)
+    (base / "flow.py").write_text("from helpers.text import shout\nimport util\n")
+    (base / "util.py").write_text("def double(x):\n    return 2 * x\n")
+    (base / "helpers" / "__init__.py").write_text("")
+    (base / "helpers" / "text.py").write_text("def shout(s):\n    return s.upper()\n")
+    (base / "config.json").write_text('{"rate": 0.1}')
+    return base
+
+
+@pytest.fixture
+def store(tmp_path) -> FlowDataStore:
+    return FlowDataStore("CodeFlow", LocalStorage(str(tmp_path / "datastore")))
+
+
+def names(package: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(package), mode="r:gz") as tar:
+        return tar.getnames()
+
+
+def tree(base: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()
+    }
+
+
+def test_the_package_holds_the_flow_and_every_helper_beside_it(project):
+    assert sorted(names(package_code(str(project / "flow.py")))) == [
+        "config.json",
+        "flow.py",
+        "helpers/__init__.py",
+        "helpers/text.py",
+        "util.py",
+    ]
+
+
+def test_same_content_same_bytes_whatever_the_times_modes_and_place(project, tmp_path):
+    first = package_code(str(project / "flow.py"))
+    assert package_code(str(project / "flow.py")) == first
+    os.utime(project / "util.py", (1_000_000_000, 1_000_000_000))
+    (project / "flow.py").chmod(0o755)
+    assert package_code(str(project / "flow.py")) == first
+    moved = project.rename(tmp_path / "elsewhere")
+    assert package_code(str(moved / "flow.py")) == first
+
+
+def test_a_changed_file_changes_the_package(project):
+    before = package_code(str(project / "flow.py"))
+    (project / "helpers" / "text.py").write_text("def shout(s):\n    return s.upper() + '!'\n")
+    assert package_code(str(project / "flow.py")) != before
+
+
+@pytest.mark.parametrize(
+    "skipped",
+    [
+        ".git/config",
+        "__pycache__/util.cpython-311.pyc",
+        "helpers/__pycache__/text.cpython-311.pyc",
+        ".venv/lib/site.py",
+        "venv/lib/site.py",
+        "node_modules/x/index.js",
+        ".mypy_cache/x.json",
+        ".pytest_cache/v/cache",
+        ".env",
+        ".hidden/notes.txt",
+        "helpers/.secret",
+    ],
+)
+def test_caches_environments_and_dotfiles_are_left_out(project, skipped):
+    before = package_code(str(project / "flow.py"))
+    path = project / skipped
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not code")
+    assert package_code(str(project / "flow.py")) == before
+
+
+def test_files_over_the_size_limit_are_left_out(project):
+    (project / "at_limit.bin").write_bytes(b"x" * MAX_FILE_BYTES)
+    (project / "over_limit.bin").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
+    packaged = names(package_code(str(project / "flow.py")))
+    assert "at_limit.bin" in packaged
+    assert "over_limit.bin" not in packaged
+    assert MAX_FILE_BYTES == 2 * 1024 * 1024
+
+
+def test_upload_stores_the_package_under_its_hash(project, store):
+    key = upload_code(store, str(project / "flow.py"))
+    data = store.storage.get_bytes(key)
+    assert key == f"CodeFlow/code/{hashlib.sha256(data).hexdigest()}.tar.gz"
+    assert data == package_code(str(project / "flow.py"))
+
+
+def test_unchanged_code_is_uploaded_once(project, store):
+    key = upload_code(store, str(project / "flow.py"))
+    stored = Path(store.root) / key
+    os.utime(stored, ns=(1, 1))  # a put would give it a new modification time
+    assert upload_code(store, str(project / "flow.py")) == key
+    assert stored.stat().st_mtime_ns == 1
+    assert [p.name for p in stored.parent.iterdir()] == [stored.name]
+
+    (project / "util.py").write_text("def double(x):\n    return x + x\n")
+    changed = upload_code(store, str(project / "flow.py"))
+    assert changed != key
+    assert sorted(p.name for p in stored.parent.iterdir()) == sorted(
+        [stored.name, Path(changed).name]
+    )
+
+
+def test_unpack_gives_back_the_packaged_files(project, store, tmp_path):
+    (project / "__pycache__").mkdir()
+    (project / "__pycache__" / "util.cpython-311.pyc").write_bytes(b"\0")
+    key = upload_code(store, str(project / "flow.py"))
+    dest = tmp_path / "unpacked"
+    assert unpack_code(store, key, str(dest)) == str(dest)
+    expected = {k: v for k, v in tree(project).items() if "__pycache__" not in k}
+    assert tree(dest) == expected
+
+
+def test_unpack_refuses_a_package_that_writes_outside_its_folder(store, tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../escaped.py")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    store.storage.put_bytes("CodeFlow/code/evil.tar.gz", buffer.getvalue())
+    with pytest.raises(tarfile.FilterError):
+        unpack_code(store, "CodeFlow/code/evil.tar.gz", str(tmp_path / "dest"))
+    assert not (tmp_path / "escaped.py").exists()
