@@ -22,12 +22,13 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 metaflow-venv: $(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION)
 
-$(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION):
+# tests/metaflow-requirements.txt pins Metaflow and everything it needs
+$(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION): tests/metaflow-requirements.txt
 	python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	rm -rf $(METAFLOW_VENV)
 	$(UV) venv --quiet --python python3 $(METAFLOW_VENV)
 	$(UV) pip install --quiet --python $(METAFLOW_VENV)/bin/python --compile-bytecode \
-		"metaflow==$(METAFLOW_VERSION)"
+		--requirement tests/metaflow-requirements.txt
 	touch $@
 
 example: install
