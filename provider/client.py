@@ -240,7 +240,8 @@ class _Data:
             ) from None
 
     def __dir__(self) -> list[str]:
-        return sorted(self._task._record.artifacts)
+        # the names ``task.data.<name>`` reads: private ones are read as task["_name"]
+        return sorted(n for n in self._task._record.artifacts if not n.startswith("_"))
 
 
 class _ArtifactNames(list[str]):

@@ -203,6 +203,7 @@ def test_private_artifacts_are_readable_by_name_but_not_listed(runs):
         task.data._secret  # noqa: B018
     with pytest.raises(AttributeError):
         task.artifacts._secret  # noqa: B018
+    assert dir(task.data) == ["items", "public", "width"]  # what task.data.<name> reads
 
 
 def test_a_missing_artifact_is_named_with_the_task(runs):

@@ -30,7 +30,10 @@ def package_code(flow_file: str) -> bytes:
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
                 for name in sorted(files):
                     path = os.path.join(folder, name)
-                    if name.startswith(".") or os.path.getsize(path) > MAX_FILE_BYTES:
+                    # a link that leads nowhere (or to a folder, a socket...) is not code
+                    if name.startswith(".") or not os.path.isfile(path):
+                        continue
+                    if os.path.getsize(path) > MAX_FILE_BYTES:
                         continue
                     info = tarfile.TarInfo(os.path.relpath(path, base))
                     info.size = os.path.getsize(path)

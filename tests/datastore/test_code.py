@@ -146,3 +146,11 @@ def test_unpack_refuses_a_package_that_writes_outside_its_folder(store, tmp_path
     with pytest.raises(tarfile.FilterError):
         unpack_code(store, "CodeFlow/code/evil.tar.gz", str(tmp_path / "dest"))
     assert not (tmp_path / "escaped.py").exists()
+
+
+def test_a_link_that_leads_nowhere_is_left_out_and_a_link_to_a_file_is_packaged(project):
+    (project / "gone.py").symlink_to(project / "nowhere.py")
+    (project / "alias.py").symlink_to(project / "util.py")
+    packaged = names(package_code(str(project / "flow.py")))
+    assert "gone.py" not in packaged
+    assert "alias.py" in packaged and "util.py" in packaged
