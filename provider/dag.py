@@ -65,7 +65,8 @@ Where steps run
     ``[airstep] default_compute`` says (kubernetes, batch or local). Every task runs
     the same runtime entrypoint. ``[airstep] local_override`` (or
     ``$AIRSTEP_LOCAL_OVERRIDE``) runs every step in the worker instead, so a whole
-    flow debugs under ``airflow dags test`` on a laptop.
+    flow debugs under ``airflow dags test`` on a laptop. Settings are read through
+    :mod:`provider.settings`.
 """
 
 from __future__ import annotations
@@ -84,14 +85,14 @@ from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
-from provider.operators.step import ForeachFanoutOperator, StepOperator, airstep_setting
+from provider.operators.step import ForeachFanoutOperator, StepOperator
+from provider.settings import flag, setting
 
 DEFAULT_START_DATE = (2024, 1, 1)
 FANOUT_SUFFIX = "__fanout"
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _ANY_JSON = ["object", "array", "string", "number", "integer", "boolean", "null"]
-_TRUE = {"1", "true", "yes", "on"}
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -190,8 +191,7 @@ def dag_params(flow_cls: type[FlowSpec]) -> dict[str, Param]:
 # -- where steps run ----------------------------------------------------------------------------
 def local_override() -> bool:
     """True when every step must run in the Airflow worker, whatever its decorators say."""
-    value = airstep_setting("local_override", "AIRSTEP_LOCAL_OVERRIDE") or "false"
-    return value.strip().lower() in _TRUE
+    return flag("local_override")
 
 
 def step_placement(node: StepNode) -> str:
@@ -202,7 +202,7 @@ def step_placement(node: StepNode) -> str:
         if kind in node.decorators:
             return kind
     if "resources" in node.decorators:
-        return airstep_setting("default_compute") or "local"
+        return setting("default_compute") or ""  # empty: refused by operator_for
     return "local"
 
 
@@ -275,6 +275,7 @@ class _DagBuilder:
                 source >> self.tasks[child]
 
     def _task(self, node: StepNode) -> Any:
+        placement = step_placement(node)
         kwargs: dict[str, Any] = {
             "task_id": node.name,
             "flow_cls": self.flow_cls,
@@ -284,7 +285,7 @@ class _DagBuilder:
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
-        operator = operator_for(step_placement(node))
+        operator = operator_for(placement)
         if self.graph.foreach_depth(node.name) == 0:
             return operator(**kwargs)
         task = operator.partial(map_index_template="{{ label }}", **kwargs).expand(

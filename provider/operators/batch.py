@@ -26,9 +26,8 @@ from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
-from provider.operators.kubernetes import DEFAULT_IMAGE
 from provider.operators.remote import RemoteStepMixin
-from provider.operators.step import airstep_setting
+from provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,7 +79,7 @@ def job_definition_body(node: StepNode, flow_name: str) -> dict[str, Any]:
     if devices:
         linux["devices"] = devices
     container: dict[str, Any] = {
-        "image": attrs.get("image") or airstep_setting("default_image") or DEFAULT_IMAGE,
+        "image": attrs.get("image") or setting("default_image"),
         "command": ["python", "-m", "provider.runtime", "--help"],  # overridden per task
         "resourceRequirements": resource_requirements(node),
     }
@@ -143,7 +142,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         node = flow_cls.graph()[step_name]
         deco = node.decorators.get("batch")
         attrs = deco.attributes if deco else {}
-        queue = attrs.get("queue") or airstep_setting("batch_queue", "AIRSTEP_BATCH_QUEUE")
+        queue = attrs.get("queue") or setting("batch_queue")
         settings: dict[str, Any] = {
             "job_name": re.sub(r"[^A-Za-z0-9_-]+", "-", f"{flow_cls.__name__}-{step_name}")[:128],
             "job_definition": attrs.get("job_definition") or "",
@@ -191,6 +190,5 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        context["label"] = f"task {self.flow_task_id}"  # type: ignore[typeddict-unknown-key]
         super().execute(context)
-        return self.finish(context)
+        return self.finish_remote_task(context)
