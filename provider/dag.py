@@ -51,9 +51,12 @@ Foreach: flat dynamic task mapping
     the width, the limit and the fixes, as ``--max-num-splits`` does locally.
 
 Decorators
-    ``@retry`` gives ``retries``/``retry_delay``; ``@timeout`` gives
-    ``execution_timeout``; ``@catch`` stays in the runtime (it applies on the
-    last attempt, and catches Airflow's timeout as it catches a local one).
+    ``@retry`` gives ``retries``/``retry_delay``. ``@timeout`` is enforced by the
+    runtime, wherever the step runs, so ``@catch`` stores the same
+    :class:`~provider.exceptions.StepTimeout` as in a local run; the task's
+    ``execution_timeout`` is only an outer safety net behind it
+    (:func:`~provider.operators.base.execution_timeout`). ``@catch`` stays in the
+    runtime (it applies on the last attempt).
     ``@schedule`` gives the DAG's schedule and timezone when no ``schedule`` is
     passed. ``step_concurrency={"train": 4}`` caps a step's running task
     instances per run (``max_active_tis_per_dagrun``).
@@ -85,6 +88,7 @@ from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
+from provider.operators.base import execution_timeout
 from provider.operators.step import ForeachFanoutOperator, StepOperator
 from provider.settings import flag, setting
 
@@ -240,8 +244,8 @@ def _check_concurrency(graph: FlowGraph, given: Mapping[str, int] | None) -> dic
     return limits
 
 
-def task_settings(node: StepNode) -> dict[str, Any]:
-    """Airflow task arguments that come from the step's decorators."""
+def task_settings(node: StepNode, placement: str = "local") -> dict[str, Any]:
+    """Airflow task arguments that come from the step's decorators, where the step runs."""
     settings: dict[str, Any] = {}
     retry = node.decorators.get("retry")
     if retry is not None:
@@ -249,9 +253,9 @@ def task_settings(node: StepNode) -> dict[str, Any]:
         settings["retry_delay"] = timedelta(
             minutes=float(retry.attributes["minutes_between_retries"])
         )
-    timeout = node.decorators.get("timeout")
+    timeout = execution_timeout(node, remote=placement != "local")
     if timeout is not None:
-        settings["execution_timeout"] = timedelta(seconds=timeout.total_seconds)
+        settings["execution_timeout"] = timeout
     return settings
 
 
@@ -281,7 +285,7 @@ class _DagBuilder:
             "flow_cls": self.flow_cls,
             "step_name": node.name,
             "doc_md": inspect.cleandoc(node.func.__doc__ or "") or None,
-            **task_settings(node),
+            **task_settings(node, placement),
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]

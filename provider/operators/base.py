@@ -11,17 +11,25 @@ label and the XCom pointer. :class:`~provider.operators.step.StepOperator`,
 The Airflow side of the settings lives here too: the worker's view of the
 datastore (through ``[airstep] aws_conn_id``) and ``[core] max_map_length``.
 
+Timeouts: the runtime's ``@timeout`` alarm is the one clock for user code, in the
+worker and in a container alike, so a caught timeout is always a
+:class:`~provider.exceptions.StepTimeout`. Airflow's ``execution_timeout`` and the
+platform deadlines (a pod's ``activeDeadlineSeconds``, a Batch job's
+``attemptDurationSeconds``) are outer safety nets, :data:`TIMEOUT_MARGIN_SECONDS`
+later; for a remote step Airflow's also waits for the step to start.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.storage import Storage, default_root, storage_for
+from provider.flow.graph import StepNode
 from provider.runtime.task import TaskRequest
 from provider.settings import setting
 
@@ -37,6 +45,11 @@ SPLIT_LIMIT_FIX = (
 )
 #: Airflow stores a rendered map index in a String(250) column
 MAX_LABEL = 250
+#: how much later than a step's @timeout its outer deadlines fall
+TIMEOUT_MARGIN_SECONDS = 60
+#: how long a remote step may take to start (scheduling, image pull) unless
+#: ``@kubernetes(startup_timeout=...)`` says
+STARTUP_SECONDS = 120
 
 
 def worker_storage(root: str | None = None) -> Storage:
@@ -95,6 +108,31 @@ def xcom_pointer(flow_cls: type[FlowSpec], manifest: dict[str, Any]) -> str | li
     return [task_id_for((*path, i)) for i in range(int(split["num_splits"]))]
 
 
+# -- deadlines ----------------------------------------------------------------------------------
+def startup_seconds(node: StepNode) -> int:
+    """How long the step may take to start remotely: its ``@kubernetes(startup_timeout)``."""
+    deco = node.decorators.get("kubernetes")
+    return int((deco.attributes.get("startup_timeout") if deco else None) or STARTUP_SECONDS)
+
+
+def platform_deadline(node: StepNode) -> int | None:
+    """Seconds for a pod's ``activeDeadlineSeconds`` / a Batch job's ``attemptDurationSeconds``:
+    the step's @timeout plus the margin; None without @timeout."""
+    deco = node.decorators.get("timeout")
+    if deco is None:
+        return None
+    return math.ceil(deco.total_seconds) + TIMEOUT_MARGIN_SECONDS
+
+
+def execution_timeout(node: StepNode, remote: bool) -> timedelta | None:
+    """Airflow's ``execution_timeout`` for the step: the platform deadline, plus the startup
+    time for a remote step (Airflow's clock runs while the pod or job waits to start)."""
+    seconds = platform_deadline(node)
+    if seconds is None:
+        return None
+    return timedelta(seconds=seconds + (startup_seconds(node) if remote else 0))
+
+
 class StepOperatorMixin:
     """Mixed into every step operator; expects ``flow_cls``, ``step_name``, ``flow_task_id``.
 
@@ -123,8 +161,6 @@ class StepOperatorMixin:
             params=self._start_params(context) if self.step_name == "start" else None,
             max_num_splits=max_map_length(),
             split_limit_fix=SPLIT_LIMIT_FIX,
-            enforce_timeout=False,  # execution_timeout does it
-            timeout_error=AirflowTaskTimeout,  # a BaseException: @catch must be told
         )
 
     def finish_task(self, context: Context, manifest: dict[str, Any]) -> str | list[str]:

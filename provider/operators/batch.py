@@ -8,9 +8,9 @@ Unless ``@batch(job_definition=...)`` names one, the job definition is
 registered on demand under a name derived from its content
 (``airstep-<flow>-<step>-<hash>``): registering the same settings again finds
 the existing definition, so it is idempotent. Resources go in the overrides'
-``resourceRequirements`` (VCPU, MEMORY, GPU); ``@timeout`` also becomes the
-job's ``attemptDurationSeconds``. Retries stay with Airflow (``@retry``), so the
-job itself is tried once.
+``resourceRequirements`` (VCPU, MEMORY, GPU); ``@timeout`` plus a margin becomes
+the job's ``attemptDurationSeconds``, a safety net behind the runtime's own
+alarm. Retries stay with Airflow (``@retry``), so the job itself is tried once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
+from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin
 from provider.settings import setting
 
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from provider.flow.spec import FlowSpec
-
-#: AWS Batch rejects attempt durations under a minute
-MIN_ATTEMPT_SECONDS = 60
 
 
 def _format_cpu(cpu: float) -> str:
@@ -154,9 +152,9 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "awslogs_fetch_interval": timedelta(seconds=5),
             **kwargs,
         }
-        timeout = node.decorators.get("timeout")
-        if timeout is not None:
-            settings["submit_job_timeout"] = max(MIN_ATTEMPT_SECONDS, int(timeout.total_seconds))
+        deadline = platform_deadline(node)  # an outer safety net, over a minute as Batch needs
+        if deadline is not None:
+            settings["submit_job_timeout"] = deadline
         super().__init__(**settings)
         self.flow_cls = flow_cls
         self.step_name = step_name

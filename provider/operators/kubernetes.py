@@ -40,6 +40,7 @@ from kubernetes.client import models as k8s
 
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
+from provider.operators.base import platform_deadline, startup_seconds
 from provider.operators.remote import RemoteStepMixin
 from provider.settings import setting
 
@@ -155,15 +156,14 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
         else None,
         "container_security_context": attrs.get("security_context"),
         "termination_grace_period": attrs.get("termination_grace_period"),
-        "startup_timeout_seconds": attrs.get("startup_timeout") or 120,
+        "startup_timeout_seconds": startup_seconds(node),
         "ports": [k8s.V1ContainerPort(container_port=attrs["port"])] if attrs.get("port") else None,
         "volumes": volumes or None,
         "volume_mounts": mounts or None,
         "env_from": env_from or None,
+        # an outer safety net: the runtime's @timeout alarm stops the step first
+        "active_deadline_seconds": platform_deadline(node),
     }
-    timeout = node.decorators.get("timeout")
-    if timeout is not None:  # the platform's own deadline, besides Airflow's execution_timeout
-        settings["active_deadline_seconds"] = int(timeout.total_seconds) + 60
     return {k: v for k, v in settings.items() if v is not None}
 
 

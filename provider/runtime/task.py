@@ -48,10 +48,6 @@ class TaskRequest:
     #: how to raise max_num_splits where this task runs (named in the error)
     split_limit_fix: str = "Raise it with --max-num-splits."
     origin_run_id: str | None = None
-    #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
-    enforce_timeout: bool = True
-    #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
-    timeout_error: type[BaseException] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -166,12 +162,11 @@ def _execute(
     env = dict(request.extra_env)
     if "environment" in node.decorators:
         env.update(node.decorators["environment"].attributes["vars"])
-    catchable = (Exception, request.timeout_error or Exception)
-    with _environment(env), _deadline(node, request), termination_signals(node.name):
+    with _environment(env), _deadline(node), termination_signals(node.name):
         try:
             step_func = getattr(flow, node.name)
             step_func(inputs) if node.is_join else step_func()
-        except catchable as exc:
+        except Exception as exc:
             caught = _catch(node, request, flow, state, exc)
     if state.transition is None and node.name != "end":
         raise StepError(
@@ -336,13 +331,11 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _deadline(node: StepNode, request: TaskRequest) -> Iterator[None]:
+def _deadline(node: StepNode) -> Iterator[None]:
+    """The step's @timeout, the one clock for user code; a caller's own alarm (Airflow's
+    execution_timeout, which falls later) is paused meanwhile, then armed with what it has left."""
     deco = node.decorators.get("timeout")
-    if (
-        deco is None
-        or not request.enforce_timeout
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    if deco is None or threading.current_thread() is not threading.main_thread():
         yield
         return
     seconds = deco.total_seconds
@@ -354,12 +347,16 @@ def _deadline(node: StepNode, request: TaskRequest) -> Iterator[None]:
         )
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    began = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:
+            left = max(outer - (time.monotonic() - began), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def _register_flow_module(flow_cls: type) -> None:

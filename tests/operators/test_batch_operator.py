@@ -12,6 +12,7 @@ import pytest
 
 from provider import FlowSpec, Run, batch, environment, step, timeout
 from provider.datastore import FlowDataStore, storage_for
+from provider.operators.base import TIMEOUT_MARGIN_SECONDS
 from provider.operators.batch import (
     BatchStepOperator,
     job_definition_body,
@@ -90,7 +91,8 @@ def test_job_definition_carries_every_setting_and_its_name_follows_the_content()
     assert name.startswith("airstep-BatchedFlow-start-")
     assert job_definition_name(node, "BatchedFlow", {**body, "tags": {}}) != name
     op = BatchStepOperator(task_id="start", flow_cls=BatchedFlow, step_name="start", job_queue="q")
-    assert op.submit_job_timeout == 600  # @timeout -> attemptDurationSeconds
+    # @timeout -> attemptDurationSeconds, a safety net behind the runtime's own alarm
+    assert op.submit_job_timeout == 600 + TIMEOUT_MARGIN_SECONDS
 
 
 WITHOUT_KUBERNETES = textwrap.dedent(
