@@ -51,9 +51,12 @@ Foreach: flat dynamic task mapping
     the width, the limit and the fixes, as ``--max-num-splits`` does locally.
 
 Decorators
-    ``@retry`` gives ``retries``/``retry_delay``; ``@timeout`` gives
-    ``execution_timeout``; ``@catch`` stays in the runtime (it applies on the
-    last attempt, and catches Airflow's timeout as it catches a local one).
+    ``@retry`` gives ``retries``/``retry_delay``. ``@timeout`` is enforced by the
+    runtime, wherever the step runs, so ``@catch`` stores the same
+    :class:`~provider.exceptions.StepTimeout` as in a local run; the task's
+    ``execution_timeout`` is only an outer safety net behind it
+    (:func:`~provider.operators.base.execution_timeout`). ``@catch`` stays in the
+    runtime (it applies on the last attempt).
     ``@schedule`` gives the DAG's schedule and timezone when no ``schedule`` is
     passed. ``step_concurrency={"train": 4}`` caps a step's running task
     instances per run (``max_active_tis_per_dagrun``).
@@ -65,7 +68,8 @@ Where steps run
     ``[airstep] default_compute`` says (kubernetes, batch or local). Every task runs
     the same runtime entrypoint. ``[airstep] local_override`` (or
     ``$AIRSTEP_LOCAL_OVERRIDE``) runs every step in the worker instead, so a whole
-    flow debugs under ``airflow dags test`` on a laptop.
+    flow debugs under ``airflow dags test`` on a laptop. Settings are read through
+    :mod:`provider.settings`.
 """
 
 from __future__ import annotations
@@ -84,14 +88,15 @@ from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
-from provider.operators.step import ForeachFanoutOperator, StepOperator, airstep_setting
+from provider.operators.base import execution_timeout
+from provider.operators.step import ForeachFanoutOperator, StepOperator
+from provider.settings import flag, setting
 
 DEFAULT_START_DATE = (2024, 1, 1)
 FANOUT_SUFFIX = "__fanout"
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _ANY_JSON = ["object", "array", "string", "number", "integer", "boolean", "null"]
-_TRUE = {"1", "true", "yes", "on"}
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -190,8 +195,7 @@ def dag_params(flow_cls: type[FlowSpec]) -> dict[str, Param]:
 # -- where steps run ----------------------------------------------------------------------------
 def local_override() -> bool:
     """True when every step must run in the Airflow worker, whatever its decorators say."""
-    value = airstep_setting("local_override", "AIRSTEP_LOCAL_OVERRIDE") or "false"
-    return value.strip().lower() in _TRUE
+    return flag("local_override")
 
 
 def step_placement(node: StepNode) -> str:
@@ -202,7 +206,7 @@ def step_placement(node: StepNode) -> str:
         if kind in node.decorators:
             return kind
     if "resources" in node.decorators:
-        return airstep_setting("default_compute") or "local"
+        return setting("default_compute") or ""  # empty: refused by operator_for
     return "local"
 
 
@@ -240,18 +244,16 @@ def _check_concurrency(graph: FlowGraph, given: Mapping[str, int] | None) -> dic
     return limits
 
 
-def task_settings(node: StepNode) -> dict[str, Any]:
-    """Airflow task arguments that come from the step's decorators."""
+def task_settings(node: StepNode, placement: str = "local") -> dict[str, Any]:
+    """Airflow task arguments that come from the step's decorators, where the step runs."""
     settings: dict[str, Any] = {}
     retry = node.decorators.get("retry")
     if retry is not None:
-        settings["retries"] = int(retry.attributes["times"])
-        settings["retry_delay"] = timedelta(
-            minutes=float(retry.attributes["minutes_between_retries"])
-        )
-    timeout = node.decorators.get("timeout")
+        settings["retries"] = retry.times
+        settings["retry_delay"] = timedelta(seconds=retry.delay_seconds)
+    timeout = execution_timeout(node, remote=placement != "local")
     if timeout is not None:
-        settings["execution_timeout"] = timedelta(seconds=timeout.total_seconds)
+        settings["execution_timeout"] = timeout
     return settings
 
 
@@ -275,16 +277,17 @@ class _DagBuilder:
                 source >> self.tasks[child]
 
     def _task(self, node: StepNode) -> Any:
+        placement = step_placement(node)
         kwargs: dict[str, Any] = {
             "task_id": node.name,
             "flow_cls": self.flow_cls,
             "step_name": node.name,
             "doc_md": inspect.cleandoc(node.func.__doc__ or "") or None,
-            **task_settings(node),
+            **task_settings(node, placement),
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
-        operator = operator_for(step_placement(node))
+        operator = operator_for(placement)
         if self.graph.foreach_depth(node.name) == 0:
             return operator(**kwargs)
         task = operator.partial(map_index_template="{{ label }}", **kwargs).expand(

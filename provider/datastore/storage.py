@@ -12,6 +12,7 @@ import tempfile
 from typing import BinaryIO, Protocol
 
 from provider.exceptions import DataStoreError
+from provider.settings import setting
 
 
 class Storage(Protocol):
@@ -105,10 +106,9 @@ def _unlink(path: str) -> None:
 
 
 def default_root() -> str:
-    """``$AIRSTEP_DATASTORE_ROOT``, else ``~/.airstep``."""
-    return os.environ.get("AIRSTEP_DATASTORE_ROOT") or os.path.join(
-        os.path.expanduser("~"), ".airstep"
-    )
+    """The ``datastore_root`` setting: ``[airstep] datastore_root``, else
+    ``$AIRSTEP_DATASTORE_ROOT``, else ``~/.airstep`` (see :mod:`provider.settings`)."""
+    return os.path.expanduser(setting("datastore_root") or "")
 
 
 def storage_for(root: str | None = None) -> Storage:

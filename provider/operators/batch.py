@@ -8,9 +8,9 @@ Unless ``@batch(job_definition=...)`` names one, the job definition is
 registered on demand under a name derived from its content
 (``airstep-<flow>-<step>-<hash>``): registering the same settings again finds
 the existing definition, so it is idempotent. Resources go in the overrides'
-``resourceRequirements`` (VCPU, MEMORY, GPU); ``@timeout`` also becomes the
-job's ``attemptDurationSeconds``. Retries stay with Airflow (``@retry``), so the
-job itself is tried once.
+``resourceRequirements`` (VCPU, MEMORY, GPU); ``@timeout`` plus a margin becomes
+the job's ``attemptDurationSeconds``, a safety net behind the runtime's own
+alarm. Retries stay with Airflow (``@retry``), so the job itself is tried once.
 """
 
 from __future__ import annotations
@@ -26,17 +26,14 @@ from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
-from provider.operators.kubernetes import DEFAULT_IMAGE
+from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin
-from provider.operators.step import airstep_setting
+from provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from provider.flow.spec import FlowSpec
-
-#: AWS Batch rejects attempt durations under a minute
-MIN_ATTEMPT_SECONDS = 60
 
 
 def _format_cpu(cpu: float) -> str:
@@ -80,7 +77,7 @@ def job_definition_body(node: StepNode, flow_name: str) -> dict[str, Any]:
     if devices:
         linux["devices"] = devices
     container: dict[str, Any] = {
-        "image": attrs.get("image") or airstep_setting("default_image") or DEFAULT_IMAGE,
+        "image": attrs.get("image") or setting("default_image"),
         "command": ["python", "-m", "provider.runtime", "--help"],  # overridden per task
         "resourceRequirements": resource_requirements(node),
     }
@@ -143,7 +140,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         node = flow_cls.graph()[step_name]
         deco = node.decorators.get("batch")
         attrs = deco.attributes if deco else {}
-        queue = attrs.get("queue") or airstep_setting("batch_queue", "AIRSTEP_BATCH_QUEUE")
+        queue = attrs.get("queue") or setting("batch_queue")
         settings: dict[str, Any] = {
             "job_name": re.sub(r"[^A-Za-z0-9_-]+", "-", f"{flow_cls.__name__}-{step_name}")[:128],
             "job_definition": attrs.get("job_definition") or "",
@@ -155,9 +152,9 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "awslogs_fetch_interval": timedelta(seconds=5),
             **kwargs,
         }
-        timeout = node.decorators.get("timeout")
-        if timeout is not None:
-            settings["submit_job_timeout"] = max(MIN_ATTEMPT_SECONDS, int(timeout.total_seconds))
+        deadline = platform_deadline(node)  # an outer safety net, over a minute as Batch needs
+        if deadline is not None:
+            settings["submit_job_timeout"] = deadline
         super().__init__(**settings)
         self.flow_cls = flow_cls
         self.step_name = step_name
@@ -191,6 +188,5 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        context["label"] = f"task {self.flow_task_id}"  # type: ignore[typeddict-unknown-key]
         super().execute(context)
-        return self.finish(context)
+        return self.finish_remote_task(context)

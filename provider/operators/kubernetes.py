@@ -22,14 +22,27 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
+    convert_configmap,
+    convert_env_vars,
+    convert_image_pull_secrets,
+    convert_toleration,
+)
+from airflow.providers.cncf.kubernetes.kubernetes_helper_functions import (
+    POD_NAME_MAX_LENGTH,
+    create_unique_id,
+)
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
+from airflow.providers.cncf.kubernetes.secret import Secret
 from airflow.sdk import BaseOperatorLink
 from kubernetes.client import models as k8s
 
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
-from provider.operators.remote import RemoteStepMixin, dns_label, label_value
-from provider.operators.step import airstep_setting
+from provider.operators.base import platform_deadline, startup_seconds
+from provider.operators.remote import RemoteStepMixin
+from provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -39,20 +52,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_IMAGE = "airstep-step:latest"
 GPU_RESOURCE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
-_TOLERATION_KEYS = {
-    "key": "key",
-    "operator": "operator",
-    "value": "value",
-    "effect": "effect",
-    "toleration_seconds": "toleration_seconds",
-    "tolerationSeconds": "toleration_seconds",
-}
+#: a toleration's Python attribute names -> the API's names, which the converter reads
+_TOLERATION_FIELDS = k8s.V1Toleration.attribute_map
 
 
 def _quantity_mb(mb: Any) -> str:
     return f"{int(mb)}Mi"
+
+
+def dns_label(*parts: str) -> str:
+    """A valid DNS-1123 label (pod and volume names) from any names, by the provider's rule.
+
+    The pod operator appends a random suffix to a pod's name, so two long names that
+    share a prefix still name different pods.
+    """
+    name = "-".join(part for part in parts if part)
+    return create_unique_id(task_id=name, unique=False, max_length=POD_NAME_MAX_LENGTH) or "airstep"
+
+
+def label_value(text: str) -> str:
+    """A valid label value by the provider's rule: a long or changed name keeps a hash of the
+    whole name, so two names that share a long prefix get different values.
+
+    The provider's value starts with "-" when nothing of the name is left but the hash
+    (e.g. ``"_"``), which Kubernetes refuses; the dash goes.
+    """
+    return make_safe_label_value(text).lstrip("-")
 
 
 def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
@@ -101,16 +127,13 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
         )
         mounts.append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
     env_from = [
-        k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s))
-        for s in attrs.get("secrets") or []
-    ] + [
-        k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=c))
-        for c in attrs.get("env_from") or []
-    ]
+        Secret("env", None, secret).to_env_from_secret() for secret in attrs.get("secrets") or []
+    ] + [convert_configmap(config_map) for config_map in attrs.get("env_from") or []]
     tolerations = [
-        k8s.V1Toleration(**{_TOLERATION_KEYS[k]: v for k, v in t.items() if k in _TOLERATION_KEYS})
-        for t in attrs.get("tolerations") or []
+        convert_toleration({_TOLERATION_FIELDS.get(k, k): v for k, v in toleration.items()})
+        for toleration in attrs.get("tolerations") or []
     ]
+    pull_secrets = attrs.get("image_pull_secrets")
     labels = {
         "app.kubernetes.io/managed-by": "airstep",
         "airstep/flow": label_value(flow_name),
@@ -118,9 +141,9 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
         **(attrs.get("labels") or {}),
     }
     settings: dict[str, Any] = {
-        "name": dns_label(flow_name, node.name, limit=50),
-        "image": attrs.get("image") or airstep_setting("default_image") or DEFAULT_IMAGE,
-        "namespace": attrs.get("namespace") or airstep_setting("kubernetes_namespace") or "default",
+        "name": dns_label(flow_name, node.name),
+        "image": attrs.get("image") or setting("default_image"),
+        "namespace": attrs.get("namespace") or setting("kubernetes_namespace"),
         "container_resources": k8s.V1ResourceRequirements(requests=requests, limits=limits),
         "labels": labels,
         "annotations": attrs.get("annotations") or None,
@@ -128,21 +151,19 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
         "tolerations": tolerations or None,
         "service_account_name": attrs.get("service_account"),
         "image_pull_policy": attrs.get("image_pull_policy"),
-        "image_pull_secrets": [
-            k8s.V1LocalObjectReference(name=s) for s in attrs.get("image_pull_secrets") or []
-        ]
-        or None,
+        "image_pull_secrets": convert_image_pull_secrets(",".join(pull_secrets))
+        if pull_secrets
+        else None,
         "container_security_context": attrs.get("security_context"),
         "termination_grace_period": attrs.get("termination_grace_period"),
-        "startup_timeout_seconds": attrs.get("startup_timeout") or 120,
+        "startup_timeout_seconds": startup_seconds(node),
         "ports": [k8s.V1ContainerPort(container_port=attrs["port"])] if attrs.get("port") else None,
         "volumes": volumes or None,
         "volume_mounts": mounts or None,
         "env_from": env_from or None,
+        # an outer safety net: the runtime's @timeout alarm stops the step first
+        "active_deadline_seconds": platform_deadline(node),
     }
-    timeout = node.decorators.get("timeout")
-    if timeout is not None:  # the platform's own deadline, besides Airflow's execution_timeout
-        settings["active_deadline_seconds"] = int(timeout.total_seconds) + 60
     return {k: v for k, v in settings.items() if v is not None}
 
 
@@ -159,7 +180,7 @@ class KubernetesPodLink(BaseOperatorLink):
     name = "Kubernetes pod"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        template = airstep_setting("kubernetes_pod_link")
+        template = setting("kubernetes_pod_link")
         pod = getattr(operator, "pod", None)
         if not template or pod is None or pod.metadata is None:
             return ""
@@ -215,7 +236,6 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
     def execute(self, context: Context) -> Any:
         args, env = self.runtime_command(context)
         self.cmds, self.arguments = args[:1], args[1:]
-        self.env_vars = [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(env.items())]
-        context["label"] = f"task {self.flow_task_id}"  # type: ignore[typeddict-unknown-key]
+        self.env_vars = convert_env_vars(dict(sorted(env.items())))
         super().execute(context)
-        return self.finish(context)
+        return self.finish_remote_task(context)

@@ -1,10 +1,10 @@
 """``StepOperator``: run one task of a flow inside the Airflow worker.
 
-The operator is a thin adapter. It turns Airflow's identity of a task instance
-(run id, map index via the templated ``flow_task_id``, try number) into a
-:class:`~provider.runtime.task.TaskRequest` and calls the same
-:func:`~provider.runtime.task.run_task` that the local executor and the step
-containers call. Artifacts go to the datastore; the XCom return value is a
+The operator is a thin adapter. :class:`~provider.operators.base.StepOperatorMixin`
+turns Airflow's identity of a task instance into a
+:class:`~provider.runtime.task.TaskRequest`; this operator calls the same
+:func:`~provider.runtime.task.run_task` with it that the local executor and the
+step containers call. Artifacts go to the datastore; the XCom return value is a
 pointer only (task ids), never data.
 
 ``ForeachFanoutOperator`` is the small helper task that a nested foreach needs:
@@ -14,103 +14,22 @@ one flat list that the inner foreach body is mapped over.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
-from provider.datastore.records import TaskManifest
-from provider.datastore.storage import Storage, default_root, storage_for
 from provider.exceptions import ForeachError, ForeachTooWide
-from provider.runtime.task import TaskRequest, run_task
+from provider.operators.base import SPLIT_LIMIT_FIX, StepOperatorMixin, max_map_length
+from provider.runtime.task import run_task
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from provider.flow.spec import FlowSpec
 
-#: how to get past ``[core] max_map_length``, named in the too-wide foreach error
-SPLIT_LIMIT_FIX = (
-    "Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each task a batch "
-    "of several items."
-)
-#: Airflow stores a rendered map index in a String(250) column
-MAX_LABEL = 250
 
-
-def airstep_setting(option: str, env_var: str | None = None) -> str | None:
-    """``[airstep] <option>`` when set in Airflow's config, else ``$<env_var>``, else None.
-
-    Airflow's config is airflow.cfg or ``AIRFLOW__AIRSTEP__<OPTION>``; the plain
-    ``AIRSTEP_*`` variables are the ones local runs already use.
-    """
-    value = conf.get("airstep", option, fallback=None)
-    if value not in (None, ""):
-        return value
-    if env_var and os.environ.get(env_var):
-        return os.environ[env_var]
-    return None
-
-
-def worker_storage(root: str | None) -> Storage:
-    """The storage behind a root, as the worker reaches it: for ``s3://`` roots with the
-    Airflow AWS connection named by ``[airstep] aws_conn_id`` (endpoint, region and
-    credentials), else with boto3's usual sources (environment, instance role)."""
-    root = root or default_root()
-    conn_id = airstep_setting("aws_conn_id")
-    if root.startswith("s3://") and conn_id:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from provider.datastore.s3 import S3Storage
-
-        return S3Storage(root, client=S3Hook(aws_conn_id=conn_id).get_conn())
-    return storage_for(root)
-
-
-def aws_connection_env() -> dict[str, str]:
-    """``AWS_ENDPOINT_URL`` / ``AWS_DEFAULT_REGION`` of ``[airstep] aws_conn_id``, for steps
-    that run elsewhere (their credentials come from their own role or a secret)."""
-    conn_id = airstep_setting("aws_conn_id")
-    if not conn_id:
-        return {}
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
-
-    config = AwsGenericHook(aws_conn_id=conn_id, client_type="s3").conn_config
-    env = {}
-    if config.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = config.endpoint_url
-    if config.region_name:
-        env["AWS_DEFAULT_REGION"] = config.region_name
-    return env
-
-
-def max_map_length() -> int:
-    return conf.getint("core", "max_map_length", fallback=1024)
-
-
-def foreach_label(manifest: TaskManifest) -> str | None:
-    """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach."""
-    text = ", ".join(f"{f.var}[{f.index}]={f.label}" for f in manifest.foreach_stack)
-    return text[:MAX_LABEL] or None
-
-
-def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list[str]:
-    """What a step task pushes to XCom: task ids only, so its size never depends on the data.
-
-    The task's own id (``"3.5"``), or for a foreach split its children's ids.
-    """
-    if manifest.foreach is None:
-        return manifest.task_id
-    depth = flow_cls.graph().foreach_depth(manifest.step)
-    path = path_for(manifest.task_id, depth)
-    return [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
-
-
-class StepOperator(BaseOperator):
+class StepOperator(StepOperatorMixin, BaseOperator):
     """Run one step of a flow in this worker, through the airstep runtime.
 
     The task's artifacts are written to the datastore (``[airstep] datastore_root``,
@@ -142,37 +61,12 @@ class StepOperator(BaseOperator):
         self.flow_task_id = flow_task_id
 
     def execute(self, context: Context) -> str | list[str]:
-        ti = context["ti"]
-        task_id = str(self.flow_task_id)
-        # shown as the map index if the step fails before its item label is known
-        context["label"] = f"task {task_id}"  # type: ignore[typeddict-unknown-key]
-        request = TaskRequest(
-            run_id=context["run_id"],
-            step=self.step_name,
-            task_id=task_id,
-            attempt=ti.try_number - 1,
-            params=self._start_params(context) if self.step_name == "start" else None,
-            max_num_splits=max_map_length(),
-            enforce_timeout=False,  # execution_timeout does it
-            timeout_error=AirflowTaskTimeout,  # a BaseException: @catch must be told
-        )
+        request = self.start_task(context)
         try:
             manifest = run_task(self.flow_cls, request, self.datastore())
-        except ForeachTooWide as exc:
+        except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours
             raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
-        label = foreach_label(manifest)
-        if label:
-            context["label"] = label  # type: ignore[typeddict-unknown-key]
-        return xcom_pointer(self.flow_cls, manifest)
-
-    def datastore(self) -> FlowDataStore:
-        root = airstep_setting("datastore_root")  # None: $AIRSTEP_DATASTORE_ROOT or ~/.airstep
-        return FlowDataStore(self.flow_cls.__name__, worker_storage(root))
-
-    def _start_params(self, context: Context) -> dict[str, Any]:
-        given = context["params"]
-        names = [p.name for p in self.flow_cls.parameters().values()]
-        return {name: given[name] for name in names if name in given}
+        return self.finish_task(context, manifest)
 
 
 class ForeachFanoutOperator(BaseOperator):

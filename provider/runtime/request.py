@@ -19,8 +19,4 @@ class TaskRequest:
     #: the widest foreach this task may yield (ForeachTooWide beyond it)
     max_num_splits: int = 100
     origin_run_id: str | None = None
-    #: False when the caller enforces @timeout itself (Airflow's execution_timeout)
-    enforce_timeout: bool = True
-    #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
-    timeout_error: type[BaseException] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -124,12 +124,11 @@ def _run_step(
 ) -> CaughtException | None:
     """Call the user's step with its environment, deadline and signal handlers in place."""
     env = {**request.extra_env, **step_environment(node)}
-    catchable = (Exception, request.timeout_error or Exception)
-    with _environment(env), _deadline(node, request), termination_signals(node.name):
+    with _environment(env), _deadline(node), termination_signals(node.name):
         try:
             step_func = getattr(flow, node.name)
             step_func(inputs.join_inputs) if node.is_join else step_func()
-        except catchable as exc:
+        except Exception as exc:
             return _catch(node, request, flow, state, exc)
     return None
 
@@ -222,13 +221,11 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _deadline(node: StepNode, request: TaskRequest) -> Iterator[None]:
+def _deadline(node: StepNode) -> Iterator[None]:
+    """The step's @timeout, the one clock for user code; a caller's own alarm (Airflow's
+    execution_timeout, which falls later) is paused meanwhile, then armed with what it has left."""
     deco = node.decorators.get("timeout")
-    if (
-        deco is None
-        or not request.enforce_timeout
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    if deco is None or threading.current_thread() is not threading.main_thread():
         yield
         return
     seconds = deco.total_seconds
@@ -240,12 +237,16 @@ def _deadline(node: StepNode, request: TaskRequest) -> Iterator[None]:
         )
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    began = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:
+            left = max(outer - (time.monotonic() - began), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def _register_flow_module(flow_cls: type) -> None:

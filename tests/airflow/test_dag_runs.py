@@ -7,6 +7,8 @@ in-process Execution API), so every run checks several things at once.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from dagrun_helpers import (
@@ -23,6 +25,7 @@ from dagrun_helpers import (
 )
 
 from provider import Run, Task
+from provider.exceptions import StepTimeout
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -100,7 +103,25 @@ def test_retry_timeout_and_catch_behave_as_locally(airflow_db):
         assert repr(data.error) == "ValueError('always broken')"
         assert data.tries == 1
         assert "imeout" in type(data.timeout_error).__name__  # caught by @catch in both
+        assert type(data.timeout_error) is StepTimeout  # the runtime's own clock, in both
         assert data.fine is True
+    # the caught timeout is airstep's: reading it back needs no Airflow
+    read = subprocess.run(
+        [sys.executable, "-c", READ_WITHOUT_AIRFLOW, f"FaultsFlow/{dag_run.run_id}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["provider.exceptions.StepTimeout", "False"]
+
+
+READ_WITHOUT_AIRFLOW = """
+import sys
+from provider import Run
+error = Run(sys.argv[1]).data.timeout_error
+print(f"{type(error).__module__}.{type(error).__name__}", "airflow" in sys.modules)
+"""
 
 
 def test_run_conf_overrides_parameters_and_map_indexes_show_the_items(bag):

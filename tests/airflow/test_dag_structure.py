@@ -137,12 +137,17 @@ class DecoratedFlow(FlowSpec):
 
 
 def test_retry_timeout_and_concurrency_become_task_settings():
+    from provider.operators.base import TIMEOUT_MARGIN_SECONDS
+
     dag = DecoratedFlow.to_dag(max_active_tasks=8, step_concurrency={"train": 4, "end": 1})
     train = dag.get_task("train")
     assert train.is_mapped
     assert train.partial_kwargs["retries"] == 3
     assert train.partial_kwargs["retry_delay"] == timedelta(seconds=90)
-    assert train.partial_kwargs["execution_timeout"] == timedelta(minutes=2)
+    # the runtime enforces @timeout; Airflow's execution_timeout is a safety net behind it
+    assert train.partial_kwargs["execution_timeout"] == timedelta(
+        minutes=2, seconds=TIMEOUT_MARGIN_SECONDS
+    )
     assert train.partial_kwargs["max_active_tis_per_dagrun"] == 4
     assert dag.get_task("end").max_active_tis_per_dagrun == 1
     assert dag.get_task("start").retries == 0

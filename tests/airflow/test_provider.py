@@ -50,13 +50,28 @@ def test_airflow_lists_the_provider_and_its_config_defaults():
     assert conf.get("airstep", "local_override", fallback=None) is None  # unset: env decides
 
 
-def test_the_provider_info_module_imports_nothing_heavy():
-    # Airflow imports it while it starts: an Airflow import here would be circular
-    source = Path(importlib.import_module("provider.get_provider_info").__file__).read_text()
-    imported = {
+def _imports(module: str) -> set[str]:
+    source = Path(importlib.import_module(module).__file__).read_text()
+    return {
         alias.name if isinstance(node, ast.Import) else node.module
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported == {"__future__", "typing"}
+
+
+def test_the_provider_info_module_imports_nothing_heavy():
+    # Airflow imports it while it starts: an Airflow import here would be circular
+    assert _imports("provider.get_provider_info") == {"__future__", "typing", "provider.settings"}
+    # its config section is the settings table, which the Airflow-free runtime reads too
+    assert _imports("provider.settings") == {"__future__", "dataclasses", "os", "sys", "typing"}
+
+
+def test_airflows_config_defaults_are_the_settings_defaults():
+    from airflow.sdk.configuration import conf
+
+    from provider.settings import OPTIONS
+
+    for opt in OPTIONS:
+        if not opt.env_var:  # an option with a plain variable has no default in Airflow's config
+            assert conf.get("airstep", opt.name, fallback=None) == opt.default, opt.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from provider.operators.step import aws_connection_env, worker_storage
+from provider.operators.base import aws_connection_env, worker_storage
 
 
 def test_the_s3_datastore_uses_the_airflow_aws_connection(monkeypatch, moto_server, s3_bucket):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
 
-from provider import FlowSpec, Run, batch, step, timeout
+from provider import FlowSpec, Run, batch, environment, step, timeout
 from provider.datastore import FlowDataStore, storage_for
+from provider.operators.base import TIMEOUT_MARGIN_SECONDS
 from provider.operators.batch import (
     BatchStepOperator,
     job_definition_body,
@@ -24,6 +28,7 @@ class _TI:
 
 
 class BatchedFlow(FlowSpec):
+    @environment(vars={"GREETING": "from @environment"})
     @timeout(minutes=10)
     @batch(
         cpu=2,
@@ -49,6 +54,7 @@ class BatchedFlow(FlowSpec):
 
         print("hello from batch", flush=True)
         self.job = os.environ.get("AWS_BATCH_JOB_ID")
+        self.greeting = os.environ.get("GREETING")
         if os.environ.get("SLEEP_FOREVER"):
             time.sleep(120)
         self.next(self.end)
@@ -85,7 +91,48 @@ def test_job_definition_carries_every_setting_and_its_name_follows_the_content()
     assert name.startswith("airstep-BatchedFlow-start-")
     assert job_definition_name(node, "BatchedFlow", {**body, "tags": {}}) != name
     op = BatchStepOperator(task_id="start", flow_cls=BatchedFlow, step_name="start", job_queue="q")
-    assert op.submit_job_timeout == 600  # @timeout -> attemptDurationSeconds
+    # @timeout -> attemptDurationSeconds, a safety net behind the runtime's own alarm
+    assert op.submit_job_timeout == 600 + TIMEOUT_MARGIN_SECONDS
+
+
+WITHOUT_KUBERNETES = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+
+    import airflow  # Airflow first reads the metadata of every installed provider
+
+    GONE = ("kubernetes", "kubernetes_asyncio", "airflow.providers.cncf.kubernetes")
+
+
+    def gone(name):
+        return any(name == g or name.startswith(g + ".") for g in GONE)
+
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if gone(name):
+                raise ImportError(f"No module named {name!r}")
+            return None
+
+
+    for name in [m for m in sys.modules if gone(m)]:
+        del sys.modules[name]
+    sys.meta_path.insert(0, NotInstalled())
+
+    from provider.operators.batch import BatchStepOperator
+
+    print(BatchStepOperator.__name__, sorted(m for m in sys.modules if gone(m)))
+    """
+)
+
+
+def test_the_batch_operator_imports_without_the_kubernetes_provider():
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_KUBERNETES], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["BatchStepOperator", "[]"]
 
 
 @pytest.mark.slow
@@ -104,7 +151,11 @@ def test_a_step_runs_as_a_batch_job_registers_its_definition_once_and_logs_its_o
     (first, second) = [j for j in local_batch_runner.jobs if "start" in j.command]
     assert first.command[:3] == ["python", "-m", "provider.runtime"]
     assert {r["type"]: r["value"] for r in first.resource_requirements}["GPU"] == "1"
-    assert Run("BatchedFlow/r1", root=s3_bucket)["start"].task.data.job == first.job_id
+    data = Run("BatchedFlow/r1", root=s3_bucket)["start"].task.data
+    assert data.job == first.job_id
+    # @environment reaches the step through the runtime, which applies it wherever it runs
+    assert data.greeting == "from @environment"
+    assert "GREETING" not in first.environment
     logged = capfd.readouterr()
     assert "hello from batch" in logged.out + logged.err  # the step's output, from CloudWatch
 

@@ -31,7 +31,9 @@ def test_the_link_fills_the_template_with_the_pods_namespace_and_name(monkeypatc
     assert link.get_link(op, ti_key=None) == ""  # no template: no link
 
     monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_POD_LINK", TEMPLATE)
-    assert link.get_link(op, ti_key=None) == "https://k8s.example.com/#/pod/team%20a/linkflow-start-x1"
+    assert (
+        link.get_link(op, ti_key=None) == "https://k8s.example.com/#/pod/team%20a/linkflow-start-x1"
+    )
     op.pod = None  # the task failed before its pod was created
     assert link.get_link(op, ti_key=None) == ""
 

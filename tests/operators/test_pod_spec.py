@@ -7,8 +7,12 @@ from airstep_testing.fake_apiserver import _name_problems, validate_pod
 from kubernetes.client import ApiClient
 
 from provider import FlowSpec, kubernetes, resources, step, timeout
-from provider.operators.kubernetes import KubernetesStepOperator
-from provider.operators.remote import dns_label, label_value
+from provider.operators.kubernetes import (
+    KubernetesStepOperator,
+    dns_label,
+    label_value,
+    pod_settings,
+)
 
 
 class _TI:
@@ -167,3 +171,45 @@ def test_a_plain_resources_step_gets_the_default_image_and_requests(monkeypatch)
     assert container["image"] == "example.org/airstep:2"
     assert container["resources"]["requests"] == {"cpu": "1", "memory": "4096Mi"}
     assert "nvidia.com/gpu" not in container["resources"]["limits"]
+
+
+class LongNamesFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(
+            self.prepare_the_training_data_for_the_quarterly_forecast_model_of_region_north,
+            self.prepare_the_training_data_for_the_quarterly_forecast_model_of_region_south,
+        )
+
+    @kubernetes
+    @step
+    def prepare_the_training_data_for_the_quarterly_forecast_model_of_region_north(self):
+        self.next(self.join)
+
+    @kubernetes
+    @step
+    def prepare_the_training_data_for_the_quarterly_forecast_model_of_region_south(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_long_names_that_share_a_prefix_get_different_labels_and_pods():
+    steps = [n for n in LongNamesFlow.graph().sorted_steps if n.startswith("prepare_")]
+    pods = [build_pod(LongNamesFlow, name, "0") for name in steps]
+    for pod in pods:
+        validate_pod(pod)
+        assert _name_problems(pod["metadata"], pod["spec"]["containers"]) == []
+    north, south = (pod["metadata"] for pod in pods)
+    assert north["labels"]["airstep/step"] != south["labels"]["airstep/step"]
+    assert north["name"] != south["name"]
+    node = LongNamesFlow.graph()[steps[0]]
+    flows = ["QuarterlyForecastTrainingPipelineForTheNorthernAndWesternRegions" + s for s in "AB"]
+    flow_labels = {pod_settings(node, flow)["labels"]["airstep/flow"] for flow in flows}
+    assert len(flow_labels) == 2

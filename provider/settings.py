@@ -1,0 +1,175 @@
+"""airstep's settings: every ``[airstep]`` option, read here and defaulted here, once.
+
+An option's value is the first of
+
+1. Airflow's configuration (airflow.cfg, ``AIRFLOW__AIRSTEP__<OPTION>``, a secrets
+   backend), when this process runs Airflow; without Airflow, the variable
+   ``AIRFLOW__AIRSTEP__<OPTION>`` itself;
+2. the option's ``AIRSTEP_*`` variable, where it has one (the one local runs use);
+3. the option's default.
+
+An empty value counts as unset. :data:`OPTIONS` is also the ``config`` section of
+the provider's metadata (:mod:`provider.get_provider_info`), so the Airflow docs
+and ``airflow config list`` show the same defaults the code applies.
+
+This module is part of the Airflow-free core (the runtime may read it), so it
+never imports Airflow: in an Airflow process ``airflow.configuration`` is already
+imported (``import airflow`` loads it first), and its ``conf`` is looked up there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "airstep"
+_TRUE = frozenset({"t", "true", "1", "yes", "on"})
+_FALSE = frozenset({"f", "false", "0", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``[airstep]`` option: how it is read, its default, and how it is documented."""
+
+    name: str
+    description: str
+    example: str
+    default: str | None = None
+    #: the plain variable that local runs use, read when Airflow's config leaves it unset
+    env_var: str | None = None
+    #: the type named in the provider's metadata: "string" or "boolean"
+    type: str = "string"
+
+    @property
+    def airflow_env_var(self) -> str:
+        return f"AIRFLOW__{SECTION.upper()}__{self.name.upper()}"
+
+    def provider_info(self, version_added: str) -> dict[str, Any]:
+        """The option as Airflow's provider metadata describes one."""
+        description = self.description
+        if self.env_var:
+            fallback = f", else {self.default}" if self.default is not None else ""
+            description += f" Unset: ${self.env_var}{fallback}."
+        return {
+            "description": description,
+            "version_added": version_added,
+            "type": self.type,
+            "example": self.example,
+            # an option with a variable of its own has no default in Airflow's config,
+            # or that default would always hide the variable
+            "default": None if self.env_var else self.default,
+        }
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "datastore_root",
+        "Where flow artifacts and task records are kept: a folder shared by the workers, or "
+        "s3://bucket/prefix (needed by @kubernetes and @batch steps).",
+        example="s3://my-bucket/airstep",
+        default="~/.airstep",
+        env_var="AIRSTEP_DATASTORE_ROOT",
+    ),
+    Option(
+        "default_image",
+        "The container image of @kubernetes and @batch steps that name no image. It needs "
+        "Python and airstep's runtime dependencies.",
+        example="registry.example.com/airstep-step:0.1.0",
+        default="airstep-step:latest",
+    ),
+    Option(
+        "default_compute",
+        "Where steps that only declare @resources run: kubernetes, batch or local (in the "
+        "Airflow worker).",
+        example="kubernetes",
+        default="local",
+    ),
+    Option(
+        "kubernetes_namespace",
+        "The namespace of @kubernetes steps that name none.",
+        example="airstep",
+        default="default",
+    ),
+    Option(
+        "kubernetes_pod_link",
+        'A URL template for the "Kubernetes pod" link of @kubernetes steps\' tasks, naming '
+        "{namespace} and {pod}. Unset: no link.",
+        example="https://k8s.example.com/#/pod/{namespace}/{pod}",
+    ),
+    Option(
+        "batch_queue",
+        "The AWS Batch job queue of @batch steps that name none.",
+        example="airstep-queue",
+        env_var="AIRSTEP_BATCH_QUEUE",
+    ),
+    Option(
+        "aws_conn_id",
+        "The Airflow AWS connection the workers use for an s3:// datastore (endpoint, region, "
+        "credentials); its endpoint and region are passed to remote steps. Unset: boto3's "
+        "usual sources.",
+        example="aws_default",
+    ),
+    Option(
+        "local_override",
+        "Run every step in the Airflow worker, ignoring @kubernetes and @batch (for development).",
+        example="True",
+        default="False",
+        env_var="AIRSTEP_LOCAL_OVERRIDE",
+        type="boolean",
+    ),
+)
+
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def option(name: str) -> Option:
+    """The option called ``name``; a name that is not an option is a programming error."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise LookupError(
+            f"[{SECTION}] has no option {name!r}; its options are {', '.join(_BY_NAME)}."
+        ) from None
+
+
+def setting(name: str) -> str | None:
+    """The value of ``[airstep] <name>`` (see the module docstring for where it comes from)."""
+    opt = option(name)
+    conf = _airflow_conf()
+    if conf is not None:
+        value = conf.get(SECTION, name, fallback=None)
+    else:
+        value = os.environ.get(opt.airflow_env_var)
+    if value in (None, "") and opt.env_var:
+        value = os.environ.get(opt.env_var)
+    if value in (None, ""):
+        return opt.default
+    return str(value)
+
+
+def flag(name: str) -> bool:
+    """A boolean option, parsed by :func:`parse_bool`."""
+    opt = option(name)
+    where = f"[{SECTION}] {name}" + (f" (or ${opt.env_var})" if opt.env_var else "")
+    return parse_bool(setting(name) or "false", where)
+
+
+def parse_bool(text: str, what: str) -> bool:
+    """``True``/``False`` from the words Airflow's ``conf.getboolean`` reads (t, true, 1 and
+    f, false, 0, any case), and yes/on and no/off as well."""
+    value = text.split("#", 1)[0].strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{what} is {text!r}, which is neither true nor false; set it to True or False."
+    )
+
+
+def _airflow_conf() -> Any:
+    """Airflow's configuration when this process runs Airflow, else None (no import)."""
+    module = sys.modules.get("airflow.configuration")
+    return getattr(module, "conf", None)
