@@ -23,8 +23,13 @@ import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, path_for
 from provider.datastore.records import AttemptRecord, CaughtException, TaskManifest
-from provider.decorators.resolve import step_environment, step_retries
-from provider.exceptions import StepError, StepTimeout
+from provider.decorators.resolve import (
+    catch_refusal,
+    is_fallback_attempt,
+    step_environment,
+    step_retries,
+)
+from provider.exceptions import AttemptFailed, StepError, StepTimeout, TaskCrashed
 from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
@@ -140,7 +145,14 @@ def _prepare(
 def _run_step(
     node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, inputs: TaskInputs
 ) -> CaughtException | None:
-    """Call the user's step with its environment, deadline and signal handlers in place."""
+    """Call the user's step with its environment, deadline and signal handlers in place.
+
+    On ``@catch``'s fallback attempt no user code runs: the last regular attempt's failure,
+    read from its record, is caught instead.
+    """
+    if is_fallback_attempt(node, request.attempt):
+        failure = _last_failure(type(flow).__name__, node, request, state.store)
+        return _catch(node, request, flow, state, failure)
     env = {**request.extra_env, **step_environment(node)}
     catchable = (Exception, request.timeout_error or Exception)
     with _environment(env), _deadline(node, request), termination_signals(node.name):
@@ -193,15 +205,59 @@ def _catch(
 ) -> CaughtException:
     """Apply @catch on the last attempt; otherwise let the exception fail the attempt."""
     catch = node.decorators.get("catch")
-    if catch is None or request.attempt < step_retries(node) or node.is_foreach:
+    if catch is None or request.attempt < step_retries(node):
+        raise exc
+    refusal = catch_refusal(node)
+    if refusal:
+        print(refusal, file=sys.stderr)
         raise exc
     if catch.print_exception:
         print(f"@catch on step {node.name} caught:", file=sys.stderr)
-        sys.stderr.write(user_traceback(exc))
+        if isinstance(exc, TaskCrashed):
+            trace = f"{exc}\n"
+        elif isinstance(exc, AttemptFailed):  # with the failed attempt's own traceback
+            trace = f"{exc}\n{exc.stacktrace}"
+        else:
+            trace = user_traceback(exc)
+        sys.stderr.write(trace)
     if catch.var:
         setattr(flow, catch.var, _caught_value(exc))
     state.transition = list(node.out_funcs)
     return CaughtException(exception=type(exc).__name__, message=str(exc), var=catch.var)
+
+
+def _last_failure(
+    flow_name: str, node: StepNode, request: TaskRequest, store: FlowDataStore
+) -> AttemptFailed:
+    """Why the last regular attempt failed, from its record (the executor may have written
+    how its process ended; a process that died leaves a record that still says running)."""
+    last = step_retries(node)
+    record = store.read_attempt(request.run_id, node.name, request.task_id, last)
+    failure: type[AttemptFailed] = TaskCrashed
+    type_name = stacktrace = None
+    if record is None:
+        cause = (
+            "Its process left no record: it ended before the step started, or could not "
+            "write to the datastore."
+        )
+    elif record.status != "failed":
+        cause = (
+            "Its process ended while the step was running, without recording how: it "
+            "crashed or was killed (e.g. a segfault, os._exit(), or the out-of-memory killer)."
+        )
+    elif record.exception == TaskCrashed.__name__:
+        cause = record.message or "Its process crashed."
+    else:
+        failure, type_name, stacktrace = AttemptFailed, record.exception, record.traceback
+        cause = f"{record.exception}: {record.message}"
+    cause = cause.rstrip() if cause.rstrip().endswith(".") else f"{cause.rstrip()}."
+    pathspec = f"{flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+    message = (
+        f"Step *{node.name}* failed in task {pathspec} on its last attempt ({last + 1}): "
+        f"{cause} @catch let the flow carry on without the step's artifacts; the attempt's "
+        "log shows what the step did."
+    )
+    return failure(message, type_name, stacktrace)
 
 
 def _caught_value(exc: BaseException) -> BaseException:
