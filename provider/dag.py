@@ -52,8 +52,12 @@ Foreach: flat dynamic task mapping
 
 Decorators
     ``@retry`` gives ``retries``/``retry_delay``; ``@timeout`` gives
-    ``execution_timeout``; ``@catch`` stays in the runtime (it applies on the
-    last attempt, and catches Airflow's timeout as it catches a local one).
+    ``execution_timeout``. ``@catch`` catches an exception of the step (Airflow's
+    timeout included) in the runtime on the last regular attempt, and gives the
+    task one more try: its fallback attempt, which runs no user code but records
+    why the last regular try failed when no exception could be caught (the worker
+    or pod died, an artifact could not be saved), so the run carries on. That try
+    waits ``retry_delay`` like the others (no wait without ``@retry``).
     ``@schedule`` gives the DAG's schedule and timezone when no ``schedule`` is
     passed. ``step_concurrency={"train": 4}`` caps a step's running task
     instances per run (``max_active_tis_per_dagrun``).
@@ -80,6 +84,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, BaseOperator, Param
 
+from provider.decorators.resolve import step_attempts, step_catches
 from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
@@ -249,6 +254,9 @@ def task_settings(node: StepNode) -> dict[str, Any]:
         settings["retry_delay"] = timedelta(
             minutes=float(retry.attributes["minutes_between_retries"])
         )
+    if step_catches(node):  # its last try is @catch's fallback attempt
+        settings["retries"] = step_attempts(node) - 1
+        settings.setdefault("retry_delay", timedelta(0))
     timeout = node.decorators.get("timeout")
     if timeout is not None:
         settings["execution_timeout"] = timedelta(seconds=timeout.total_seconds)
