@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cloudpickle
@@ -74,6 +74,8 @@ def run_task(
     _register_flow_module(flow_cls)
     started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
+    if request.attempt > 0:
+        _close_earlier_attempt(store, *attempt_key[:3], request.attempt - 1)
     store.write_attempt(*attempt_key, AttemptRecord("running", started, pid=os.getpid()))
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)
@@ -241,10 +243,7 @@ def _last_failure(
             "write to the datastore."
         )
     elif record.status != "failed":
-        cause = (
-            "Its process ended while the step was running, without recording how: it "
-            "crashed or was killed (e.g. a segfault, os._exit(), or the out-of-memory killer)."
-        )
+        cause = f"Its record says {record.status!r}, yet its executor counted it as failed."
     elif record.exception == TaskCrashed.__name__:
         cause = record.message or "Its process crashed."
     else:
@@ -258,6 +257,25 @@ def _last_failure(
         "log shows what the step did."
     )
     return failure(message, type_name, stacktrace)
+
+
+def _close_earlier_attempt(
+    store: FlowDataStore, run_id: str, step: str, task_id: str, attempt: int
+) -> None:
+    """Mark the attempt before this one failed if its record still says running.
+
+    An executor starts the next attempt only once it has given the last one up, so a
+    record still running means the attempt's process died without writing its end (the
+    local executor writes how it ended first; Airflow, a pod or a Batch job may not).
+    """
+    record = store.read_attempt(run_id, step, task_id, attempt)
+    if record is not None and record.status == "running":
+        cause = (
+            "The task process ended while the step was running, without recording how: it "
+            "crashed or was killed (e.g. a segfault, os._exit(), or the out-of-memory killer)."
+        )
+        ended = replace(record, status="failed", exception=TaskCrashed.__name__, message=cause)
+        store.write_attempt(run_id, step, task_id, attempt, ended)
 
 
 def _caught_value(exc: BaseException) -> BaseException:
