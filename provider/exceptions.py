@@ -91,10 +91,12 @@ class AttemptFailed(StepError):
     message), ``type`` (the failure's class, ``module.Name`` when known) and ``stacktrace``.
     """
 
-    def __init__(self, message: str, type: str | None = None, stacktrace: str | None = None):
+    def __init__(
+        self, message: str, type_name: str | None = None, stacktrace: str | None = None
+    ) -> None:
         super().__init__(message)
         self.exception = message
-        self.type = type or f"{__name__}.{self.__class__.__name__}"
+        self.type = type_name or f"{__name__}.{self.__class__.__name__}"
         self.stacktrace = stacktrace or f"{self.type}: {message}\n"
 
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:

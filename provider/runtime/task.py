@@ -231,8 +231,8 @@ def _catch(
 def _last_failure(
     flow_name: str, node: StepNode, request: TaskRequest, store: FlowDataStore
 ) -> AttemptFailed:
-    """Why the last regular attempt failed, from its record (the executor may have written
-    how its process ended; a process that died leaves a record that still says running)."""
+    """Why the last regular attempt failed, from its record: its exception, or how its
+    process ended as the executor (or :func:`_close_earlier_attempt`) wrote it."""
     last = step_retries(node)
     record = store.read_attempt(request.run_id, node.name, request.task_id, last)
     failure: type[AttemptFailed] = TaskCrashed

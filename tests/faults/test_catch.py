@@ -84,6 +84,7 @@ def test_an_artifact_that_cannot_be_saved_is_caught(datastore, tmp_path):
     assert run.data.seen == ("set by start", "AttemptFailed", False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash", sorted(CRASHES))
 def test_without_catch_a_crash_fails_the_run_naming_step_task_and_how_it_ended(
     datastore, tmp_path, crash
