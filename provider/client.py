@@ -309,9 +309,22 @@ class Task:
 
     @property
     def exception(self) -> dict[str, Any] | None:
-        """What ``@catch`` caught in this task, if anything."""
-        caught = self._record.manifest.caught
-        return asdict(caught) if caught else None
+        """What went wrong in the task: ``exception`` (the class name), ``message`` and ``var``.
+
+        For a finished task, what ``@catch`` caught (None if nothing: the step succeeded);
+        ``var`` names the artifact that holds it. For a task that failed, its last attempt's
+        failure (``var`` None): an exception, or ``TaskCrashed`` for a process that exited or
+        was killed. None while the task runs.
+        """
+        if self.successful:
+            caught = self._record.manifest.caught
+            return asdict(caught) if caught else None
+        rid, step, tid = self.run_id, self.step_name, self.id
+        attempts = self._store.attempts(rid, step, tid)
+        record = self._store.read_attempt(rid, step, tid, attempts[-1]) if attempts else None
+        if record is None or record.status != "failed":
+            return None
+        return {"exception": record.exception, "message": record.message, "var": None}
 
     @property
     def current_attempt(self) -> int:

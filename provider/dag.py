@@ -55,8 +55,12 @@ Decorators
     runtime, wherever the step runs, so ``@catch`` stores the same
     :class:`~provider.exceptions.StepTimeout` as in a local run; the task's
     ``execution_timeout`` is only an outer safety net behind it
-    (:func:`~provider.operators.base.execution_timeout`). ``@catch`` stays in the
-    runtime (it applies on the last attempt).
+    (:func:`~provider.operators.base.execution_timeout`). ``@catch`` catches an
+    exception of the step in the runtime on the last regular attempt, and gives the
+    task one more try: its fallback attempt, which runs no user code but records
+    why the last regular try failed when no exception could be caught (the worker
+    or pod died, an artifact could not be saved), so the run carries on. That try
+    waits ``retry_delay`` like the others (no wait without ``@retry``).
     ``@schedule`` gives the DAG's schedule and timezone when no ``schedule`` is
     passed. ``step_concurrency={"train": 4}`` caps a step's running task
     instances per run (``max_active_tis_per_dagrun``).
@@ -84,6 +88,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, BaseOperator, Param
 
+from provider.decorators.resolve import step_attempts, step_catches
 from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
@@ -251,6 +256,9 @@ def task_settings(node: StepNode, placement: str = "local") -> dict[str, Any]:
     if retry is not None:
         settings["retries"] = retry.times
         settings["retry_delay"] = timedelta(seconds=retry.delay_seconds)
+    if step_catches(node):  # its last try is @catch's fallback attempt
+        settings["retries"] = step_attempts(node) - 1
+        settings.setdefault("retry_delay", timedelta(0))
     timeout = execution_timeout(node, remote=placement != "local")
     if timeout is not None:
         settings["execution_timeout"] = timeout

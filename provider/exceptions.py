@@ -11,7 +11,9 @@
      │    ├── ForeachError            foreach target not iterable or empty
      │    │    └── ForeachTooWide     more items than the executor allows
      │    ├── MergeArtifactsError     merge_artifacts() met conflicting values
-     │    └── StepTimeout             a step ran longer than its @timeout
+     │    ├── StepTimeout             a step ran longer than its @timeout
+     │    └── AttemptFailed           what @catch stores when an attempt failed outside the step
+     │         └── TaskCrashed        the attempt's process exited or was killed
      ├── DataStoreError               an artifact or task record is missing or unreadable
      ├── ResourceError                a step asks for more than this machine has
      └── RunFailed                    a local run ended with failed tasks
@@ -20,6 +22,8 @@ Each message is a sentence naming the step, the bad value and the fix.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class AirstepError(Exception):
@@ -76,6 +80,43 @@ class MergeArtifactsError(StepError):
 
 class StepTimeout(StepError):
     """A step exceeded its ``@timeout``."""
+
+
+class AttemptFailed(StepError):
+    """An attempt failed where ``@catch`` could not see it from inside: in saving its
+    artifacts, or (:class:`TaskCrashed`) because its process died.
+
+    ``@catch`` stores it in its ``var`` from the attempt's record, on the task's fallback
+    attempt. Like Metaflow's wrapper of a caught exception it has ``exception`` (the
+    message), ``type`` (the failure's class, ``module.Name`` when known) and ``stacktrace``.
+    """
+
+    def __init__(
+        self, message: str, type_name: str | None = None, stacktrace: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.exception = message
+        self.type = type_name or f"{__name__}.{self.__class__.__name__}"
+        self.stacktrace = stacktrace or f"{self.type}: {message}\n"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (self.__class__, (self.exception, self.type, self.stacktrace))
+
+
+class TaskCrashed(AttemptFailed):
+    """An attempt's process ended without finishing its task: it exited (``os._exit``),
+    crashed (a segfault) or was killed (``SIGKILL``, the out-of-memory killer)."""
+
+    @staticmethod
+    def cause(exit_code: int) -> str:
+        """How a task process ended, from its exit code (negative: the signal that killed it)."""
+        if exit_code >= 0:
+            return f"The task process exited with status {exit_code} before the task finished."
+        try:
+            name = f" ({signal.Signals(-exit_code).name})"
+        except ValueError:
+            name = ""
+        return f"The task process was killed by signal {-exit_code}{name}."
 
 
 class DataStoreError(AirstepError):

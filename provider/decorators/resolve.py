@@ -1,4 +1,4 @@
-"""What a step's decorators ask for, read in one place: resources, retries, environment.
+"""What a step's decorators ask for, read in one place: resources, attempts, environment.
 
 Resources merge ``@resources`` and the step's compute decorator.
 
@@ -18,7 +18,11 @@ from provider.decorators.core import ResourcesDecorator
 class StepNode(Protocol):
     """A step as these functions see it (the flow graph's node): its decorators by name."""
 
+    name: str
     decorators: dict[str, Any]
+
+    @property
+    def is_foreach(self) -> bool: ...
 
 
 RESOURCE_KEYS = ("cpu", "memory", "gpu", "disk", "shared_memory")
@@ -55,6 +59,34 @@ def step_retries(node: StepNode) -> int:
     """Attempts after the first that ``@retry`` allows (0 without it)."""
     retry = node.decorators.get("retry")
     return retry.times if retry else 0
+
+
+def step_catches(node: StepNode) -> bool:
+    """True when ``@catch`` applies to the step: it has one, and no :func:`catch_refusal`."""
+    return "catch" in node.decorators and catch_refusal(node) is None
+
+
+def catch_refusal(node: StepNode) -> str | None:
+    """Why the step's ``@catch`` does not catch its failures; None when it does (or is absent)."""
+    if "catch" in node.decorators and node.is_foreach:
+        return (
+            f"@catch does not catch a failure of step *{node.name}*: it is a foreach split, and "
+            "a failed split yields no items for the steps after it to run on."
+        )
+    return None
+
+
+def step_attempts(node: StepNode) -> int:
+    """Attempts an executor gives a task of the step: the first, ``@retry``'s retries, and
+    with ``@catch`` one more, the fallback attempt, which runs no user code: it records why
+    the last regular attempt failed (an exception, a crash, a kill, an artifact that could
+    not be saved) in the catch var and lets the flow carry on."""
+    return 1 + step_retries(node) + (1 if step_catches(node) else 0)
+
+
+def is_fallback_attempt(node: StepNode, attempt: int) -> bool:
+    """True for ``@catch``'s fallback attempt (counted from 0): the one after every retry."""
+    return step_catches(node) and attempt > step_retries(node)
 
 
 def retry_delay_seconds(node: StepNode) -> float:

@@ -25,8 +25,15 @@ from typing import Any, TextIO
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
-from provider.decorators.resolve import retry_delay_seconds, step_gpus, step_retries
-from provider.exceptions import ResourceError, RunFailed
+from provider.decorators.resolve import (
+    catch_refusal,
+    is_fallback_attempt,
+    retry_delay_seconds,
+    step_attempts,
+    step_gpus,
+    step_retries,
+)
+from provider.exceptions import ResourceError, RunFailed, TaskCrashed
 from provider.flow.spec import FlowSpec
 from provider.local.worker import Worker, fork_task
 from provider.runtime.task import TaskRequest
@@ -293,17 +300,22 @@ class LocalRun:
         if worker.status == 0 and manifest is not None:
             self._completed(worker.step, path, manifest)
             return
-        record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
+        record = self._record_crash(worker)
         node = self.graph[worker.step]
-        retries = step_retries(node)
-        if worker.attempt < retries and self.failure is None:
+        regular = step_retries(node) + 1
+        if worker.attempt + 1 < step_attempts(node) and self.failure is None:
+            failed = f"[{worker.name}] attempt {worker.attempt + 1} of {regular} failed"
+            if is_fallback_attempt(node, worker.attempt + 1):
+                self._say(f"{failed}; @catch records why and the flow carries on.")
+                self._enqueue(worker.step, path, worker.attempt + 1)
+                return
             delay = retry_delay_seconds(node)
-            self._say(
-                f"[{worker.name}] attempt {worker.attempt + 1} of {retries + 1} failed; "
-                f"retrying in {delay:g} s."
-            )
+            self._say(f"{failed}; retrying in {delay:g} s.")
             self._enqueue(worker.step, path, worker.attempt + 1, delay=delay)
             return
+        refusal = catch_refusal(node)
+        if refusal and record is not None and record.exception == TaskCrashed.__name__:
+            self._say(f"[{worker.name}] {refusal}")  # the task could not say it: it died
         if self.failure is None:
             self.failure = (worker, record)
             if self.running:
@@ -311,6 +323,23 @@ class LocalRun:
                     f"[{worker.name}] failed; no new tasks will start, waiting for "
                     f"{len(self.running)} running task(s)."
                 )
+
+    def _record_crash(self, worker: Worker) -> AttemptRecord | None:
+        """The attempt's record; for a process that died mid-attempt, first marked failed with
+        how it ended, so the record tells the truth and @catch's fallback attempt can say it."""
+        key = (self.run_id, worker.step, worker.task_id, worker.attempt)
+        record = self.store.read_attempt(*key)
+        if (record is None or record.status == "running") and worker.status is not None:
+            record = AttemptRecord(
+                "failed",
+                record.started_at if record else time.time(),
+                finished_at=time.time(),
+                pid=worker.pid,
+                exception=TaskCrashed.__name__,
+                message=TaskCrashed.cause(worker.status),
+            )
+            self.store.write_attempt(*key, record)
+        return record
 
     def _stop_all(self) -> None:
         for pid in self.running:
@@ -356,10 +385,8 @@ class LocalRun:
             cause = record.traceback.rstrip()
             if record.exception == "ForeachTooWide":
                 cause += " " + SPLIT_LIMIT_FIX
-        elif worker.status is not None and worker.status < 0:
-            cause = f"The task process was killed by signal {-worker.status}."
         else:
-            cause = f"The task process exited with status {worker.status}."
+            cause = TaskCrashed.cause(worker.status or 0)
         return (
             f"Step *{worker.step}* failed in task {pathspec} after {attempts} attempt(s):\n"
             f"{cause}\n"

@@ -16,14 +16,20 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, path_for
 from provider.datastore.records import AttemptRecord, CaughtException, TaskManifest
-from provider.decorators.resolve import step_environment, step_retries
-from provider.exceptions import StepError, StepTimeout
+from provider.decorators.resolve import (
+    catch_refusal,
+    is_fallback_attempt,
+    step_environment,
+    step_retries,
+)
+from provider.exceptions import AttemptFailed, StepError, StepTimeout, TaskCrashed
 from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
@@ -51,6 +57,8 @@ def run_task(
     _register_flow_module(flow_cls)
     started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
+    if request.attempt > 0:
+        _close_earlier_attempt(store, *attempt_key[:3], request.attempt - 1)
     store.write_attempt(*attempt_key, AttemptRecord("running", started, pid=os.getpid()))
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)
@@ -122,7 +130,14 @@ def _prepare(
 def _run_step(
     node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, inputs: TaskInputs
 ) -> CaughtException | None:
-    """Call the user's step with its environment, deadline and signal handlers in place."""
+    """Call the user's step with its environment, deadline and signal handlers in place.
+
+    On ``@catch``'s fallback attempt no user code runs: the last regular attempt's failure,
+    read from its record, is caught instead.
+    """
+    if is_fallback_attempt(node, request.attempt):
+        failure = _last_failure(type(flow).__name__, node, request, state.store)
+        return _catch(node, request, flow, state, failure)
     env = {**request.extra_env, **step_environment(node)}
     with _environment(env), _deadline(node), termination_signals(node.name):
         try:
@@ -174,15 +189,75 @@ def _catch(
 ) -> CaughtException:
     """Apply @catch on the last attempt; otherwise let the exception fail the attempt."""
     catch = node.decorators.get("catch")
-    if catch is None or request.attempt < step_retries(node) or node.is_foreach:
+    if catch is None or request.attempt < step_retries(node):
+        raise exc
+    refusal = catch_refusal(node)
+    if refusal:
+        print(refusal, file=sys.stderr)
         raise exc
     if catch.print_exception:
         print(f"@catch on step {node.name} caught:", file=sys.stderr)
-        sys.stderr.write(user_traceback(exc))
+        if isinstance(exc, TaskCrashed):
+            trace = f"{exc}\n"
+        elif isinstance(exc, AttemptFailed):  # with the failed attempt's own traceback
+            trace = f"{exc}\n{exc.stacktrace}"
+        else:
+            trace = user_traceback(exc)
+        sys.stderr.write(trace)
     if catch.var:
         setattr(flow, catch.var, _caught_value(exc))
     state.transition = list(node.out_funcs)
     return CaughtException(exception=type(exc).__name__, message=str(exc), var=catch.var)
+
+
+def _last_failure(
+    flow_name: str, node: StepNode, request: TaskRequest, store: FlowDataStore
+) -> AttemptFailed:
+    """Why the last regular attempt failed, from its record: its exception, or how its
+    process ended as the executor (or :func:`_close_earlier_attempt`) wrote it."""
+    last = step_retries(node)
+    record = store.read_attempt(request.run_id, node.name, request.task_id, last)
+    failure: type[AttemptFailed] = TaskCrashed
+    type_name = stacktrace = None
+    if record is None:
+        cause = (
+            "Its process left no record: it ended before the step started, or could not "
+            "write to the datastore."
+        )
+    elif record.status != "failed":
+        cause = f"Its record says {record.status!r}, yet its executor counted it as failed."
+    elif record.exception == TaskCrashed.__name__:
+        cause = record.message or "Its process crashed."
+    else:
+        failure, type_name, stacktrace = AttemptFailed, record.exception, record.traceback
+        cause = f"{record.exception}: {record.message}"
+    cause = cause.rstrip() if cause.rstrip().endswith(".") else f"{cause.rstrip()}."
+    pathspec = f"{flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+    message = (
+        f"Step *{node.name}* failed in task {pathspec} on its last attempt ({last + 1}): "
+        f"{cause} @catch let the flow carry on without the step's artifacts; the attempt's "
+        "log shows what the step did."
+    )
+    return failure(message, type_name, stacktrace)
+
+
+def _close_earlier_attempt(
+    store: FlowDataStore, run_id: str, step: str, task_id: str, attempt: int
+) -> None:
+    """Mark the attempt before this one failed if its record still says running.
+
+    An executor starts the next attempt only once it has given the last one up, so a
+    record still running means the attempt's process died without writing its end (the
+    local executor writes how it ended first; Airflow, a pod or a Batch job may not).
+    """
+    record = store.read_attempt(run_id, step, task_id, attempt)
+    if record is not None and record.status == "running":
+        cause = (
+            "The task process ended while the step was running, without recording how: it "
+            "crashed or was killed (e.g. a segfault, os._exit(), or the out-of-memory killer)."
+        )
+        ended = replace(record, status="failed", exception=TaskCrashed.__name__, message=cause)
+        store.write_attempt(run_id, step, task_id, attempt, ended)
 
 
 def _caught_value(exc: BaseException) -> BaseException:

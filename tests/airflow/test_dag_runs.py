@@ -25,7 +25,7 @@ from dagrun_helpers import (
 )
 
 from provider import Run, Task
-from provider.exceptions import StepTimeout
+from provider.exceptions import StepTimeout, TaskCrashed
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -206,9 +206,38 @@ def test_a_retry_never_sees_the_failed_attempts_partial_output(airflow_db):
     assert Run(f"RetryFlow/{dag_run.run_id}").data.result == (1, False)
 
 
-def test_a_foreach_wider_than_max_map_length_fails_its_split_naming_both_fixes(
-    airflow_db, capfd
+def test_a_caught_step_whose_process_crashes_gets_a_fallback_try_and_the_run_carries_on(
+    airflow_db, s3_bucket, fake_k8s, monkeypatch
 ):
+    # dag.test() runs a step in the worker inside the test process, so the crashing step
+    # runs in a pod: a real process on the fake Kubernetes API server, as a crash would be
+    monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "false")
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    fake_k8s.secrets["aws-credentials"] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    dag = test_dag("crash_catch_flow.py", "CrashCatchFlow")
+    assert dag.get_task("crash").retries == 2  # @retry(times=1), then @catch's fallback
+    dag_run = dag.test()
+    assert all_succeeded(dag_run), states(dag_run)
+    assert task_instances(dag_run)[("crash", -1)].try_number == 3
+    pods = [p for p in fake_k8s.pods.values() if p["metadata"]["labels"]["airstep/step"] == "crash"]
+    exits = [p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods]
+    assert sorted(exits) == [0, 3, 3]  # two crashed attempts, then the fallback
+    task = Task(f"CrashCatchFlow/{dag_run.run_id}/crash/0", root=s3_bucket)
+    assert [a["status"] for a in task.attempts] == ["failed", "failed", "ok"]
+    assert [a["exception"] for a in task.attempts] == ["TaskCrashed", "TaskCrashed", None]
+    err = task.data.err
+    assert isinstance(err, TaskCrashed)
+    assert f"Step *crash* failed in task CrashCatchFlow/{dag_run.run_id}/crash/0" in str(err)
+    assert "crashed or was killed" in str(err)
+    assert task.exception == {"exception": "TaskCrashed", "message": str(err), "var": "err"}
+    data = Run(f"CrashCatchFlow/{dag_run.run_id}", root=s3_bucket).data
+    assert data.seen == ("set by start", "TaskCrashed", False)
+
+
+def test_a_foreach_wider_than_max_map_length_fails_its_split_naming_both_fixes(airflow_db, capfd):
     dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 2000})  # limit 1024
     assert dag_run.state == "failed"
     assert states(dag_run)["start"] == {"failed"}
