@@ -73,7 +73,11 @@ def reap(pgid: int) -> int | None:
     while True:
         try:
             pid, status = os.waitpid(-pgid, os.WNOHANG)
-        except ChildProcessError:
+        except ChildProcessError:  # none left in the group; the leader may never have led it
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(pgid, os.WNOHANG)
+                if pid == pgid:
+                    code = os.waitstatus_to_exitcode(status)
             return code
         if pid == 0:
             return code
