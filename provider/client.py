@@ -7,15 +7,16 @@ Artifacts load on first access.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provider.exceptions import DataStoreError
+from provider.runtime.processes import recorded_process_gone
 
 if TYPE_CHECKING:
     from provider.datastore.flowstore import FlowDataStore
-    from provider.datastore.records import RunRecord
+    from provider.datastore.records import AttemptRecord, RunRecord
 
 #: run statuses that mean the run ended without success
 FINAL_FAILURES = ("failed", "interrupted")
@@ -87,7 +88,15 @@ class Run:
 
     @property
     def _run_record(self) -> RunRecord | None:
-        return self._store.read_run(self.id)
+        """The run record; a run still "running" whose process is gone from this host failed."""
+        record = self._store.read_run(self.id)
+        if (
+            record is not None
+            and record.status == "running"
+            and recorded_process_gone(record.host, record.pid, record.created_at)
+        ):
+            return replace(record, status="failed")
+        return record
 
     @property
     def record(self) -> dict[str, Any]:
@@ -257,6 +266,19 @@ class _ArtifactNames(list[str]):
         return DataArtifact(self._task, name)
 
 
+def _ended_if_gone(attempt: AttemptRecord, run: RunRecord) -> AttemptRecord:
+    """An attempt still "running" whose process is gone (it ran on the run's host) failed."""
+    if attempt.status != "running" or not recorded_process_gone(
+        run.host, attempt.pid, attempt.started_at
+    ):
+        return attempt
+    return replace(
+        attempt,
+        status="failed",
+        message="The task process ended without recording how its attempt ended (killed).",
+    )
+
+
 class Task:
     """One task: its artifacts (``task.data.x`` or ``task["x"].data``), its log and attempts."""
 
@@ -335,9 +357,12 @@ class Task:
     def attempts(self) -> list[dict[str, Any]]:
         """Every attempt's record (status, times, and for a failure its exception)."""
         rid, step, tid = self.run_id, self.step_name, self.id
+        run = self._store.read_run(rid)
         found = []
         for n in self._store.attempts(rid, step, tid):
             record = self._store.read_attempt(rid, step, tid, n)
+            if record is not None and run is not None:
+                record = _ended_if_gone(record, run)
             found.append({"attempt": n, **(asdict(record) if record else {})})
         return found
 

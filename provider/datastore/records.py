@@ -129,6 +129,10 @@ class RunRecord:
     #: the start task's parameter values (JSON-friendly: other values as their repr)
     parameters: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    #: the process that runs the run and its host (local runs): a reader on that host tells
+    #: a run whose process died from one still running; None in older records
+    pid: int | None = None
+    host: str | None = None
     version: int = RECORD_VERSION
 
 

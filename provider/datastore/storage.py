@@ -6,9 +6,11 @@ a reader sees the whole object or nothing, never a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import time
 from typing import BinaryIO, Protocol
 
 from provider.exceptions import DataStoreError
@@ -119,3 +121,57 @@ def storage_for(root: str | None = None) -> Storage:
 
         return S3Storage(root)
     return LocalStorage(root)
+
+
+#: a temp file untouched this long belongs to a writer that died (a live one keeps writing it)
+STALE_TEMP_SECONDS = 3600.0
+_SWEPT = ".swept-"
+
+
+def remove_stale_temp_files(
+    storage: Storage, prefix: str, older_than: float = STALE_TEMP_SECONDS
+) -> list[str]:
+    """Remove the temp files that writers killed mid-write left behind; return their paths.
+
+    Spooled blobs (``.blob-*`` in the temp folder) and, on a local root, the ``.tmp-*``
+    files beside records under ``prefix``, once untouched for ``older_than`` seconds. The
+    walk under ``prefix`` runs at most once per ``older_than`` (a marker file in the temp
+    folder says when it last did). Best effort: what cannot be removed stays.
+    """
+    cutoff = time.time() - older_than
+    temp = storage.temp_dir()
+    removed = _remove_old([os.path.join(temp, n) for n in _names(temp, ".blob-")], cutoff)
+    if not isinstance(storage, LocalStorage):
+        return removed  # an object store writes atomically, without temp objects
+    marker = os.path.join(temp, _SWEPT + prefix.replace("/", "_"))
+    try:
+        if os.stat(marker).st_mtime > cutoff:
+            return removed
+    except FileNotFoundError:
+        pass
+    for folder, _, files in os.walk(storage._path(prefix)):
+        paths = [os.path.join(folder, n) for n in files if n.startswith(".tmp-")]
+        removed += _remove_old(paths, cutoff)
+    with contextlib.suppress(OSError):
+        with open(marker, "w"):
+            pass
+    return removed
+
+
+def _names(folder: str, start: str) -> list[str]:
+    try:
+        return [n for n in os.listdir(folder) if n.startswith(start)]
+    except OSError:
+        return []
+
+
+def _remove_old(paths: list[str], cutoff: float) -> list[str]:
+    removed = []
+    for path in paths:
+        try:
+            if os.stat(path).st_mtime < cutoff:
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            pass
+    return removed

@@ -11,20 +11,19 @@ were reused too, and re-runs the rest.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
-import selectors
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, TextIO
 
-from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
+from provider.datastore.flowstore import RUN_RECORD, FlowDataStore, path_for, task_id_for
 from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
+from provider.datastore.storage import remove_stale_temp_files
 from provider.decorators.resolve import (
     catch_refusal,
     is_fallback_attempt,
@@ -33,9 +32,13 @@ from provider.decorators.resolve import (
     step_gpus,
     step_retries,
 )
-from provider.exceptions import ResourceError, RunFailed, TaskCrashed
+from provider.exceptions import AirstepError, DataStoreError, RunFailed, TaskCrashed
 from provider.flow.spec import FlowSpec
-from provider.local.worker import Worker, fork_task
+from provider.local.gpus import gpu_budget
+from provider.local.pool import TaskProcesses
+from provider.local.process_groups import reaping_orphans
+from provider.local.worker import Worker
+from provider.runtime.processes import recorded_process_gone, this_host
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks
 
@@ -43,22 +46,6 @@ from provider.runtime.topology import Path, child_paths, input_tasks
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
 #: how a local run raises the limit that ForeachTooWide names
 SPLIT_LIMIT_FIX = "Raise it with --max-num-splits."
-
-
-def local_gpu_count() -> int:
-    """Local GPUs: ``$AIRSTEP_LOCAL_GPUS``, else ``$CUDA_VISIBLE_DEVICES``, else nvidia-smi."""
-    if os.environ.get("AIRSTEP_LOCAL_GPUS"):
-        return int(os.environ["AIRSTEP_LOCAL_GPUS"])
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-        except (OSError, subprocess.SubprocessError):
-            return 0
-    return 0
 
 
 def new_run_id() -> str:
@@ -91,33 +78,26 @@ class LocalRun:
         self.resume_step = resume_step
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.free_gpus = list(range(local_gpu_count()))
-        self._check_gpus()
+        self.free_gpus = gpu_budget(self.graph)
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
-        self.running: dict[int, Worker] = {}
+        self.tasks = TaskProcesses(self.out, self.err, self._say)
         self.done: set[tuple[str, Path]] = set()
         self.cloned: set[tuple[str, Path]] = set()
         self.splits: dict[tuple[str, Path], int] = {}
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
         self.failure: tuple[Worker, AttemptRecord | None] | None = None
-        self.selector = selectors.DefaultSelector()
 
-    def _check_gpus(self) -> None:
-        have = len(self.free_gpus)
-        for node in self.graph:
-            want = step_gpus(node)
-            if want > have:
-                raise ResourceError(
-                    f"Step *{node.name}* asks for {want} GPU(s) but this machine has {have}; "
-                    "run the flow where GPUs exist (Airflow with @kubernetes or @batch), or "
-                    "lower gpu= for local runs (AIRSTEP_LOCAL_GPUS overrides the count)."
-                )
+    @property
+    def running(self) -> dict[int, Worker]:
+        """The task processes running now, by pid."""
+        return self.tasks.running
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self) -> str:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
+        self._check_origin()
         self.store.write_run(
             RunRecord(
                 flow=self.flow_cls.__name__,
@@ -128,29 +108,68 @@ class LocalRun:
                 executor="local",
             )
         )
+        self._claim_run()
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
-        last_progress = time.monotonic()
-        try:
-            while self.running or (self.failure is None and (self.ready or self.delayed)):
-                if self.failure is None:
-                    self._promote_delayed()
-                    self._launch()
-                self._pump(timeout=self._poll_timeout())
-                self._reap()
-                if self.err.isatty() and time.monotonic() - last_progress > PROGRESS_EVERY:
-                    last_progress = time.monotonic()
-                    self._progress()
-        except KeyboardInterrupt:
-            self._stop_all()
-            self._finish("interrupted")
-            raise
+        with reaping_orphans():
+            try:
+                self._loop()
+            except KeyboardInterrupt:
+                self._stop_all("Run interrupted")
+                self._finish("interrupted")
+                raise
+            except DataStoreError as exc:
+                self._stop_all("Run stopped")
+                raise RunFailed(self._datastore_failure(exc)) from None
+            except BaseException:
+                self._stop_all("Run stopped")
+                with contextlib.suppress(Exception):
+                    self._finish("failed")
+                raise
         if self.failure is not None:
             self._finish("failed")
             raise RunFailed(self._failure_report())
         self._finish("ok")
         self._say(f"Done! Run {self.flow_cls.__name__}/{self.run_id} succeeded.")
         return self.run_id
+
+    def _loop(self) -> None:
+        last_progress = time.monotonic()
+        while self.running or (self.failure is None and (self.ready or self.delayed)):
+            if self.failure is None:
+                self._promote_delayed()
+                self._launch()
+            self.tasks.pump(timeout=self._poll_timeout())
+            for worker in self.tasks.reap():
+                self.free_gpus.extend(worker.gpus)
+                self._task_ended(worker)
+            if self.err.isatty() and time.monotonic() - last_progress > PROGRESS_EVERY:
+                last_progress = time.monotonic()
+                self._progress()
+
+    def _check_origin(self) -> None:
+        """Resume only a run that has ended; one whose process died without saying so failed."""
+        if self.origin_run_id is None:
+            return
+        origin = self.store.read_run(self.origin_run_id)
+        if origin is None or origin.status != "running" or origin.pid in (None, os.getpid()):
+            return
+        if recorded_process_gone(origin.host, origin.pid, origin.created_at):
+            with contextlib.suppress(Exception):  # read as failed by everyone anyway
+                self.store.update_run(self.origin_run_id, status="failed", finished_at=time.time())
+        elif origin.host == this_host():
+            raise AirstepError(
+                f"Run {self.flow_cls.__name__}/{self.origin_run_id} is still running (process "
+                f"{origin.pid}); let it end or stop it (Ctrl-C), then resume it."
+            )
+
+    def _claim_run(self) -> None:
+        """Say which process runs the run (a reader then tells a dead run from a running one),
+        and clear the temp files of writers that died long ago."""
+        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
+        with self._writing("The run record", where):
+            self.store.update_run(self.run_id, pid=os.getpid(), host=this_host())
+        remove_stale_temp_files(self.store.storage, self.store.flow_name)
 
     def _poll_timeout(self) -> float:
         if self.running:
@@ -160,7 +179,22 @@ class LocalRun:
         return 0.0
 
     def _finish(self, status: str) -> None:
-        self.store.update_run(self.run_id, status=status, finished_at=time.time())
+        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
+        with self._writing(f"The run's status ({status})", where):
+            self.store.update_run(self.run_id, status=status, finished_at=time.time())
+
+    @contextlib.contextmanager
+    def _writing(self, what: str, key: str) -> Iterator[None]:
+        """Turn a failed datastore write into a DataStoreError naming what and where."""
+        try:
+            yield
+        except DataStoreError:
+            raise
+        except Exception as exc:
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DataStoreError(
+                f"{what} could not be written to {self.store.root}/{key}: {cause}."
+            ) from exc
 
     # -- scheduling ---------------------------------------------------------------------------
     def _enqueue(self, step: str, path: Path, attempt: int = 0, delay: float = 0) -> None:
@@ -197,11 +231,7 @@ class LocalRun:
                 max_num_splits=self.max_num_splits,
                 origin_run_id=self.origin_run_id,
             )
-            open_fds = [fd for w in self.running.values() for fd in w.fds]
-            worker = fork_task(self.flow_cls, request, self.store, gpus, open_fds)
-            self.running[worker.pid] = worker
-            for fd in worker.fds:
-                self.selector.register(fd, selectors.EVENT_READ, worker)
+            self.tasks.start(self.flow_cls, request, self.store, gpus)
         self.ready.extendleft(reversed(waiting))
 
     def _try_clone(self, step: str, path: Path) -> bool:
@@ -216,7 +246,9 @@ class LocalRun:
         if manifest is None:
             return False
         manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
-        self.store.commit_task(manifest)
+        where = self.store.task_prefix(self.run_id, step, task_id)
+        with self._writing(f"The record of task {self._pathspec(step, task_id)}", where):
+            self.store.commit_task(manifest)
         self.cloned.add((step, path))
         self._say(f"[{step}/{task_id}] reused from run {self.origin_run_id}")
         self._completed(step, path, manifest)
@@ -242,65 +274,16 @@ class LocalRun:
                     continue
             self._enqueue(child, child_path)
 
-    # -- processes ----------------------------------------------------------------------------
-    def _pump(self, timeout: float) -> None:
-        if not self.selector.get_map():
-            if timeout:
-                time.sleep(timeout)
-            return
-        for key, _ in self.selector.select(timeout):
-            worker: Worker = key.data
-            fd = key.fd
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                self.selector.unregister(fd)
-                os.close(fd)
-                tail = worker.partial.pop(fd, b"")
-                if tail:
-                    self._emit(worker, fd, tail)
-                del worker.fds[fd]
-                continue
-            data = worker.partial.pop(fd, b"") + chunk
-            *lines, rest = data.split(b"\n")
-            if rest:
-                worker.partial[fd] = rest
-            for line in lines:
-                self._emit(worker, fd, line)
-
-    def _emit(self, worker: Worker, fd: int, line: bytes) -> None:
-        worker.log.append(line + b"\n")
-        stream = self.out if worker.fds.get(fd) == "out" else self.err
-        text = line.decode("utf-8", errors="replace")
-        stream.write(f"[{worker.name} (pid {worker.pid})] {text}\n")
-        stream.flush()
-
-    def _reap(self) -> None:
-        for pid, worker in list(self.running.items()):
-            if worker.status is None:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done == 0:
-                    continue
-                worker.status = os.waitstatus_to_exitcode(status)
-            if worker.fds:
-                continue  # drain its output first
-            del self.running[pid]
-            self.free_gpus.extend(worker.gpus)
-            self._task_ended(worker)
-
+    # -- ends of tasks ------------------------------------------------------------------------
     def _task_ended(self, worker: Worker) -> None:
         store, run_id = self.store, self.run_id
-        store.storage.put_bytes(
-            store.log_key(run_id, worker.step, worker.task_id, worker.attempt), b"".join(worker.log)
-        )
+        self._store_attempt_end(worker)
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
         manifest = store.read_manifest(run_id, worker.step, worker.task_id)
         if worker.status == 0 and manifest is not None:
             self._completed(worker.step, path, manifest)
             return
-        record = self._record_crash(worker)
+        record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
         node = self.graph[worker.step]
         regular = step_retries(node) + 1
         if worker.attempt + 1 < step_attempts(node) and self.failure is None:
@@ -324,44 +307,35 @@ class LocalRun:
                     f"{len(self.running)} running task(s)."
                 )
 
-    def _record_crash(self, worker: Worker) -> AttemptRecord | None:
-        """The attempt's record; for a process that died mid-attempt, first marked failed with
-        how it ended, so the record tells the truth and @catch's fallback attempt can say it."""
-        key = (self.run_id, worker.step, worker.task_id, worker.attempt)
-        record = self.store.read_attempt(*key)
-        if (record is None or record.status == "running") and worker.status is not None:
-            record = AttemptRecord(
-                "failed",
-                record.started_at if record else time.time(),
-                finished_at=time.time(),
-                pid=worker.pid,
-                exception=TaskCrashed.__name__,
-                message=TaskCrashed.cause(worker.status),
-            )
-            self.store.write_attempt(*key, record)
-        return record
+    def _store_attempt_end(self, worker: Worker) -> None:
+        """Store the attempt's output; if its process died before recording how the attempt
+        ended (killed), record it as failed with what killed it."""
+        store, step, task_id, attempt = self.store, worker.step, worker.task_id, worker.attempt
+        pathspec = self._pathspec(step, task_id)
+        key = store.log_key(self.run_id, step, task_id, attempt)
+        with self._writing(f"The output of task {pathspec} (attempt {attempt})", key):
+            store.storage.put_bytes(key, b"".join(worker.log))
+        if worker.status == 0:  # the task recorded its end before exiting
+            return
+        record = store.read_attempt(self.run_id, step, task_id, attempt)
+        if record is not None and record.status != "running":
+            return
+        failed = AttemptRecord(
+            "failed",
+            record.started_at if record else worker.started_at,
+            finished_at=time.time(),
+            pid=worker.pid,
+            exception=TaskCrashed.__name__,
+            message=worker.ending,
+        )
+        where = store.task_prefix(self.run_id, step, task_id)
+        with self._writing(f"The record of attempt {attempt} of task {pathspec}", where):
+            store.write_attempt(self.run_id, step, task_id, attempt, failed)
 
-    def _stop_all(self) -> None:
-        for pid in self.running:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + 5
-        for pid in list(self.running):
-            while time.time() < deadline:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    break
-                time.sleep(0.05)
-            else:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                except (ProcessLookupError, ChildProcessError):
-                    pass
-        self.running.clear()
-        self._say("Run interrupted: all task processes were stopped.")
+    def _stop_all(self, what: str) -> None:
+        for worker in self.tasks.stop_all(what):
+            with contextlib.suppress(Exception):  # the datastore may be what failed
+                self._store_attempt_end(worker)
 
     # -- reporting ----------------------------------------------------------------------------
     def _say(self, message: str) -> None:
@@ -376,17 +350,32 @@ class LocalRun:
         ]
         self._say("Progress: " + ", ".join(parts) + f" ({len(self.running)} running)")
 
+    def _pathspec(self, step: str, task_id: str) -> str:
+        return f"{self.flow_cls.__name__}/{self.run_id}/{step}/{task_id}"
+
+    def _datastore_failure(self, exc: DataStoreError) -> str:
+        """One line: what could not be written where, whether the run's status was, the fix."""
+        message = f"Run {self.flow_cls.__name__}/{self.run_id} failed: {exc}"
+        try:
+            self._finish("failed")
+        except DataStoreError as again:
+            message += f" {again} It reads as failed once this process has ended."
+        return (
+            f"{message} Fix the datastore at {self.store.root} (free space, permissions), then "
+            f"continue with: resume --origin-run-id {self.run_id}"
+        )
+
     def _failure_report(self) -> str:
         assert self.failure is not None
         worker, record = self.failure
-        pathspec = f"{self.flow_cls.__name__}/{self.run_id}/{worker.step}/{worker.task_id}"
+        pathspec = self._pathspec(worker.step, worker.task_id)
         attempts = worker.attempt + 1
         if record and record.traceback:
             cause = record.traceback.rstrip()
             if record.exception == "ForeachTooWide":
                 cause += " " + SPLIT_LIMIT_FIX
         else:
-            cause = TaskCrashed.cause(worker.status or 0)
+            cause = worker.ending
         return (
             f"Step *{worker.step}* failed in task {pathspec} after {attempts} attempt(s):\n"
             f"{cause}\n"

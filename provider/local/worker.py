@@ -2,7 +2,8 @@
 
 The parent has imported the flow, cloudpickle and zstd once; a forked child
 starts in about a millisecond and runs :func:`provider.runtime.task.run_task`
-directly, with its stdout and stderr on pipes the parent reads.
+directly, with its stdout and stderr on pipes the parent reads. The child leads a
+process group of its own and dies with the run (:mod:`provider.local.process_groups`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.exceptions import TaskCrashed
+from provider.local.process_groups import adopt_task_group, enter_task_group
 from provider.runtime.task import TaskRequest, run_task, user_traceback
 
 
@@ -27,11 +31,22 @@ class Worker:
     gpus: list[int] = field(default_factory=list)
     partial: dict[int, bytes] = field(default_factory=dict)
     log: list[bytes] = field(default_factory=list)
+    #: exit code once the task process ended (negative: the signal that killed it)
     status: int | None = None
+    started_at: float = field(default_factory=time.time)
+    #: ``time.monotonic()`` when the task process ended
+    ended_at: float | None = None
+    #: when to SIGKILL what the step left running (it got SIGTERM first)
+    kill_leftovers_at: float | None = None
 
     @property
     def name(self) -> str:
         return f"{self.step}/{self.task_id}"
+
+    @property
+    def ending(self) -> str:
+        """How the task process ended, as a sentence."""
+        return TaskCrashed.cause(self.status or 0)
 
 
 def fork_task(
@@ -45,17 +60,25 @@ def fork_task(
     err_r, err_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    run_pid = os.getpid()
     pid = os.fork()
     if pid == 0:  # the task process
         code = 1
         try:
+            enter_task_group(run_pid)
             for fd in [out_r, err_r, *inherited_fds]:
                 os.close(fd)
+            # a background process group cannot read the terminal: stdin is empty instead
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             os.close(out_w)
             os.close(err_w)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
+            # the terminal's Ctrl-C reaches the run process only, which stops the tasks;
+            # the step and the programs it starts get Python's usual SIGINT behaviour
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if gpus:
                 request.extra_env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
@@ -71,6 +94,7 @@ def fork_task(
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+    adopt_task_group(pid)
     os.close(out_w)
     os.close(err_w)
     os.set_blocking(out_r, False)
