@@ -29,7 +29,13 @@ class Storage(Protocol):
         """Names directly below ``prefix`` (files and folders), sorted."""
         ...
 
-    check_before_small_put: bool
+    def holds(self, key: str, path: str) -> bool:
+        """Whether ``key`` provably holds the bytes of the local file ``path`` already.
+
+        True lets a writer skip the upload; a store that cannot prove it says False, and
+        the file is written again (so a damaged blob is replaced, never reused).
+        """
+        ...
 
     def temp_dir(self) -> str:
         """A local folder for spooling large objects before ``put_file``."""
@@ -88,8 +94,9 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    #: a local existence check is cheap, and saves rewriting an identical blob
-    check_before_small_put = True
+    def holds(self, key: str, path: str) -> bool:
+        # the spooled file sits under the root: moving it over the old blob costs a rename
+        return False
 
     def temp_dir(self) -> str:
         path = os.path.join(self.root, ".tmp")
