@@ -145,6 +145,14 @@ class FlowDataStore:
     def write_run(self, record: RunRecord) -> None:
         self._put(f"{self.run_prefix(record.run_id)}/{RUN_RECORD}", record)
 
+    def create_run(self, record: RunRecord) -> bool:
+        """Write the record of a new run; False (nothing written) if the run id is taken.
+
+        Exclusive: of two runs started at once with one id, exactly one gets True.
+        """
+        key = f"{self.run_prefix(record.run_id)}/{RUN_RECORD}"
+        return self.storage.put_new(key, encode(record))
+
     def read_run(self, run_id: str) -> RunRecord | None:
         return self._get(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
 
@@ -156,8 +164,9 @@ class FlowDataStore:
         record = RunRecord(
             flow=self.flow_name, run_id=run_id, created_at=time.time(), origin_run_id=origin_run_id
         )
-        self.write_run(record)
-        return record
+        if self.create_run(record):
+            return record
+        return self.read_run(run_id) or record  # created meanwhile by another task
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
         """Change fields of the run record (created if missing) and write it back."""

@@ -56,6 +56,23 @@ class S3Storage:
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def put_new(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            # 412: the key exists; 409: another conditional write of it is in flight
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                "412",
+                "409",
+            ):
+                return False
+            raise
+        return True
+
     def put_file(self, key: str, path: str) -> None:
         try:
             self.client.upload_file(path, self.bucket, self._key(key), Config=_TRANSFER)

@@ -18,6 +18,13 @@ class Storage(Protocol):
     root: str
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if nothing is there; False if something was.
+
+        Exclusive: of writers racing for one key, exactly one gets True.
+        """
+        ...
+
     def put_file(self, key: str, path: str) -> None:
         """Store a local file under ``key``; the file is consumed (moved or deleted)."""
         ...
@@ -63,6 +70,23 @@ class LocalStorage:
             _unlink(tmp)
             raise
 
+    def put_new(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, path)  # atomic and exclusive: the whole file appears, or nothing
+            except FileExistsError:
+                return False
+            except OSError:  # a filesystem without hard links
+                return _create_exclusive(path, data)
+            return True
+        finally:
+            _unlink(tmp)
+
     def put_file(self, key: str, path: str) -> None:
         target = self._path(key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -102,6 +126,16 @@ class LocalStorage:
         path = os.path.join(self.root, ".tmp")
         os.makedirs(path, exist_ok=True)
         return path
+
+
+def _create_exclusive(path: str, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return True
 
 
 def _unlink(path: str) -> None:

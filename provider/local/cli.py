@@ -119,18 +119,15 @@ def run_cli(
         if args.run_id_file:
             with open(args.run_id_file, "w") as f:
                 f.write(run_id)
-        try:
-            LocalRun(
-                flow_cls,
-                store=store,
-                run_id=run_id,
-                max_workers=args.max_workers,
-                max_num_splits=args.max_num_splits,
-                **options,
-            ).run()
-        finally:
-            if args.tags and (record := store.read_run(run_id)) is not None:
-                store.update_run(run_id, tags=tuple(sorted({*record.tags, *args.tags})))
+        LocalRun(
+            flow_cls,
+            store=store,
+            run_id=run_id,
+            max_workers=args.max_workers,
+            max_num_splits=args.max_num_splits,
+            tags=tuple(sorted(set(args.tags))),
+            **options,
+        ).run()
         return 0
     except RunFailed as exc:
         print(exc, file=sys.stderr)

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
 from provider.decorators.resolve import retry_delay_seconds, step_gpus, step_retries
-from provider.exceptions import ResourceError, RunFailed
+from provider.exceptions import AirstepError, ResourceError, RunFailed
 from provider.flow.spec import FlowSpec
 from provider.local.worker import Worker, fork_task
 from provider.runtime.task import TaskRequest
@@ -70,6 +70,7 @@ class LocalRun:
         max_num_splits: int = 100,
         origin_run_id: str | None = None,
         resume_step: str | None = None,
+        tags: tuple[str, ...] = (),
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
@@ -82,6 +83,7 @@ class LocalRun:
         self.max_num_splits = max_num_splits
         self.origin_run_id = origin_run_id
         self.resume_step = resume_step
+        self.tags = tags
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.free_gpus = list(range(local_gpu_count()))
@@ -111,16 +113,22 @@ class LocalRun:
     # -- main loop ----------------------------------------------------------------------------
     def run(self) -> str:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
-        self.store.write_run(
-            RunRecord(
-                flow=self.flow_cls.__name__,
-                run_id=self.run_id,
-                created_at=time.time(),
-                status="running",
-                origin_run_id=self.origin_run_id,
-                executor="local",
-            )
+        record = RunRecord(
+            flow=self.flow_cls.__name__,
+            run_id=self.run_id,
+            created_at=time.time(),
+            status="running",
+            origin_run_id=self.origin_run_id,
+            executor="local",
+            tags=self.tags,
         )
+        if not self.store.create_run(record):  # exclusive: one run per id, even when racing
+            raise AirstepError(
+                f"Flow {self.flow_cls.__name__} already has a run {self.run_id!r} in "
+                f"{self.store.root}, and a run id names one run. Omit --run-id for a new one, "
+                f"pick another id, or continue that run with: resume --origin-run-id "
+                f"{self.run_id}"
+            )
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
         last_progress = time.monotonic()

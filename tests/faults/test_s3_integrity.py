@@ -1,13 +1,15 @@
-"""On S3 (moto_server): a damaged blob is an error, and storing its value again replaces it."""
+"""On S3 (moto_server): damaged blobs are errors and are replaced; run records are exclusive."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
-from provider.datastore import load_object, save_object, storage_for
+from provider.datastore import FlowDataStore, load_object, save_object, storage_for
 from provider.datastore.blobs import SPOOL_LIMIT, blob_key
+from provider.datastore.records import RunRecord
 from provider.datastore.s3 import MULTIPART_THRESHOLD, S3Storage, upload_etag
 from provider.exceptions import DataStoreError
 
@@ -53,6 +55,16 @@ def test_an_intact_spooled_blob_is_not_uploaded_again(s3):
     assert save_object(s3, "F", value) == ref
     assert versions(s3, blob_key("F", ref.sha)) == 1
     assert load_object(s3, "F", ref.sha) == value
+
+
+def test_a_run_record_is_created_once(s3):
+    store = FlowDataStore("F", s3)
+    first = RunRecord(flow="F", run_id="r", created_at=time.time(), tags=("first",))
+    assert store.create_run(first)
+    assert not store.create_run(RunRecord(flow="F", run_id="r", created_at=time.time()))
+    assert store.read_run("r") == first
+    assert store.ensure_run("r") == first
+    assert versions(s3, "F/runs/r/run.json") == 1
 
 
 @pytest.mark.slow
