@@ -93,11 +93,17 @@ class _HashingWriter:
         self.hash = hashlib.sha256()
         self.size = 0
         self._sink = sink
+        #: what writing the bytes raised, to tell it from what pickling raised
+        self.sink_error: BaseException | None = None
 
     def write(self, data: Any) -> int:
         self.hash.update(data)
         self.size += len(memoryview(data).cast("B"))
-        self._sink.write(data)
+        try:
+            self._sink.write(data)
+        except BaseException as exc:
+            self.sink_error = exc
+            raise
         return len(data)
 
 
@@ -106,14 +112,24 @@ def blob_key(prefix: str, sha: str) -> str:
 
 
 def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
-    """Store ``obj`` under ``prefix``/blobs; return its content address."""
+    """Store ``obj`` under ``prefix``/blobs; return its content address.
+
+    A value that cannot be pickled raises :class:`pickle.PicklingError` (with what pickle
+    said) and stores nothing.
+    """
     spool = _Spool(storage.temp_dir())
     try:
         compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
             spool, closefd=False, write_return_read=True
         )
         writer = _HashingWriter(compressor)
-        cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            if writer.sink_error is not None:
+                raise
+            # one type for "this value cannot be pickled", whatever the value raised
+            raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
         compressor.flush(zstandard.FLUSH_FRAME)
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
         key = blob_key(prefix, ref.sha)
