@@ -36,7 +36,7 @@ SMALL_BLOB = 256 * 1024
 SMALL_PICKLE = 4 * 1024 * 1024
 #: a read buffer this large is hashed on a helper thread, a chunk at a time, as it fills
 HASH_ASIDE_MIN = 16 * 1024 * 1024
-HASH_CHUNK = 4 * 1024 * 1024
+HASH_CHUNK = 2 * 1024 * 1024
 #: the longest line a text opcode may take (a damaged blob must not read forever)
 MAX_LINE = 64 * 1024
 
@@ -262,8 +262,8 @@ class _VerifyingReader:
         return bytes(line)
 
     def readinto(self, buffer: Any) -> int:
-        # Never raises: a traceback would keep views of pickle's buffer alive after pickle
-        # frees it. A decompression error is kept for verify(); pickle sees a short read.
+        # A decompression error is kept for verify() and pickle sees a short read: raised
+        # here, its traceback would keep views of pickle's buffer alive after pickle frees it.
         with memoryview(buffer) as whole, whole.cast("B") as view:
             if view.nbytes < HASH_ASIDE_MIN:
                 filled = self._fill(view)
@@ -271,21 +271,18 @@ class _VerifyingReader:
                     self._hash.update(part)
                 return filled
             filled = 0
-            with ThreadPoolExecutor(max_workers=1) as helper:  # leaving waits for the last hash
-                hashing = None
+            # one helper hashes the chunks in the order they are queued; leaving the block
+            # waits until it has hashed them all
+            with ThreadPoolExecutor(max_workers=1) as helper:
                 while filled < view.nbytes:
                     chunk = view[filled : filled + HASH_CHUNK]
                     got = self._fill(chunk)
-                    if hashing is not None:
-                        hashing.result()
                     if got:
-                        hashing = helper.submit(self._hash.update, chunk[:got])
+                        helper.submit(self._hash.update, chunk[:got])
                     filled += got
                     if got < chunk.nbytes:
                         break
-                if hashing is not None:
-                    hashing.result()
-                del hashing, chunk
+                del chunk
             return filled
 
     def _fill(self, view: memoryview) -> int:
