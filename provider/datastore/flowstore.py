@@ -164,9 +164,8 @@ class FlowDataStore:
         record = RunRecord(
             flow=self.flow_name, run_id=run_id, created_at=time.time(), origin_run_id=origin_run_id
         )
-        if self.create_run(record):
-            return record
-        return self.read_run(run_id) or record  # created meanwhile by another task
+        self.write_run(record)
+        return record
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
         """Change fields of the run record (created if missing) and write it back."""

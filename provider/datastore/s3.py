@@ -62,14 +62,16 @@ class S3Storage:
                 Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
             )
         except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
             # 412: the key exists; 409: another conditional write of it is in flight
-            if exc.response.get("Error", {}).get("Code") in (
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-                "412",
-                "409",
-            ):
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 return False
+            if code in ("NotImplemented", "501"):
+                raise DataStoreError(
+                    f"The S3 endpoint of {self.root} does not support conditional writes "
+                    f"(If-None-Match), which keep two writers from both creating {key!r}; use "
+                    "an endpoint that does (AWS S3, a current MinIO, moto)."
+                ) from None
             raise
         return True
 

@@ -63,7 +63,6 @@ def test_a_run_record_is_created_once(s3):
     assert store.create_run(first)
     assert not store.create_run(RunRecord(flow="F", run_id="r", created_at=time.time()))
     assert store.read_run("r") == first
-    assert store.ensure_run("r") == first
     assert versions(s3, "F/runs/r/run.json") == 1
 
 
