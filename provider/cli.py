@@ -19,7 +19,9 @@ USAGE = """airstep COMMAND FLOW_FILE [options]
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="airstep", usage=USAGE, add_help=False)
+    parser = argparse.ArgumentParser(
+        prog="airstep", usage=USAGE, add_help=False, allow_abbrev=False
+    )
     parser.add_argument("command", nargs="?")
     parser.add_argument("file", nargs="?")
     parser.add_argument("--flow")

@@ -153,12 +153,22 @@ class Run:
 
     @property
     def successful(self) -> bool:
+        """The run's own final status says it succeeded.
+
+        A run whose record carries no status (an Airflow run) counts as successful once its
+        end step has finished.
+        """
+        record = self._run_record
+        if record is not None and record.status is not None:
+            return record.status == "ok"
         return self.end_task is not None
 
     @property
     def finished(self) -> bool:
         record = self._run_record
-        return self.successful or (record is not None and record.status in FINAL_FAILURES)
+        if record is not None and record.status is not None:
+            return record.status == "ok" or record.status in FINAL_FAILURES
+        return self.end_task is not None
 
     @property
     def data(self) -> Any:

@@ -4,7 +4,10 @@ An object is pickled with cloudpickle (lambdas and local classes work), hashed
 (SHA-256 of the pickle bytes) and compressed with zstd in one streaming pass, so
 a large artifact is never held twice in memory. Small blobs stay in memory;
 large ones spool to a temporary file that is then moved into place. A blob's key
-is its hash: identical bytes are stored once, and writing one that exists is free.
+is its hash: identical bytes are stored once. Reading hashes the bytes again as they
+are unpickled, and a blob that does not match its key is an error, never a value;
+writing replaces a blob rather than trusting the one already there, so storing a value
+again repairs a damaged blob.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import io
 import os
 import pickle
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -25,6 +30,15 @@ from provider.exceptions import DataStoreError
 
 SPOOL_LIMIT = 8 * 1024 * 1024
 COMPRESSION_LEVEL = 3
+#: a blob whose compressed bytes are fewer than this is read whole and verified before it is
+#: unpickled (as long as its pickle is at most SMALL_PICKLE bytes); larger ones stream
+SMALL_BLOB = 256 * 1024
+SMALL_PICKLE = 4 * 1024 * 1024
+#: a read buffer this large is hashed on a helper thread, a chunk at a time, as it fills
+HASH_ASIDE_MIN = 16 * 1024 * 1024
+HASH_CHUNK = 2 * 1024 * 1024
+#: the longest line a text opcode may take (a damaged blob must not read forever)
+MAX_LINE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,11 +93,17 @@ class _HashingWriter:
         self.hash = hashlib.sha256()
         self.size = 0
         self._sink = sink
+        #: what writing the bytes raised, to tell it from what pickling raised
+        self.sink_error: BaseException | None = None
 
     def write(self, data: Any) -> int:
         self.hash.update(data)
         self.size += len(memoryview(data).cast("B"))
-        self._sink.write(data)
+        try:
+            self._sink.write(data)
+        except BaseException as exc:
+            self.sink_error = exc
+            raise
         return len(data)
 
 
@@ -92,25 +112,31 @@ def blob_key(prefix: str, sha: str) -> str:
 
 
 def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
-    """Store ``obj`` under ``prefix``/blobs; return its content address."""
+    """Store ``obj`` under ``prefix``/blobs; return its content address.
+
+    A value that cannot be pickled raises :class:`pickle.PicklingError` (with what pickle
+    said) and stores nothing.
+    """
     spool = _Spool(storage.temp_dir())
     try:
         compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
             spool, closefd=False, write_return_read=True
         )
         writer = _HashingWriter(compressor)
-        cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            if writer.sink_error is not None:
+                raise
+            # one type for "this value cannot be pickled", whatever the value raised
+            raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
         compressor.flush(zstandard.FLUSH_FRAME)
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
         key = blob_key(prefix, ref.sha)
         data = spool.value()
         if data is not None:
-            if not (storage.check_before_small_put and storage.exists(key)):
-                storage.put_bytes(key, data)
-        elif storage.exists(key):
-            return ref
-        else:
-            assert spool.path is not None
+            storage.put_bytes(key, data)
+        elif spool.path is not None and not storage.holds(key, spool.path):
             storage.put_file(key, spool.path)
             spool.path = None
         return ref
@@ -119,14 +145,168 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
 
 
 def load_object(storage: Storage, prefix: str, sha: str) -> Any:
-    """Read back an object stored by :func:`save_object`."""
+    """Read back an object stored by :func:`save_object`, verified against its address.
+
+    A small blob is decompressed whole and its SHA-256 checked before it is unpickled; a
+    larger one is hashed as pickle reads it, and checked once it has been read to its end.
+    A blob whose pickle bytes do not hash to ``sha`` is a :class:`DataStoreError`, never a
+    value.
+    """
     key = blob_key(prefix, sha)
     try:
-        with storage.open_read(key) as raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20)
-            return pickle.load(reader)
+        raw = storage.open_read(key)
     except DataStoreError:
         raise DataStoreError(
             f"Artifact blob {sha} is missing from the datastore at {storage.root}; "
             "was the datastore root changed or cleaned?"
         ) from None
+    with raw:
+        head = _read_up_to(raw, SMALL_BLOB)
+        data = _decompress_small(head) if len(head) < SMALL_BLOB else None
+        if data is not None:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != sha:
+                raise _damaged(storage, sha, f"its bytes hash to {actual}, not to its address")
+            return pickle.loads(data)
+        source = io.BytesIO(head) if len(head) < SMALL_BLOB else _Rest(head, raw)
+        reader = _VerifyingReader(
+            zstandard.ZstdDecompressor().stream_reader(source, read_size=1 << 20)
+        )
+        try:
+            value = pickle.load(reader)
+        except Exception:
+            # Damaged bytes can fail in any way while unpickling; when the blob is intact the
+            # error is the value's own (a module missing here, say) and is raised as it is.
+            reader.verify(storage, sha)
+            raise
+        reader.verify(storage, sha)
+        return value
+
+
+def _damaged(storage: Storage, sha: str, problem: str) -> DataStoreError:
+    return DataStoreError(
+        f"Artifact blob {sha} in the datastore at {storage.root} is damaged ({problem}); "
+        "its value is not used, and storing the value again repairs it."
+    )
+
+
+def _read_up_to(raw: BinaryIO, size: int) -> bytes:
+    """``size`` bytes of ``raw``, fewer only at its end."""
+    data = raw.read(size)
+    while 0 < len(data) < size and (more := raw.read(size - len(data))):
+        data += more
+    return data
+
+
+_local = threading.local()
+
+
+def _decompress_small(compressed: bytes) -> bytes | None:
+    """The pickle bytes of a small blob; None if more than SMALL_PICKLE or not decodable."""
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:  # one per thread: making one costs more than using it
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    # an output buffer on the heap is cheap; a larger one (mmap) is tried only when needed
+    for limit in (64 * 1024, SMALL_PICKLE):
+        try:
+            return decompressor.decompress(compressed, max_output_size=limit)
+        except zstandard.ZstdError:
+            continue
+    return None
+
+
+class _Rest:
+    """A file that reads ``head`` and then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head: bytes | memoryview = head
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._raw.read(size)
+        if size < 0 or size >= len(self._head):
+            data, self._head = bytes(self._head), b""
+            return data
+        data, self._head = bytes(self._head[:size]), memoryview(self._head)[size:]
+        return data
+
+
+class _VerifyingReader:
+    """The file pickle reads from: the decompressed stream, hashed as pickle consumes it.
+
+    pickle reads opcodes with ``read`` and a large bytes object with one ``readinto`` of its
+    whole buffer. A large buffer is filled a chunk at a time while a helper thread hashes the
+    chunk before (hashlib releases the GIL), so hashing overlaps decompression; every chunk
+    is hashed, in stream order, before ``readinto`` returns the buffer to pickle.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        #: what decompressing raised inside ``readinto`` (which returns short instead)
+        self._error: zstandard.ZstdError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._hash.update(data)
+        return data
+
+    def readline(self) -> bytes:  # only text opcodes (protocols 0-1) use it
+        line = bytearray()
+        while len(line) < MAX_LINE and not line.endswith(b"\n"):
+            byte = self.read(1)
+            if not byte:
+                break
+            line += byte
+        return bytes(line)
+
+    def readinto(self, buffer: Any) -> int:
+        # A decompression error is kept for verify() and pickle sees a short read: raised
+        # here, its traceback would keep views of pickle's buffer alive after pickle frees it.
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            if view.nbytes < HASH_ASIDE_MIN:
+                filled = self._fill(view)
+                with view[:filled] as part:
+                    self._hash.update(part)
+                return filled
+            filled = 0
+            # one helper hashes the chunks in the order they are queued; leaving the block
+            # waits until it has hashed them all
+            with ThreadPoolExecutor(max_workers=1) as helper:
+                while filled < view.nbytes:
+                    chunk = view[filled : filled + HASH_CHUNK]
+                    got = self._fill(chunk)
+                    if got:
+                        helper.submit(self._hash.update, chunk[:got])
+                    filled += got
+                    if got < chunk.nbytes:
+                        break
+                del chunk
+            return filled
+
+    def _fill(self, view: memoryview) -> int:
+        filled = 0
+        while filled < view.nbytes and self._error is None:
+            try:
+                got = self._stream.readinto(view[filled:])
+            except zstandard.ZstdError as exc:
+                self._error = zstandard.ZstdError(str(exc))  # without the traceback
+                break
+            if not got:
+                break
+            filled += got
+        return filled
+
+    def verify(self, storage: Storage, sha: str) -> None:
+        """Hash whatever pickle left unread; raise unless the whole stream hashes to ``sha``."""
+        try:
+            if self._error is not None:
+                raise self._error
+            while self.read(1 << 20):
+                pass
+        except zstandard.ZstdError as exc:
+            raise _damaged(storage, sha, f"its bytes do not decompress: {exc}") from None
+        actual = self._hash.hexdigest()
+        if actual != sha:
+            raise _damaged(storage, sha, f"its bytes hash to {actual}, not to its address")

@@ -90,6 +90,45 @@ class FlowDataStore:
     def load_artifact(self, sha: str) -> Any:
         return load_object(self.storage, self.flow_name, sha)
 
+    def unreadable(
+        self,
+        error: DataStoreError,
+        run_id: str,
+        reader: str,
+        what: str,
+        *,
+        artifact: tuple[str, str] | None = None,
+        origin: str | None = None,
+    ) -> DataStoreError:
+        """``error`` (a blob missing or damaged) as the task ``reader`` meets it, with the fix.
+
+        ``what`` names the value read; ``origin`` is the step that stored it, else it is
+        looked up from ``artifact`` (name, sha) in the run's manifests.
+        """
+        if origin is None and artifact is not None:
+            origin = self._step_that_set(run_id, *artifact)
+        if origin is None:
+            fix = "Re-run the step that set it and the steps after it with"
+            command = f"resume STEP --origin-run-id {run_id}"
+        else:
+            fix = f"Step *{origin}* set it: re-run it and the steps after it with"
+            command = f"resume {origin} --origin-run-id {run_id}"
+        return DataStoreError(f"Task {reader} cannot read {what}: {error} {fix} `{command}`.")
+
+    def _step_that_set(self, run_id: str, name: str, sha: str) -> str | None:
+        """The step of the earliest task of the run holding ``name`` as blob ``sha``."""
+        found: list[tuple[float, str]] = []
+        for step in self.list_steps(run_id):
+            for task_id in self.list_tasks(run_id, step):
+                try:
+                    manifest = self.read_manifest(run_id, step, task_id)
+                except DataStoreError:
+                    continue
+                entry = manifest.artifacts.get(name) if manifest else None
+                if manifest and entry and entry.sha == sha:
+                    found.append((manifest.started_at, step))
+        return min(found)[1] if found else None
+
     # -- records ----------------------------------------------------------------------------
     def _put(self, key: str, record: Record) -> None:
         self.storage.put_bytes(key, encode(record))
@@ -105,6 +144,14 @@ class FlowDataStore:
     # -- runs -------------------------------------------------------------------------------
     def write_run(self, record: RunRecord) -> None:
         self._put(f"{self.run_prefix(record.run_id)}/{RUN_RECORD}", record)
+
+    def create_run(self, record: RunRecord) -> bool:
+        """Write the record of a new run; False (nothing written) if the run id is taken.
+
+        Exclusive: of two runs started at once with one id, exactly one gets True.
+        """
+        key = f"{self.run_prefix(record.run_id)}/{RUN_RECORD}"
+        return self.storage.put_new(key, encode(record))
 
     def read_run(self, run_id: str) -> RunRecord | None:
         return self._get(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
@@ -188,7 +235,15 @@ class TaskCheckpoints:
 
     def load(self, default: Any = None) -> Any:
         pointer = self._store._get(CheckpointPointer, self._key)
-        return default if pointer is None else self._store.load_artifact(pointer.sha)
+        if pointer is None:
+            return default
+        try:
+            return self._store.load_artifact(pointer.sha)
+        except DataStoreError as exc:
+            raise DataStoreError(
+                f"The checkpoint at {self._store.root}/{self._key} cannot be read: {exc} "
+                "Delete that file to start the step without it."
+            ) from None
 
 
 class TaskRecord:
@@ -237,8 +292,27 @@ class TaskRecord:
         if name not in self._cache:
             if name not in self.artifacts:
                 raise AttributeError(f"Task {self.pathspec} has no artifact *{name}*.")
-            self._cache[name] = self.store.load_artifact(self.sha(name))
+            sha = self.sha(name)
+            try:
+                self._cache[name] = self.store.load_artifact(sha)
+            except DataStoreError as exc:
+                raise self.store.unreadable(
+                    exc, self.run_id, self.pathspec, f"artifact *{name}*", artifact=(name, sha)
+                ) from None
         return self._cache[name]
+
+    def load_item(self) -> Any:
+        """The item of the task's innermost foreach; None outside a foreach."""
+        if not self.manifest.foreach_stack:
+            return None
+        frame = self.manifest.foreach_stack[-1]
+        try:
+            return self.store.load_artifact(frame.sha)
+        except DataStoreError as exc:
+            what = f"its foreach item ({frame.label}, item {frame.index} of *{frame.var}*)"
+            raise self.store.unreadable(
+                exc, self.run_id, self.pathspec, what, origin=frame.step
+            ) from None
 
     def __repr__(self) -> str:
         return f"TaskRecord({self.pathspec!r})"

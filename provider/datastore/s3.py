@@ -10,6 +10,7 @@ on throttling and transient errors.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from typing import Any, BinaryIO
@@ -19,6 +20,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from s3transfer.utils import ChunksizeAdjuster
 
 from provider.exceptions import DataStoreError
 
@@ -53,6 +55,25 @@ class S3Storage:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            # 412: the key exists; 409: another conditional write of it is in flight
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return False
+            if code in ("NotImplemented", "501"):
+                raise DataStoreError(
+                    f"The S3 endpoint of {self.root} does not support conditional writes "
+                    f"(If-None-Match), which keep two writers from both creating {key!r}; use "
+                    "an endpoint that does (AWS S3, a current MinIO, moto)."
+                ) from None
+            raise
+        return True
 
     def put_file(self, key: str, path: str) -> None:
         try:
@@ -97,6 +118,39 @@ class S3Storage:
         os.makedirs(path, exist_ok=True)
         return path
 
-    #: small blobs skip the existence check: a PUT of identical bytes is harmless and
-    #: costs one request instead of two
-    check_before_small_put = False
+    def holds(self, key: str, path: str) -> bool:
+        """True when the object's ETag is the one uploading ``path`` would give it.
+
+        S3 computes the ETag from the bytes it received (their MD5, or for a multipart
+        upload the MD5 of the parts' MD5s), so an equal ETag proves the object holds the
+        file's bytes and the upload can be skipped. Any other object (damaged, written by
+        another tool or part size, or encrypted with a KMS key, whose ETag is no MD5) does
+        not match, and the file is uploaded over it.
+        """
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return bool(head.get("ETag", "").strip('"') == upload_etag(path))
+
+
+def upload_etag(path: str) -> str:
+    """The ETag S3 gives ``path`` once ``put_file`` has uploaded it (with ``_TRANSFER``)."""
+    size = os.path.getsize(path)
+    multipart = size >= _TRANSFER.multipart_threshold
+    part_size = ChunksizeAdjuster().adjust_chunksize(_TRANSFER.multipart_chunksize, size)
+    whole, of_parts, parts = _md5(), _md5(), 0
+    with open(path, "rb") as f:
+        while part := f.read(part_size):
+            if multipart:
+                of_parts.update(_md5(part).digest())
+                parts += 1
+            else:
+                whole.update(part)
+    return f"{of_parts.hexdigest()}-{parts}" if multipart else whole.hexdigest()
+
+
+def _md5(data: bytes = b"") -> Any:
+    return hashlib.md5(data, usedforsecurity=False)

@@ -21,6 +21,13 @@ class Storage(Protocol):
     root: str
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if nothing is there; False if something was.
+
+        Exclusive: of writers racing for one key, exactly one gets True.
+        """
+        ...
+
     def put_file(self, key: str, path: str) -> None:
         """Store a local file under ``key``; the file is consumed (moved or deleted)."""
         ...
@@ -32,7 +39,13 @@ class Storage(Protocol):
         """Names directly below ``prefix`` (files and folders), sorted."""
         ...
 
-    check_before_small_put: bool
+    def holds(self, key: str, path: str) -> bool:
+        """Whether ``key`` provably holds the bytes of the local file ``path`` already.
+
+        True lets a writer skip the upload; a store that cannot prove it says False, and
+        the file is written again (so a damaged blob is replaced, never reused).
+        """
+        ...
 
     def temp_dir(self) -> str:
         """A local folder for spooling large objects before ``put_file``."""
@@ -59,6 +72,23 @@ class LocalStorage:
         except BaseException:
             _unlink(tmp)
             raise
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, path)  # atomic and exclusive: the whole file appears, or nothing
+            except FileExistsError:
+                return False
+            except OSError:  # a filesystem without hard links
+                return _create_exclusive(path, data)
+            return True
+        finally:
+            _unlink(tmp)
 
     def put_file(self, key: str, path: str) -> None:
         target = self._path(key)
@@ -91,13 +121,24 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    #: a local existence check is cheap, and saves rewriting an identical blob
-    check_before_small_put = True
+    def holds(self, key: str, path: str) -> bool:
+        # the spooled file sits under the root: moving it over the old blob costs a rename
+        return False
 
     def temp_dir(self) -> str:
         path = os.path.join(self.root, ".tmp")
         os.makedirs(path, exist_ok=True)
         return path
+
+
+def _create_exclusive(path: str, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return True
 
 
 def _unlink(path: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import ArtifactEntry, ForeachFrame
+from provider.exceptions import DataStoreError
 from provider.flow.graph import StepNode
 
 
@@ -47,7 +48,12 @@ class TaskState:
                 f"Step *{self.node.name}* has no artifact *{name}*: no earlier step set "
                 f"self.{name}."
             )
-        return self.store.load_artifact(entry.sha)
+        try:
+            return self.store.load_artifact(entry.sha)
+        except DataStoreError as exc:
+            raise self.store.unreadable(
+                exc, self.run_id, self.pathspec, f"artifact *{name}*", artifact=(name, entry.sha)
+            ) from None
 
     def foreach_item(self, depth: int) -> Any:
         if not self.foreach_stack:
@@ -56,5 +62,16 @@ class TaskState:
             )
         depth = depth % len(self.foreach_stack)
         if depth not in self._items:
-            self._items[depth] = self.store.load_artifact(self.foreach_stack[depth].sha)
+            frame = self.foreach_stack[depth]
+            try:
+                self._items[depth] = self.store.load_artifact(frame.sha)
+            except DataStoreError as exc:
+                what = f"its foreach item ({frame.label}, item {frame.index} of *{frame.var}*)"
+                raise self.store.unreadable(
+                    exc, self.run_id, self.pathspec, what, origin=frame.step
+                ) from None
         return self._items[depth]
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.store.flow_name}/{self.run_id}/{self.node.name}/{self.task_id}"

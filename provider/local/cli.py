@@ -21,7 +21,10 @@ from provider.local.scheduler import LocalRun, new_run_id
 
 def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.ArgumentParser:
     doc = (flow_cls.__doc__ or "").strip()
-    parser = argparse.ArgumentParser(prog=prog, description=doc or f"The flow {flow_cls.__name__}.")
+    # no abbreviations: a parameter --n must not be read as --not-quiet, nor --max as --max-workers
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc or f"The flow {flow_cls.__name__}.", allow_abbrev=False
+    )
     for flags in (("--quiet", "--not-quiet"), ("--pylint", "--no-pylint")):
         for flag in flags:  # Metaflow's top-level switches, so its command lines work as-is
             parser.add_argument(flag, action="store_true", help="accepted; has no effect")
@@ -52,7 +55,7 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
         )
         p.add_argument("--run-id-file", metavar="PATH", help="write the run id to this file")
 
-    run = commands.add_parser("run", help="run the flow on this machine")
+    run = commands.add_parser("run", help="run the flow on this machine", allow_abbrev=False)
     executor_options(run)
     run.add_argument("--run-id", help="use this run id instead of a new one")
     group = run.add_argument_group("parameters")
@@ -69,13 +72,15 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
             **extra,
         )
 
-    resume = commands.add_parser("resume", help="re-run a failed run, reusing its finished tasks")
+    resume = commands.add_parser(
+        "resume", help="re-run a failed run, reusing its finished tasks", allow_abbrev=False
+    )
     executor_options(resume)
     resume.add_argument("step", nargs="?", help="re-run from this step on (default: what failed)")
     resume.add_argument("--origin-run-id", help="the run to resume (default: the latest run)")
 
-    commands.add_parser("show", help="describe the flow's steps")
-    commands.add_parser("check", help="validate the flow without running it")
+    commands.add_parser("show", help="describe the flow's steps", allow_abbrev=False)
+    commands.add_parser("check", help="validate the flow without running it", allow_abbrev=False)
     return parser
 
 
@@ -119,18 +124,15 @@ def run_cli(
         if args.run_id_file:
             with open(args.run_id_file, "w") as f:
                 f.write(run_id)
-        try:
-            LocalRun(
-                flow_cls,
-                store=store,
-                run_id=run_id,
-                max_workers=args.max_workers,
-                max_num_splits=args.max_num_splits,
-                **options,
-            ).run()
-        finally:
-            if args.tags and (record := store.read_run(run_id)) is not None:
-                store.update_run(run_id, tags=tuple(sorted({*record.tags, *args.tags})))
+        LocalRun(
+            flow_cls,
+            store=store,
+            run_id=run_id,
+            max_workers=args.max_workers,
+            max_num_splits=args.max_num_splits,
+            tags=tuple(sorted(set(args.tags))),
+            **options,
+        ).run()
         return 0
     except RunFailed as exc:
         print(exc, file=sys.stderr)

@@ -64,6 +64,7 @@ class LocalRun:
         max_num_splits: int = 100,
         origin_run_id: str | None = None,
         resume_step: str | None = None,
+        tags: tuple[str, ...] = (),
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
@@ -76,6 +77,7 @@ class LocalRun:
         self.max_num_splits = max_num_splits
         self.origin_run_id = origin_run_id
         self.resume_step = resume_step
+        self.tags = tags
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.free_gpus = gpu_budget(self.graph)
@@ -98,17 +100,29 @@ class LocalRun:
     def run(self) -> str:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
         self._check_origin()
-        self.store.write_run(
-            RunRecord(
-                flow=self.flow_cls.__name__,
-                run_id=self.run_id,
-                created_at=time.time(),
-                status="running",
-                origin_run_id=self.origin_run_id,
-                executor="local",
-            )
+        record = RunRecord(
+            flow=self.flow_cls.__name__,
+            run_id=self.run_id,
+            created_at=time.time(),
+            status="running",
+            origin_run_id=self.origin_run_id,
+            executor="local",
+            tags=self.tags,
+            # which process runs the run: a reader then tells a dead run from a running one
+            pid=os.getpid(),
+            host=this_host(),
         )
-        self._claim_run()
+        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
+        with self._writing("The run record", where):
+            created = self.store.create_run(record)  # exclusive: one run per id, even racing
+        if not created:
+            raise AirstepError(
+                f"Flow {self.flow_cls.__name__} already has a run {self.run_id!r} in "
+                f"{self.store.root}, and a run id names one run. Omit --run-id for a new one, "
+                f"pick another id, or continue that run with: resume --origin-run-id "
+                f"{self.run_id}"
+            )
+        remove_stale_temp_files(self.store.storage, self.store.flow_name)
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
         with reaping_orphans():
@@ -162,14 +176,6 @@ class LocalRun:
                 f"Run {self.flow_cls.__name__}/{self.origin_run_id} is still running (process "
                 f"{origin.pid}); let it end or stop it (Ctrl-C), then resume it."
             )
-
-    def _claim_run(self) -> None:
-        """Say which process runs the run (a reader then tells a dead run from a running one),
-        and clear the temp files of writers that died long ago."""
-        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
-        with self._writing("The run record", where):
-            self.store.update_run(self.run_id, pid=os.getpid(), host=this_host())
-        remove_stale_temp_files(self.store.storage, self.store.flow_name)
 
     def _poll_timeout(self) -> float:
         if self.running:

@@ -13,7 +13,6 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, task_id_for
 from provider.datastore.records import ArtifactEntry, ForeachFrame
@@ -79,7 +78,7 @@ def _join_inputs(
     stack = list(first.foreach_stack)
     if graph[node.split_parent or ""].is_foreach:
         stack.pop()
-    inputs = Inputs([InputTask(r, _item_loader(r)) for r in records])
+    inputs = Inputs([InputTask(r, r.load_item) for r in records])
     return TaskInputs(inherited, stack, inputs)
 
 
@@ -113,11 +112,3 @@ def _num_splits(store: FlowDataStore, run_id: str) -> Callable[[str, Path], int]
         return split.num_splits
 
     return lookup
-
-
-def _item_loader(record: TaskRecord) -> Callable[[], Any]:
-    def load() -> Any:
-        stack = record.manifest.foreach_stack
-        return record.store.load_artifact(stack[-1].sha) if stack else None
-
-    return load

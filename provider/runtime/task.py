@@ -39,7 +39,7 @@ from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.processes import descendants, kill_all
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
-from provider.runtime.values import foreach_split, is_picklable, save_value
+from provider.runtime.values import foreach_split, is_picklable, save_artifact
 
 __all__ = ["TaskRequest", "run_task", "user_traceback"]
 
@@ -166,7 +166,7 @@ def _persist(
         split = foreach_split(node.name, node.foreach_var, flow, store, request.max_num_splits)
     artifacts = dict(state.inherited)
     for name, value in flow._artifact_items():
-        artifacts[name] = save_value(store, value)
+        artifacts[name] = save_artifact(store, node.name, state.pathspec, name, value)
     manifest = TaskManifest(
         flow=flow_cls.__name__,
         run_id=request.run_id,

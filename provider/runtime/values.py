@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import ArtifactEntry, ForeachSplit
-from provider.exceptions import ForeachError, ForeachTooWide
+from provider.exceptions import ForeachError, ForeachTooWide, StepError
 
 #: characters of an item's repr kept as its label (the Airflow map index)
 LABEL_WIDTH = 48
@@ -17,6 +18,21 @@ LABEL_WIDTH = 48
 def save_value(store: FlowDataStore, value: Any) -> ArtifactEntry:
     ref = store.save_artifact(value)
     return ArtifactEntry(sha=ref.sha, size=ref.size, type=type_name(value))
+
+
+def save_artifact(
+    store: FlowDataStore, step: str, task: str, name: str, value: Any
+) -> ArtifactEntry:
+    """Store ``self.<name>`` of a task; a value pickle refuses is an error naming it."""
+    try:
+        return save_value(store, value)
+    except pickle.PicklingError as exc:
+        raise StepError(
+            f"Step *{step}* cannot store artifact *{name}* of task {task}: its value, a "
+            f"{type_name(value)}, cannot be pickled ({exc}). Keep it in a local variable "
+            f"of the step instead ({name} = ..., not self.{name} = ...), or store what it "
+            "describes (a path, a URL, its settings) and rebuild it where it is needed."
+        ) from None
 
 
 def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: int) -> ForeachSplit:
@@ -50,9 +66,20 @@ def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: i
     return ForeachSplit(
         var=var,
         num_splits=len(items),
-        items=tuple(store.save_artifact(item).sha for item in items),
+        items=tuple(_save_item(store, step, var, i, item) for i, item in enumerate(items)),
         labels=tuple(short_repr(item) for item in items),
     )
+
+
+def _save_item(store: FlowDataStore, step: str, var: str, index: int, item: Any) -> str:
+    try:
+        return store.save_artifact(item).sha
+    except pickle.PicklingError as exc:
+        raise ForeachError(
+            f"Foreach in step *{step}*: item {index} of self.{var} ({short_repr(item)}), a "
+            f"{type_name(item)}, cannot be pickled ({exc}); make the items values that "
+            "pickle (a path, a URL, settings) and build the rest inside the foreach."
+        ) from None
 
 
 def is_picklable(value: Any) -> bool:
