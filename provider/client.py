@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: run statuses that mean the run ended without success
 FINAL_FAILURES = ("failed", "interrupted")
+#: run statuses that mean the run ended
+FINAL_STATUSES = ("ok", *FINAL_FAILURES)
 
 
 def _store(flow_name: str, root: str | None) -> FlowDataStore:
@@ -144,12 +146,17 @@ class Run:
 
     @property
     def successful(self) -> bool:
+        """The run record's final status where one is recorded (both executors record it),
+        else whether the end task exists."""
+        record = self._run_record
+        if record is not None and record.status in FINAL_STATUSES:
+            return record.status == "ok"
         return self.end_task is not None
 
     @property
     def finished(self) -> bool:
         record = self._run_record
-        return self.successful or (record is not None and record.status in FINAL_FAILURES)
+        return (record is not None and record.status in FINAL_STATUSES) or self.successful
 
     @property
     def data(self) -> Any:
