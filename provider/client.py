@@ -344,7 +344,7 @@ class Task:
 
     @property
     def stdout(self) -> str:
-        """The output of the task's last attempt (local runs)."""
+        """The output (stdout and stderr, as they came) of the task's last attempt."""
         attempts = self._store.attempts(self.run_id, self.step_name, self.id)
         if not attempts:
             return ""

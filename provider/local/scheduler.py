@@ -264,7 +264,6 @@ class LocalRun:
                 self._emit(worker, fd, line)
 
     def _emit(self, worker: Worker, fd: int, line: bytes) -> None:
-        worker.log.append(line + b"\n")
         stream = self.out if worker.fds.get(fd) == "out" else self.err
         text = line.decode("utf-8", errors="replace")
         stream.write(f"[{worker.name} (pid {worker.pid})] {text}\n")
@@ -284,10 +283,7 @@ class LocalRun:
             self._task_ended(worker)
 
     def _task_ended(self, worker: Worker) -> None:
-        store, run_id = self.store, self.run_id
-        store.storage.put_bytes(
-            store.log_key(run_id, worker.step, worker.task_id, worker.attempt), b"".join(worker.log)
-        )
+        store, run_id = self.store, self.run_id  # the task's log is stored by the runtime
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
         manifest = store.read_manifest(run_id, worker.step, worker.task_id)
         if worker.status == 0 and manifest is not None:

@@ -29,6 +29,7 @@ from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
 from provider.runtime.inputs import TaskInputs, resolve_inputs
+from provider.runtime.logs import task_log
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
 from provider.runtime.values import foreach_split, is_picklable, save_value
@@ -49,8 +50,25 @@ def run_task(
     node = graph[request.step]
     store = store or FlowDataStore(flow_cls.__name__)
     _register_flow_module(flow_cls)
-    started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
+    with task_log(store, *attempt_key) as log:
+        try:
+            return _attempt(flow_cls, graph, node, request, store, attempt_key)
+        except BaseException as exc:
+            log.note(user_traceback(exc))
+            raise
+
+
+def _attempt(
+    flow_cls: type[FlowSpec],
+    graph: FlowGraph,
+    node: StepNode,
+    request: TaskRequest,
+    store: FlowDataStore,
+    attempt_key: tuple[str, str, str, int],
+) -> TaskManifest:
+    """One attempt of the task, recorded as running, then ok or failed."""
+    started = time.time()
     store.write_attempt(*attempt_key, AttemptRecord("running", started, pid=os.getpid()))
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)

@@ -1,4 +1,5 @@
-"""Faults on the Airflow and remote paths: how a failed Airflow run ends in the client."""
+"""Faults on the Airflow and remote paths: how a failed Airflow run ends in the client, step
+output kept by every executor."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from airflow_paths_flows import BatchLogsFlow, LogsFlow, PodLogsFlow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "airflow"))  # the DAG run helpers
 
 from dagrun_helpers import TEST_FLOWS, load_module, states, sync_dag  # noqa: E402
 
-from provider import FlowSpec, Run, step  # noqa: E402
-from provider.exceptions import FlowDefinitionError  # noqa: E402
+from provider import FlowSpec, Run, Task, step  # noqa: E402
+from provider.exceptions import FlowDefinitionError, RunFailed  # noqa: E402
+from provider.local.scheduler import LocalRun  # noqa: E402
 from provider.operators.status import RUN_STATUS_TASK  # noqa: E402
 
 
@@ -85,3 +88,94 @@ def test_a_good_airflow_run_is_recorded_as_ok(airflow_db):
     run = Run(f"StatusFlow/{dag_run.run_id}")
     assert run.record["status"] == "ok" and run.record["finished_at"]
     assert run.finished and run.successful
+
+
+# -- step output, kept for every executor -------------------------------------------------------
+def written_everywhere(name: str) -> list[str]:
+    return [f"{name}: printed", f"{name}: from a child process", f"{name}: written to fd 2"]
+
+
+def assert_kept(task: Task, lines: list[str]) -> None:
+    kept = task.stdout
+    for line in lines:
+        assert line in kept, (line, kept)
+
+
+@pytest.mark.slow
+def test_step_output_is_kept_under_airflow_also_when_the_step_fails(airflow_db, capfd):
+    dag_run = run_dag(LogsFlow)
+    assert dag_run.state == "failed"
+    run = f"LogsFlow/{dag_run.run_id}"
+    assert_kept(Task(f"{run}/start/0"), written_everywhere("start"))
+    bad = Task(f"{run}/bad/0")
+    assert_kept(bad, ["bad: about to fail", "ValueError: bad broke on purpose"])
+    shown = capfd.readouterr()
+    for line in [*written_everywhere("start"), "bad: about to fail"]:  # still in the task log
+        assert line in shown.out + shown.err
+
+
+def test_step_output_is_kept_once_by_a_local_run(datastore, capfd):
+    with pytest.raises(RunFailed):
+        LocalRun(LogsFlow, run_id="local").run()
+    assert_kept(Task("LogsFlow/local/start/0"), written_everywhere("start"))
+    bad = Task("LogsFlow/local/bad/0")
+    assert_kept(bad, ["bad: about to fail", "ValueError: bad broke on purpose"])
+    assert bad.stdout.count("bad: about to fail") == 1
+    shown = capfd.readouterr().out
+    assert "[start/0 (pid " in shown and "start: printed" in shown  # prefixed on the terminal
+
+
+# -- remote steps: output kept ----------------------------------------------------------------
+class _TI:
+    dag_id, task_id, map_index, try_number = "D", "start", -1, 1
+
+    def xcom_push(self, *args, **kwargs):
+        pass
+
+
+def context(run_id: str) -> dict:
+    return {"ti": _TI(), "run_id": run_id, "params": {}, "dag": None}
+
+
+@pytest.fixture
+def pods(monkeypatch, s3_bucket, fake_k8s):
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    fake_k8s.secrets["aws-credentials"] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return s3_bucket
+
+
+@pytest.fixture
+def jobs(monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling):
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    monkeypatch.setenv("AIRSTEP_BATCH_QUEUE", batch_env)
+    return s3_bucket
+
+
+def check_remote_task(root: str, flow: str, run_id: str, name: str, result) -> None:
+    assert result == "0"  # the pointer, pushed to XCom as the task's return value
+    task = Task(f"{flow}/{run_id}/start/0", root=root)
+    assert task.data.where  # the step's artifact: "pod", or the Batch job's id
+    assert_kept(task, written_everywhere(name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asked", [{}], ids=["default"])
+def test_a_pod_step_returns_its_pointer_and_keeps_its_output(pods, asked):
+    from provider.operators.kubernetes import KubernetesStepOperator
+
+    op = KubernetesStepOperator(task_id="start", flow_cls=PodLogsFlow, step_name="start", **asked)
+    run_id = f"pod-{len(asked)}"
+    check_remote_task(pods, "PodLogsFlow", run_id, "pod", op.execute(context(run_id)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asked", [{}], ids=["default"])
+def test_a_batch_step_returns_its_pointer_and_keeps_its_output(jobs, asked):
+    from provider.operators.batch import BatchStepOperator
+
+    op = BatchStepOperator(task_id="start", flow_cls=BatchLogsFlow, step_name="start", **asked)
+    run_id = f"job-{len(asked)}"
+    check_remote_task(jobs, "BatchLogsFlow", run_id, "job", op.execute(context(run_id)))
