@@ -1,9 +1,13 @@
 """Faults on the Airflow and remote paths: how a failed Airflow run ends in the client, step
-output kept by every executor."""
+output kept by every executor, and the remote step operators with deferrable mode asked for."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -125,7 +129,7 @@ def test_step_output_is_kept_once_by_a_local_run(datastore, capfd):
     assert "[start/0 (pid " in shown and "start: printed" in shown  # prefixed on the terminal
 
 
-# -- remote steps: output kept ----------------------------------------------------------------
+# -- remote steps: output kept, deferrable mode asked for ---------------------------------------
 class _TI:
     dag_id, task_id, map_index, try_number = "D", "start", -1, 1
 
@@ -162,7 +166,7 @@ def check_remote_task(root: str, flow: str, run_id: str, name: str, result) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("asked", [{}], ids=["default"])
+@pytest.mark.parametrize("asked", [{}, {"deferrable": True}], ids=["default", "deferrable"])
 def test_a_pod_step_returns_its_pointer_and_keeps_its_output(pods, asked):
     from provider.operators.kubernetes import KubernetesStepOperator
 
@@ -172,10 +176,72 @@ def test_a_pod_step_returns_its_pointer_and_keeps_its_output(pods, asked):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("asked", [{}], ids=["default"])
+@pytest.mark.parametrize("asked", [{}, {"deferrable": True}], ids=["default", "deferrable"])
 def test_a_batch_step_returns_its_pointer_and_keeps_its_output(jobs, asked):
     from provider.operators.batch import BatchStepOperator
 
     op = BatchStepOperator(task_id="start", flow_cls=BatchLogsFlow, step_name="start", **asked)
     run_id = f"job-{len(asked)}"
     check_remote_task(jobs, "BatchLogsFlow", run_id, "job", op.execute(context(run_id)))
+
+
+# a worker process whose Airflow configuration turns deferrable mode on for every operator
+IN_A_DEFERRABLE_WORKER = textwrap.dedent(
+    """
+    import json
+    import sys
+    import time
+
+    from airflow.providers.amazon.aws.hooks.batch_client import BatchClientHook
+
+    from airflow_paths_flows import BatchLogsFlow, PodLogsFlow
+    from provider.operators.batch import BatchStepOperator
+    from provider.operators.kubernetes import KubernetesStepOperator
+
+    BatchClientHook.DEFAULT_DELAY_MIN = BatchClientHook.DEFAULT_DELAY_MAX = 0
+    BatchClientHook.delay = staticmethod(lambda delay=None: time.sleep(0.05))
+
+
+    class TI:
+        dag_id, task_id, map_index, try_number = "D", "start", -1, 1
+
+        def xcom_push(self, *args, **kwargs):
+            pass
+
+
+    kind, run_id = sys.argv[1:]
+    make = KubernetesStepOperator if kind == "pod" else BatchStepOperator
+    flow = PodLogsFlow if kind == "pod" else BatchLogsFlow
+    op = make(task_id="start", flow_cls=flow, step_name="start")
+    result = op.execute({"ti": TI(), "run_id": run_id, "params": {}, "dag": None})
+    print("RESULT", json.dumps(result))
+    """
+)
+
+
+def in_a_deferrable_worker(kind: str, run_id: str) -> str:
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "true"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    done = subprocess.run(
+        [sys.executable, "-c", IN_A_DEFERRABLE_WORKER, kind, run_id],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deferrable mode is off" in done.stdout + done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line.removeprefix("RESULT "))
+
+
+@pytest.mark.slow
+def test_a_pod_step_under_default_deferrable_returns_its_pointer(pods):
+    result = in_a_deferrable_worker("pod", "pod-by-config")
+    check_remote_task(pods, "PodLogsFlow", "pod-by-config", "pod", result)
+
+
+@pytest.mark.slow
+def test_a_batch_step_under_default_deferrable_returns_its_pointer(jobs):
+    result = in_a_deferrable_worker("job", "job-by-config")
+    check_remote_task(jobs, "BatchLogsFlow", "job-by-config", "job", result)
