@@ -67,7 +67,14 @@ class _Tee:
     def __init__(self, fd: int, kept: _Kept) -> None:
         self.fd = fd
         self.kept = kept
-        self.saved = os.dup(fd)
+        try:
+            self.saved: int | None = os.dup(fd)
+        except OSError:  # a process started without this descriptor: keep, pass nothing on
+            self.saved = None
+            null = os.open(os.devnull, os.O_WRONLY)  # takes the free number, not the pipe
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
         read_end, write_end = os.pipe()
         os.dup2(write_end, fd)
         os.close(write_end)
@@ -76,18 +83,22 @@ class _Tee:
         self.thread.start()
 
     def _copy(self) -> None:
-        passing = True
+        passing = self.saved is not None
         while chunk := _read(self.read_end):
             self.kept.add(chunk)
             if passing:
-                passing = _write_all(self.saved, chunk)
+                passing = _write_all(self.saved, chunk)  # type: ignore[arg-type]
         # this thread owns both ends: it may outlive finish() while a child holds the pipe
         os.close(self.read_end)
-        os.close(self.saved)
+        if self.saved is not None:
+            os.close(self.saved)
 
     def restore(self) -> None:
         """Give the descriptor its old target back; the pipe ends when no process writes to it."""
-        os.dup2(self.saved, self.fd)
+        if self.saved is None:
+            os.close(self.fd)
+        else:
+            os.dup2(self.saved, self.fd)
 
     def finish(self, deadline: float) -> None:
         self.thread.join(timeout=deadline)

@@ -129,6 +129,18 @@ def test_step_output_is_kept_once_by_a_local_run(datastore, capfd):
     assert "[start/0 (pid " in shown and "start: printed" in shown  # prefixed on the terminal
 
 
+def test_the_entrypoint_keeps_output_also_without_a_stdout(datastore):
+    flow_file = Path(__file__).parent / "airflow_paths_flows.py"
+    command = (
+        f"{sys.executable} -m provider.runtime --flow-file {flow_file} --flow LogsFlow "
+        f"--run-id closed --step start --datastore-root {datastore} 1>&-"
+    )
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "start: written to fd 2" in done.stderr  # passed through where it can go
+    assert_kept(Task("LogsFlow/closed/start/0"), written_everywhere("start"))
+
+
 # -- remote steps: output kept, deferrable mode asked for ---------------------------------------
 class _TI:
     dag_id, task_id, map_index, try_number = "D", "start", -1, 1
