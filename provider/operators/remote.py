@@ -49,10 +49,11 @@ PASSED_ENV = (
 
 
 def deferral_asked(kwargs: dict[str, Any]) -> bool:
-    """Whether the operator's arguments, or else ``[operators] default_deferrable``, ask for
-    deferrable mode (read when the operator is made, as the providers do)."""
-    if "deferrable" in kwargs:
-        return bool(kwargs["deferrable"])
+    """Whether the operator's arguments, its ``default_args``, or else ``[operators]
+    default_deferrable`` ask for deferrable mode."""
+    for given in (kwargs, kwargs.get("default_args") or {}):
+        if "deferrable" in given:
+            return bool(given["deferrable"])
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 

@@ -197,6 +197,21 @@ def test_a_batch_step_returns_its_pointer_and_keeps_its_output(jobs, asked):
     check_remote_task(jobs, "BatchLogsFlow", run_id, "job", op.execute(context(run_id)))
 
 
+def test_deferrable_mode_asked_through_default_args_is_turned_off_too():
+    from airflow.sdk import DAG
+
+    from provider.operators.batch import BatchStepOperator
+    from provider.operators.kubernetes import KubernetesStepOperator
+
+    with DAG("deferring", schedule=None, default_args={"deferrable": True}):
+        pod = KubernetesStepOperator(task_id="p", flow_cls=PodLogsFlow, step_name="start")
+        job = BatchStepOperator(task_id="j", flow_cls=BatchLogsFlow, step_name="start")
+    for op in (pod, job):
+        assert (op.deferrable, op.deferral_refused) == (False, True)
+    plain = KubernetesStepOperator(task_id="p", flow_cls=PodLogsFlow, step_name="start")
+    assert (plain.deferrable, plain.deferral_refused) == (False, False)
+
+
 # a worker process whose Airflow configuration turns deferrable mode on for every operator
 IN_A_DEFERRABLE_WORKER = textwrap.dedent(
     """
