@@ -125,6 +125,7 @@ def test_step_output_is_kept_once_by_a_local_run(datastore, capfd):
     bad = Task("LogsFlow/local/bad/0")
     assert_kept(bad, ["bad: about to fail", "ValueError: bad broke on purpose"])
     assert bad.stdout.count("bad: about to fail") == 1
+    assert Task("LogsFlow/local/good/0").data.threads == 1  # capturing started no thread
     shown = capfd.readouterr().out
     assert "[start/0 (pid " in shown and "start: printed" in shown  # prefixed on the terminal
 
