@@ -127,6 +127,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
     :param kwargs: any other ``BatchOperator`` argument (``aws_conn_id``, ``region_name``...).
     """
 
+    remote_kind = "AWS Batch job"
     template_fields: Sequence[str] = (*BatchOperator.template_fields, "flow_task_id")
 
     def __init__(

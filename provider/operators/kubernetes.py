@@ -208,6 +208,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
     :param kwargs: any other ``KubernetesPodOperator`` argument; the step's settings win.
     """
 
+    remote_kind = "pod"
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
     operator_extra_links = (KubernetesPodLink(),)
 

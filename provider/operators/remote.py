@@ -62,6 +62,8 @@ class RemoteStepMixin(StepOperatorMixin):
     and ``deferral_refused`` (True when deferrable mode was asked for and turned off)."""
 
     deferral_refused: bool = False
+    #: what the step runs in, for messages
+    remote_kind: str = "container"
 
     def datastore(self) -> FlowDataStore:
         root = setting("datastore_root") or ""
@@ -79,14 +81,15 @@ class RemoteStepMixin(StepOperatorMixin):
         request = self.start_task(context)
         if self.deferral_refused:
             self.log.info(  # type: ignore[attr-defined]
-                "Step *%s* of flow %s (run %s, task %s) waits in the worker: deferrable mode "
-                "is off for airstep's step operators, so the step's result is read and its "
-                "task id pushed to XCom when the step ends. Nothing to fix; to free the "
-                "worker slot meanwhile, run fewer long remote steps at once.",
+                "Step *%s* of flow %s (run %s, task %s) waits for its %s in the worker: "
+                "deferrable mode is off for airstep's step operators, whatever deferrable= or "
+                "[operators] default_deferrable say, so that the step's result is read and its "
+                "task id pushed to XCom as soon as it ends.",
                 self.step_name,
                 self.flow_cls.__name__,
                 request.run_id,
                 request.task_id,
+                self.remote_kind,
             )
         store = self.datastore()
         flow_file = inspect.getfile(self.flow_cls)
