@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 #: run statuses that mean the run ended without success
 FINAL_FAILURES = ("failed", "interrupted")
+#: run statuses that mean the run ended
 
 
 def _store(flow_name: str, root: str | None) -> FlowDataStore:
@@ -385,7 +386,7 @@ class Task:
 
     @property
     def stdout(self) -> str:
-        """The output of the task's last attempt (local runs)."""
+        """The output (stdout and stderr, as they came) of the task's last attempt."""
         attempts = self._store.attempts(self.run_id, self.step_name, self.id)
         if not attempts:
             return ""

@@ -50,6 +50,14 @@ Foreach: flat dynamic task mapping
     for the total of a nested foreach, in its fanout task) with a message naming
     the width, the limit and the fixes, as ``--max-num-splits`` does locally.
 
+How the run ended
+    A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
+    runs once every other task is done, whatever their states (trigger rule
+    ``all_done``), and records the run's status ("ok" or "failed") and end time in
+    the run record, so the client tells a failed run from one still going. It is
+    the DAG's only leaf and fails on a failed run, so the DAG run's state is
+    Airflow's as before. No step may take its name.
+
 Decorators
     ``@retry`` gives ``retries``/``retry_delay``. ``@timeout`` is enforced by the
     runtime, wherever the step runs, so ``@catch`` stores the same
@@ -94,6 +102,7 @@ from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
+from provider.operators.status import RUN_STATUS_TASK, RunStatusOperator
 from provider.operators.step import ForeachFanoutOperator, StepOperator
 from provider.settings import flag, setting
 
@@ -277,12 +286,23 @@ class _DagBuilder:
         self.fanouts: dict[str, BaseOperator] = {}
 
     def build(self) -> None:
+        if RUN_STATUS_TASK in self.graph:
+            raise FlowDefinitionError(
+                f"Flow *{self.flow_cls.__name__}*: step *{RUN_STATUS_TASK}* has the name of the "
+                "task that records how the run ended; rename the step."
+            )
         for node in self.graph:
             self.tasks[node.name] = self._task(node)
         for node in self.graph:
             source = self.fanouts.get(node.name, self.tasks[node.name])
             for child in node.out_funcs:
                 source >> self.tasks[child]
+        status = RunStatusOperator(
+            task_id=RUN_STATUS_TASK,
+            flow_name=self.flow_cls.__name__,
+            doc_md="Records in the run record whether the run succeeded, once every task is done.",
+        )
+        [*self.tasks.values(), *self.fanouts.values()] >> status
 
     def _task(self, node: StepNode) -> Any:
         placement = step_placement(node)

@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                     "provider.operators.step",
                     "provider.operators.kubernetes",
                     "provider.operators.batch",
+                    "provider.operators.status",
                 ],
             }
         ],

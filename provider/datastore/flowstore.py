@@ -5,7 +5,7 @@ Layout under the root (every key is ``/``-separated)::
     <Flow>/blobs/<sha[:2]>/<sha>                       artifact blobs, shared by all runs
     <Flow>/runs/<run_id>/run.json                      run record (parameters, origin)
     <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.json   one record per attempt
-    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.log    its output (local runs)
+    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.log    its output
     <Flow>/runs/<run_id>/<step>/<task_id>/task.json    the manifest: written last
 
 A task exists for readers only once ``task.json`` is written, in one atomic put,

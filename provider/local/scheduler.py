@@ -314,15 +314,17 @@ class LocalRun:
                 )
 
     def _store_attempt_end(self, worker: Worker) -> None:
-        """Store the attempt's output; if its process died before recording how the attempt
-        ended (killed), record it as failed with what killed it."""
+        """If the task's process died before recording how the attempt ended (killed), record
+        it as failed with what killed it, and keep the output it printed before it died (the
+        runtime stores the output of every attempt that ends on its own)."""
         store, step, task_id, attempt = self.store, worker.step, worker.task_id, worker.attempt
-        pathspec = self._pathspec(step, task_id)
-        key = store.log_key(self.run_id, step, task_id, attempt)
-        with self._writing(f"The output of task {pathspec} (attempt {attempt})", key):
-            store.storage.put_bytes(key, b"".join(worker.log))
         if worker.status == 0:  # the task recorded its end before exiting
             return
+        pathspec = self._pathspec(step, task_id)
+        key = store.log_key(self.run_id, step, task_id, attempt)
+        if not store.storage.exists(key):
+            with self._writing(f"The output of task {pathspec} (attempt {attempt})", key):
+                store.storage.put_bytes(key, b"".join(worker.log))
         record = store.read_attempt(self.run_id, step, task_id, attempt)
         if record is not None and record.status != "running":
             return

@@ -27,7 +27,7 @@ from airflow.providers.amazon.aws.operators.batch import BatchOperator
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
-from provider.operators.remote import RemoteStepMixin
+from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
     :param kwargs: any other ``BatchOperator`` argument (``aws_conn_id``, ``region_name``...).
     """
 
+    remote_kind = "AWS Batch job"
     template_fields: Sequence[str] = (*BatchOperator.template_fields, "flow_task_id")
 
     def __init__(
@@ -151,6 +152,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "awslogs_enabled": True,  # the step's output shows in the task log
             "awslogs_fetch_interval": timedelta(seconds=5),
             **kwargs,
+            "deferrable": False,  # see provider.operators.remote
         }
         deadline = platform_deadline(node)  # an outer safety net, over a minute as Batch needs
         if deadline is not None:
@@ -159,6 +161,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         self.flow_cls = flow_cls
         self.step_name = step_name
         self.flow_task_id = flow_task_id
+        self.deferral_refused = deferral_asked(kwargs)
         self.node = node
 
     def ensure_job_definition(self) -> str:

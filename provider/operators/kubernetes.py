@@ -41,7 +41,7 @@ from kubernetes.client import models as k8s
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline, startup_seconds
-from provider.operators.remote import RemoteStepMixin
+from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
     :param kwargs: any other ``KubernetesPodOperator`` argument; the step's settings win.
     """
 
+    remote_kind = "pod"
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
     operator_extra_links = (KubernetesPodLink(),)
 
@@ -226,12 +227,14 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
             "do_xcom_push": False,
             "cmds": ["python"],
             **kwargs,
+            "deferrable": False,  # see provider.operators.remote
             **pod_settings(node, flow_cls.__name__),
         }
         super().__init__(**settings)
         self.flow_cls = flow_cls
         self.step_name = step_name
         self.flow_task_id = flow_task_id
+        self.deferral_refused = deferral_asked(kwargs)
 
     def execute(self, context: Context) -> Any:
         args, env = self.runtime_command(context)

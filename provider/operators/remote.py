@@ -9,6 +9,14 @@ be reachable from the container: an ``s3://`` root.
 
 The runtime applies the step's ``@environment`` itself, in the container as
 everywhere else, so it is not copied into the container's environment here.
+
+Deferrable mode is off for the step operators, whatever ``deferrable=`` or
+``[operators] default_deferrable`` ask (the providers' operators turn it on from
+either): the operator waits for the pod or job in the worker, so what follows the
+step (reading its manifest, the map index label, the task-id pointer in XCom)
+runs in ``execute`` on every path. A log line says so when deferral was asked
+for. Deferred waiting would also need a triggerer with the providers' async
+clients (``kubernetes_asyncio``, ``aiobotocore``).
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.configuration import conf
 
 from provider.datastore.code import upload_code
 from provider.datastore.flowstore import FlowDataStore
@@ -38,8 +48,22 @@ PASSED_ENV = (
 )
 
 
+def deferral_asked(kwargs: dict[str, Any]) -> bool:
+    """Whether the operator's arguments, its ``default_args``, or else ``[operators]
+    default_deferrable`` ask for deferrable mode."""
+    for given in (kwargs, kwargs.get("default_args") or {}):
+        if "deferrable" in given:
+            return bool(given["deferrable"])
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
 class RemoteStepMixin(StepOperatorMixin):
-    """Mixed into a provider operator; expects ``flow_cls``, ``step_name``, ``flow_task_id``."""
+    """Mixed into a provider operator; expects ``flow_cls``, ``step_name``, ``flow_task_id``,
+    and ``deferral_refused`` (True when deferrable mode was asked for and turned off)."""
+
+    deferral_refused: bool = False
+    #: what the step runs in, for messages
+    remote_kind: str = "container"
 
     def datastore(self) -> FlowDataStore:
         root = setting("datastore_root") or ""
@@ -55,6 +79,18 @@ class RemoteStepMixin(StepOperatorMixin):
     def runtime_command(self, context: Context) -> tuple[list[str], dict[str, str]]:
         """The container's command line and environment for this task instance."""
         request = self.start_task(context)
+        if self.deferral_refused:
+            self.log.info(  # type: ignore[attr-defined]
+                "Step *%s* of flow %s (run %s, task %s) waits for its %s in the worker: "
+                "deferrable mode is off for airstep's step operators, whatever deferrable= or "
+                "[operators] default_deferrable say, so that the step's result is read and its "
+                "task id pushed to XCom as soon as it ends.",
+                self.step_name,
+                self.flow_cls.__name__,
+                request.run_id,
+                request.task_id,
+                self.remote_kind,
+            )
         store = self.datastore()
         flow_file = inspect.getfile(self.flow_cls)
         key = upload_code(store, flow_file)

@@ -36,6 +36,7 @@ from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
 from provider.runtime.inputs import TaskInputs, resolve_inputs
+from provider.runtime.logs import log_processes, task_log
 from provider.runtime.processes import descendants, kill_all
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
@@ -57,10 +58,27 @@ def run_task(
     node = graph[request.step]
     store = store or FlowDataStore(flow_cls.__name__)
     _register_flow_module(flow_cls)
-    started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
     if request.attempt > 0:
         _close_earlier_attempt(store, *attempt_key[:3], request.attempt - 1)
+    with task_log(store, *attempt_key) as log:
+        try:
+            return _attempt(flow_cls, graph, node, request, store, attempt_key)
+        except BaseException as exc:
+            log.note(user_traceback(exc))
+            raise
+
+
+def _attempt(
+    flow_cls: type[FlowSpec],
+    graph: FlowGraph,
+    node: StepNode,
+    request: TaskRequest,
+    store: FlowDataStore,
+    attempt_key: tuple[str, str, str, int],
+) -> TaskManifest:
+    """One attempt of the task, recorded as running, then ok or failed."""
+    started = time.time()
     store.write_attempt(*attempt_key, AttemptRecord("running", started, pid=os.getpid()))
     try:
         manifest = _execute(flow_cls, graph, node, request, store, started)
@@ -383,7 +401,7 @@ class _Watchdog:
         try:
             wait = self.deadline + TIMEOUT_GRACE - time.monotonic()
             while not self._stop.acquire(timeout=max(wait, 0.0)):
-                kill_all(descendants(os.getpid()))
+                kill_all([p for p in descendants(os.getpid()) if p not in log_processes()])
                 if not self.step_ended:
                     signal.pthread_kill(self._main, signal.SIGALRM)
                 wait = TIMEOUT_GRACE

@@ -30,7 +30,14 @@ def test_a_run_triggered_with_conf_maps_one_task_per_item_with_its_label(api, ai
 
     listed = api.task_instances("TrainSweepFlow", run_id)
     tis = {(ti["task_id"], ti["map_index"]): ti for ti in listed}
-    assert set(tis) == {("start", -1), ("train", 0), ("train", 1), ("choose", -1), ("end", -1)}
+    assert set(tis) == {
+        ("start", -1),
+        ("train", 0),
+        ("train", 1),
+        ("choose", -1),
+        ("end", -1),
+        ("__run_status", -1),
+    }
     assert {ti["state"] for ti in tis.values()} == {"success"}
     assert tis["train", 0]["rendered_map_index"] == "learning_rates[0]=0.3"
     assert tis["train", 1]["rendered_map_index"] == "learning_rates[1]=0.03"
@@ -53,9 +60,12 @@ def test_a_run_triggered_with_conf_maps_one_task_per_item_with_its_label(api, ai
     assert xcom["value"] in (["0", "1"], '["0", "1"]', "['0', '1']")
 
     # and the artifacts are in the datastore, readable with the client API
-    result = Run(f"TrainSweepFlow/{run_id}", root=str(airflow_server.home / "datastore")).data
+    run = Run(f"TrainSweepFlow/{run_id}", root=str(airflow_server.home / "datastore"))
+    result = run.data
     assert result.best_rate in (0.3, 0.03)
     assert set(result.losses) == {0.3, 0.03}
+    # the run's end, recorded under the scheduler as under dag.test()
+    assert run.record["status"] == "ok" and run.finished and run.successful
 
 
 def test_an_invalid_flow_is_an_import_error_with_the_local_message(api):
@@ -82,12 +92,21 @@ def test_an_invalid_flow_is_an_import_error_with_the_local_message(api):
     assert "TrainSweepFlow" in dag_ids  # the valid files beside it still load
 
 
-def test_a_failing_step_fails_its_task_and_its_log_shows_the_traceback(api):
+def test_a_failing_step_fails_its_task_and_its_log_shows_the_traceback(api, airflow_server):
     run_id = api.trigger("FailingStepFlow")
     run = api.wait_run("FailingStepFlow", run_id)
     assert run["state"] == "failed"
     states = {ti["task_id"]: ti["state"] for ti in api.task_instances("FailingStepFlow", run_id)}
-    assert states == {"start": "success", "check": "failed", "end": "upstream_failed"}
+    assert states == {
+        "start": "success",
+        "check": "failed",
+        "end": "upstream_failed",
+        "__run_status": "failed",
+    }
+    recorded = Run(f"FailingStepFlow/{run_id}", root=str(airflow_server.home / "datastore"))
+    assert recorded.record["status"] == "failed" and recorded.finished
+    assert not recorded.successful
+    assert "checking 42" in recorded["check"]["0"].stdout  # kept in the datastore too
 
     source = (E2E_FLOWS / "failing_step.py").read_text().splitlines()
     raise_line = 1 + next(i for i, line in enumerate(source) if "raise ValueError" in line)
