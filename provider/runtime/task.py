@@ -8,17 +8,13 @@ runs. Nothing here imports Airflow.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import cloudpickle
 
@@ -30,14 +26,14 @@ from provider.decorators.resolve import (
     step_environment,
     step_retries,
 )
-from provider.exceptions import AttemptFailed, StepError, StepTimeout, TaskCrashed
+from provider.exceptions import AttemptFailed, StepError, TaskCrashed
 from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
+from provider.runtime.deadline import step_deadline
 from provider.runtime.inputs import TaskInputs, resolve_inputs
-from provider.runtime.logs import log_processes, task_log
-from provider.runtime.processes import descendants, kill_all
+from provider.runtime.logs import task_log
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
 from provider.runtime.values import foreach_split, is_picklable, save_artifact
@@ -160,7 +156,7 @@ def _run_step(
         return _catch(node, request, flow, state, failure)
     env = {**request.extra_env, **step_environment(node)}
     try:  # around the deadline too: the StepTimeout it raises as the step returns is caught
-        with _environment(env), _deadline(node), termination_signals(node.name):
+        with _environment(env), step_deadline(node), termination_signals(node.name):
             step_func = getattr(flow, node.name)
             step_func(inputs.join_inputs) if node.is_join else step_func()
     except Exception as exc:
@@ -313,100 +309,6 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-#: seconds a step gets past its @timeout to end on its own before its child processes are killed
-TIMEOUT_GRACE = 2.0
-
-
-@contextlib.contextmanager
-def _deadline(node: StepNode) -> Iterator[None]:
-    """The step's @timeout, the one clock for user code: StepTimeout at the deadline, and the
-    attempt fails with it even when the step catches it. A step blocked in a child process
-    (``os.system`` does not return to Python until its child ends) has that child killed once
-    the grace is over; after that, StepTimeout is raised again each grace period until the
-    step ends. A caller's own alarm (Airflow's execution_timeout, which falls later) is paused
-    meanwhile, then armed with what it has left."""
-    deco = node.decorators.get("timeout")
-    if deco is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    seconds = deco.total_seconds
-    message = (
-        f"Step *{node.name}* timed out after {seconds:g} s (its @timeout); raise the "
-        "@timeout or make the step faster."
-    )
-    deadline = time.monotonic() + seconds
-    watch = _Watchdog(deadline)
-    expired = False
-
-    def expire(signum: int, frame: Any) -> None:
-        nonlocal expired
-        expired = True
-        if not watch.step_ended:
-            raise StepTimeout(message)
-
-    watch.start()
-    previous = signal.signal(signal.SIGALRM, expire)
-    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    began = time.monotonic()
-    try:
-        yield
-    except Exception as exc:
-        watch.step_ended = True
-        if (expired or time.monotonic() >= deadline) and not isinstance(exc, StepTimeout):
-            raise StepTimeout(message) from exc
-        raise
-    else:
-        watch.step_ended = True
-        if expired or time.monotonic() >= deadline:
-            raise StepTimeout(message)  # the step caught it, or it came in the last instant
-    finally:
-        watch.stop()  # it sends no signal once this returns
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            left = max(outer - (time.monotonic() - began), 0.001)
-            signal.setitimer(signal.ITIMER_REAL, left, interval)
-
-
-class _Watchdog:
-    """Past the deadline and its grace: kill the step's child processes, so a call blocked on
-    one returns, and raise StepTimeout in the step again (SIGALRM); each grace period until the
-    step ends.
-
-    A low-level thread, waiting on a lock of its own: a process the step forks inherits no
-    lock another thread holds, and ``threading.active_count()``, which parallel_map reads
-    to choose between forking and spawning its workers, does not count it.
-    """
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.step_ended = False
-        self._main = threading.get_ident()
-        self._stop = _thread.allocate_lock()
-        self._stopped = _thread.allocate_lock()
-
-    def start(self) -> None:
-        self._stop.acquire()
-        self._stopped.acquire()
-        _thread.start_new_thread(self._watch, ())
-
-    def stop(self) -> None:
-        self.step_ended = True
-        self._stop.release()
-        self._stopped.acquire()  # the thread has ended
-
-    def _watch(self) -> None:
-        try:
-            wait = self.deadline + TIMEOUT_GRACE - time.monotonic()
-            while not self._stop.acquire(timeout=max(wait, 0.0)):
-                kill_all([p for p in descendants(os.getpid()) if p not in log_processes()])
-                if not self.step_ended:
-                    signal.pthread_kill(self._main, signal.SIGALRM)
-                wait = TIMEOUT_GRACE
-        finally:
-            self._stopped.release()
 
 
 def _register_flow_module(flow_cls: type) -> None:
