@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from provider.exceptions import DataStoreError
 
 if TYPE_CHECKING:
+    from provider.cards.store import Card
     from provider.datastore.flowstore import FlowDataStore
     from provider.datastore.records import RunRecord
 
@@ -334,6 +335,13 @@ class Task:
             return self._record.manifest.started_at
         except DataStoreError:
             return float("inf")
+
+    @property
+    def cards(self) -> list[Card]:
+        """The task's cards (``@card``), in the order the step declares them."""
+        from provider.cards.store import read_cards
+
+        return read_cards(self._store, self.run_id, self.step_name, self.id)
 
     @property
     def stdout(self) -> str:
