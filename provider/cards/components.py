@@ -91,7 +91,8 @@ class Artifact(MetaflowCardComponent):
 
 
 class Table(MetaflowCardComponent):
-    """Rows of cells; a cell is a value or another component."""
+    """Rows of cells; a cell is a value or another component. ``disable_updates`` makes
+    ``update()`` refuse, for a table that must stay as it was appended."""
 
     def __init__(
         self,
@@ -101,8 +102,11 @@ class Table(MetaflowCardComponent):
     ) -> None:
         self.data = [list(row) for row in (data or [])]
         self.headers = list(headers or [])
+        self.disable_updates = disable_updates
 
     def update(self, data: Sequence[Sequence[Any]] | None = None) -> None:
+        if self.disable_updates:
+            raise TypeError("This Table was made with disable_updates=True; it cannot be updated.")
         self.data = [list(row) for row in (data or [])]
 
     @classmethod
@@ -196,7 +200,9 @@ def _image_bytes(src: Any) -> bytes:
 
 class VegaChart(MetaflowCardComponent):
     """A Vega-Lite chart (a spec dict or an Altair chart), drawn as SVG when the card renders:
-    line, point, bar and area marks, with an optional color field for series."""
+    line, point, bar and area marks, with an optional color field for series.
+    ``show_controls`` is accepted as in Metaflow; a card runs no script, so it has no
+    controls to show."""
 
     def __init__(self, spec: Any, show_controls: bool = False) -> None:
         self.spec = _spec_dict(spec)

@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 from provider.decorators.base import StepDecorator, make_step_decorator
 from provider.exceptions import InvalidDecoratorError
 
-#: the card types airstep renders
+#: the card types airstep renders, with the options each accepts
 CARD_TYPES = ("default", "blank")
+CARD_OPTIONS: dict[str, tuple[str, ...]] = {"default": ("only_repr",), "blank": ()}
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,17 @@ class CardSpec:
     options: dict[str, Any]
     timeout: float
     refresh_interval: float | None
+    save_errors: bool = True
 
 
 class CardDecorator(StepDecorator):
     """Render an HTML card of the task after the step: ``type`` is "default" (the task's
     artifacts, parameters, the flow graph, timing) or "blank" (only what the step appends);
     ``id`` names it for ``current.card["id"]``; ``refresh_interval`` (seconds) is how often a
-    card that ``current.card.refresh()`` updates while the task runs is reloaded."""
+    card that ``current.card.refresh()`` updates while the task runs is reloaded; ``timeout``
+    (seconds) bounds its rendering; with ``save_errors`` a card that cannot be rendered is
+    stored as a card that says why, else it is left out. ``options`` of the default card:
+    ``only_repr`` (artifacts are shown as their repr, the only way this card shows them)."""
 
     name = "card"
     defaults: ClassVar[dict[str, Any]] = {
@@ -60,6 +65,11 @@ class CardDecorator(StepDecorator):
         ):
             raise self.fail("id", "give a name of letters, digits and underscores, e.g. 'results'")
         self.check_type("options", dict, "a dict")
+        unknown = sorted(set(self.attributes["options"]) - set(CARD_OPTIONS[kind]))
+        if unknown:
+            accepted = ", ".join(CARD_OPTIONS[kind]) or "none"
+            raise self.fail("options", f"the {kind} card accepts the options: {accepted}")
+        self.check_type("save_errors", bool, "True or False")
         self.check_number("timeout", strict=True, optional=False)
         self.check_number("refresh_interval", strict=True)
         self.cards: list[CardSpec] = [self._spec()]
@@ -73,6 +83,7 @@ class CardDecorator(StepDecorator):
             options=dict(a["options"]),
             timeout=float(a["timeout"]),
             refresh_interval=float(interval) if interval is not None else None,
+            save_errors=bool(a["save_errors"]),
         )
 
     def add(self, other: CardDecorator) -> None:

@@ -88,6 +88,13 @@ class TaskCardRenderer:
         cards = []
         for section in collector.sections:
             page = _with_timeout(lambda s=section: self.page(s, final), section.spec.timeout)
+            if isinstance(page, BaseException) and not section.spec.save_errors:
+                print(
+                    f"Warning: the {section.spec.type} card of {self.pathspec} could not be "
+                    f"rendered and is left out (save_errors=False): {page}",
+                    file=sys.stderr,
+                )
+                continue
             if isinstance(page, BaseException):
                 body = Error(page, f"The {section.spec.type} card could not be rendered").render()
                 page = card_page(

@@ -119,3 +119,32 @@ def test_card_decorator_validation():
 def test_the_cards_record_round_trips_and_is_versioned():
     record = TaskCards((CardEntry("blank", "x", "ab" * 32, False, 2.0, 1.5),))
     assert decode(TaskCards, encode(record), "here") == record
+
+
+def test_card_options_and_save_errors_are_checked():
+    def a_step():
+        def start(self):
+            self.next(self.end)
+
+        return step(start)
+
+    with pytest.raises(InvalidDecoratorError, match="the blank card accepts the options: none"):
+        card(type="blank", options={"only_repr": True})(a_step())
+    with pytest.raises(InvalidDecoratorError, match="save_errors='no' is invalid"):
+        card(save_errors="no")(a_step())
+    (deco,) = card(options={"only_repr": True}, save_errors=False)(a_step()).decorators
+    assert deco.cards[0].save_errors is False
+
+
+def test_a_card_past_its_timeout_says_so_or_is_left_out_and_the_task_succeeds(datastore):
+    flow = Path(__file__).parent / "flows" / "slow_card_flow.py"
+    proc = subprocess.run([sys.executable, str(flow), "run"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    task = Flow("SlowCardFlow").latest_run["start"].task
+    (kept,) = task.cards
+    assert kept.type == "default" and "too late" not in kept.html
+    assert "took longer than its @card(timeout=0.5) seconds" in kept.html
+    assert (
+        "card of SlowCardFlow/" in proc.stderr and "is left out (save_errors=False)" in proc.stderr
+    )
