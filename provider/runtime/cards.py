@@ -8,10 +8,12 @@ card that says why, and a card that cannot be stored is reported on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from provider.cards.collector import CardCollector, CardSection
@@ -47,6 +49,8 @@ class TaskCardRenderer:
         self.state = state
         self.started = started
         self.pathspec = f"{store.flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+        #: what the step raised, shown on its default card
+        self.failure: Exception | None = None
 
     def facts(self, finished: float | None) -> TaskFacts:
         artifacts: dict[str, tuple[str, Any]] = {
@@ -75,7 +79,12 @@ class TaskCardRenderer:
         spec = section.spec
         body = components_html(list(section.components))
         if spec.type == "default":
-            body = default_card_body(self.facts(time.time() if final else None)) + "\n" + body
+            failed = ""
+            if self.failure is not None:
+                error = Error(self.failure, f"The step failed: {self.failure!r}").render()
+                failed = f'<section class="component">{error}</section>\n'
+            facts = default_card_body(self.facts(time.time() if final else None))
+            body = failed + facts + "\n" + body
         elif not section.components:
             body = '<section class="component"><p class="note">This card is empty.</p></section>'
         title = f"{self.pathspec}" + (f" \u00b7 {spec.id}" if spec.id else "")
@@ -140,23 +149,31 @@ def _with_timeout(render: Any, seconds: float) -> str | BaseException:
     return result[0]
 
 
-def start_cards(
+@contextlib.contextmanager
+def task_cards(
     flow: FlowSpec,
     node: StepNode,
     request: TaskRequest,
     store: FlowDataStore,
     state: TaskState,
     started: float,
-) -> CardCollector:
-    """Give the step its ``current.card`` (with no cards when the step has no ``@card``)."""
+) -> Iterator[CardCollector]:
+    """The step's ``current.card`` while its code runs (with no cards when the step has no
+    ``@card``); then its cards, rendered and stored final, also when the step failed (they
+    show what it appended before, and the default card the failure)."""
     specs = step_cards(node)
     renderer = TaskCardRenderer(flow, node, request, store, state, started)
     collector = CardCollector(node.name, specs, renderer.render if specs else None)
     current._set_card(collector)
-    return collector
+    try:
+        yield collector
+    except Exception as exc:
+        renderer.failure = exc
+        _finish(collector)
+        raise
+    _finish(collector)
 
 
-def finish_cards(collector: CardCollector) -> None:
-    """Render and store the step's cards, final, after its code ran."""
+def _finish(collector: CardCollector) -> None:
     if collector.sections and collector._render is not None:
         collector._render(collector, True)

@@ -28,7 +28,7 @@ from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
-from provider.runtime.cards import finish_cards, start_cards
+from provider.runtime.cards import task_cards
 from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
@@ -84,14 +84,13 @@ def _execute(
     path = path_for(request.task_id, graph.foreach_depth(node.name))
     inputs = resolve_inputs(flow_cls, graph, node, path, request, store)
     flow, state = _prepare(flow_cls, node, request, store, inputs)
-    cards = start_cards(flow, node, request, store, state, started)
-    caught = _run_step(node, request, flow, state, inputs)
+    with task_cards(flow, node, request, store, state, started):
+        caught = _run_step(node, request, flow, state, inputs)
     if state.transition is None and node.name != "end":
         raise StepError(
             f"Step *{node.name}* returned without calling self.next(...); make "
             f"self.next({', '.join('self.' + s for s in node.out_funcs)}) its last line."
         )
-    finish_cards(cards)
     return _persist(flow_cls, node, request, store, flow, state, caught, started)
 
 

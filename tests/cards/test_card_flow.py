@@ -148,3 +148,14 @@ def test_a_card_past_its_timeout_says_so_or_is_left_out_and_the_task_succeeds(da
     assert (
         "card of SlowCardFlow/" in proc.stderr and "is left out (save_errors=False)" in proc.stderr
     )
+
+
+def test_a_failed_step_leaves_a_final_card_with_what_it_appended_and_the_failure(datastore):
+    flow = Path(__file__).parent / "flows" / "failing_card_flow.py"
+    proc = subprocess.run([sys.executable, str(flow), "run", "--run-id", "f1"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1 and "file 4 is corrupt" in proc.stderr
+    (kept,) = get_cards("FailingCardFlow/f1/start/0")
+    assert kept.final and "http-equiv" not in kept.html  # the refreshed card, made final
+    assert "loaded <strong>3</strong> files" in kept.html
+    assert "The step failed: ValueError(&#x27;file 4 is corrupt&#x27;)" in kept.html
