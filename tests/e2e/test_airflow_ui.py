@@ -246,7 +246,7 @@ def test_a_task_card_opens_from_its_card_link(browser, airflow_server, api, scre
         assert browser.find_elements(By.CSS_SELECTOR, "svg polyline")  # the loss curves
         rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
         assert len(rows) == 3  # one per learning rate
-        browser.set_window_size(1100, 790)
+        browser.set_window_size(1100, 1000)
         shot_path = screenshots / "card.png"
         browser.save_screenshot(str(shot_path))
 
