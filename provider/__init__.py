@@ -7,6 +7,7 @@ from provider import frontends
 from provider.client import Flow, Run, Step, Task
 from provider.decorators import (
     batch,
+    card,
     catch,
     environment,
     kubernetes,
@@ -51,6 +52,7 @@ __all__ = [
     "StepError",
     "Task",
     "batch",
+    "card",
     "catch",
     "current",
     "environment",

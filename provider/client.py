@@ -15,6 +15,7 @@ from provider.exceptions import DataStoreError
 from provider.runtime.processes import recorded_process_gone
 
 if TYPE_CHECKING:
+    from provider.cards.store import Card
     from provider.datastore.flowstore import FlowDataStore
     from provider.datastore.records import AttemptRecord, RunRecord
 
@@ -383,6 +384,13 @@ class Task:
             return self._record.manifest.started_at
         except DataStoreError:
             return float("inf")
+
+    @property
+    def cards(self) -> list[Card]:
+        """The task's cards (``@card``), in the order the step declares them."""
+        from provider.cards.store import read_cards
+
+        return read_cards(self._store, self.run_id, self.step_name, self.id)
 
     @property
     def stdout(self) -> str:

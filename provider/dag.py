@@ -102,6 +102,7 @@ from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
+from provider.operators.card_link import with_card_link
 from provider.operators.status import RUN_STATUS_TASK, RunStatusOperator
 from provider.operators.step import ForeachFanoutOperator, StepOperator
 from provider.settings import flag, setting
@@ -317,10 +318,11 @@ class _DagBuilder:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
         operator = operator_for(placement)
         if self.graph.foreach_depth(node.name) == 0:
-            return operator(**kwargs)
+            return with_card_link(operator(**kwargs), node)
         task = operator.partial(map_index_template="{{ label }}", **kwargs).expand(
             flow_task_id=self._task_ids_for(node)
         )
+        with_card_link(task, node)
         if node.is_foreach:
             fanout_id = node.name + FANOUT_SUFFIX
             if fanout_id in self.graph:

@@ -145,8 +145,31 @@ class CheckpointPointer:
     version: int = RECORD_VERSION
 
 
-Record = TaskManifest | AttemptRecord | RunRecord | CheckpointPointer
-R = TypeVar("R", TaskManifest, AttemptRecord, RunRecord, CheckpointPointer)
+@dataclass(frozen=True)
+class CardEntry:
+    """One card of a task: its HTML is a blob, content-addressed like an artifact's."""
+
+    #: the card's type ("default", "blank") and its ``id=`` (None when it has none)
+    type: str
+    id: str | None
+    sha: str
+    #: False while the task runs (a realtime card), True once rendered after the step
+    final: bool = True
+    #: seconds between reloads of a realtime card, from ``@card(refresh_interval=...)``
+    refresh_interval: float | None = None
+    rendered_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class TaskCards:
+    """The cards of one task, in the order its ``@card`` decorators declare them."""
+
+    cards: tuple[CardEntry, ...] = ()
+    version: int = RECORD_VERSION
+
+
+Record = TaskManifest | AttemptRecord | RunRecord | CheckpointPointer | TaskCards
+R = TypeVar("R", TaskManifest, AttemptRecord, RunRecord, CheckpointPointer, TaskCards)
 
 
 def encode(record: Record) -> bytes:
@@ -203,6 +226,11 @@ def _build(kind: type[R], raw: dict[str, Any]) -> R:
             name: ArtifactEntry(e["sha"], int(e["size"]), e["type"])
             for name, e in values["artifacts"].items()
         }
+    elif kind is TaskCards:
+        known_entry = {f.name for f in fields(CardEntry)}
+        values["cards"] = tuple(
+            CardEntry(**{k: v for k, v in c.items() if k in known_entry}) for c in values["cards"]
+        )
     elif kind is RunRecord:
         values["tags"] = tuple(values.get("tags") or ())
         values["parameters"] = dict(values.get("parameters") or {})

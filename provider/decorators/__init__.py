@@ -1,6 +1,7 @@
 """Step and flow decorators (no Airflow import)."""
 
 from provider.decorators.base import StepDecorator, step
+from provider.decorators.card import CardDecorator, card
 from provider.decorators.compute import BatchDecorator, KubernetesDecorator, batch, kubernetes
 from provider.decorators.core import (
     CatchDecorator,
@@ -18,6 +19,7 @@ from provider.decorators.flow import schedule
 
 __all__ = [
     "BatchDecorator",
+    "CardDecorator",
     "CatchDecorator",
     "EnvironmentDecorator",
     "KubernetesDecorator",
@@ -26,6 +28,7 @@ __all__ = [
     "StepDecorator",
     "TimeoutDecorator",
     "batch",
+    "card",
     "catch",
     "environment",
     "kubernetes",

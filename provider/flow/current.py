@@ -35,6 +35,8 @@ class Current:
         self._checkpoints: Checkpoints | None = None
         self._termination_hooks: list[Callable[[], Any]] = []
         self._termination_reason: str | None = None
+        #: the step's cards (a ``provider.cards.collector.CardCollector``), set by the runtime
+        self._card: Any = None
 
     def _set(self, info: TaskInfo, checkpoints: Checkpoints) -> None:
         self._info = info
@@ -43,6 +45,7 @@ class Current:
         self._termination_reason = None
 
     def _clear(self) -> None:
+        self._card = None
         self._info = None
         self._checkpoints = None
         self._termination_hooks = []
@@ -86,6 +89,17 @@ class Current:
         if self._checkpoints is None:
             raise RuntimeError(f"current.{what}() works only inside a running step.")
         return self._checkpoints
+
+    # -- cards -------------------------------------------------------------------------------
+    def _set_card(self, collector: Any) -> None:
+        self._card = collector
+
+    @property
+    def card(self) -> Any:
+        """The running step's cards: ``current.card.append(Markdown("..."))`` (see @card)."""
+        if self._card is None:
+            raise AttributeError("current.card works only inside a running step.")
+        return self._card
 
     def _get(self, key: str) -> Any:
         return getattr(self._info, key, None)

@@ -16,6 +16,7 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import AirstepError, RunFailed
 from provider.flow.parameters import JSONType
 from provider.flow.spec import FlowSpec
+from provider.local.cards import add_card_commands, run_card_command
 from provider.local.scheduler import LocalRun, new_run_id
 
 
@@ -81,6 +82,7 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
 
     commands.add_parser("show", help="describe the flow's steps", allow_abbrev=False)
     commands.add_parser("check", help="validate the flow without running it", allow_abbrev=False)
+    add_card_commands(commands)
     return parser
 
 
@@ -101,6 +103,8 @@ def run_cli(
         if args.command == "check":
             print(f"Flow {flow_cls.__name__} is valid: {len(graph.nodes)} steps.")
             return 0
+        if args.command == "card":
+            return run_card_command(FlowDataStore(flow_cls.__name__), args)
         if args.max_num_splits < 1 or args.max_workers < 1:
             parser.error("--max-workers and --max-num-splits must be at least 1")
         store = FlowDataStore(flow_cls.__name__)

@@ -31,6 +31,7 @@ from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
 from provider.flow.graph import StepNode
+from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
 from provider.settings import setting
 
@@ -152,7 +153,7 @@ class StepOperatorMixin:
         its task id (also what stays when the step fails)."""
         task_id = str(self.flow_task_id)
         context["label"] = f"task {task_id}"  # type: ignore[typeddict-unknown-key]
-        return TaskRequest(
+        request = TaskRequest(
             run_id=context["run_id"],
             step=self.step_name,
             task_id=task_id,
@@ -160,6 +161,9 @@ class StepOperatorMixin:
             params=self._start_params(context) if self.step_name == "start" else None,
             max_num_splits=max_map_length(),
         )
+        with_card_link(self, self.flow_cls.graph()[self.step_name])
+        push_task_pointer(self, context, request)
+        return request
 
     def finish_task(self, context: Context, manifest: TaskManifest) -> str | list[str]:
         """The map index label from the manifest, and the pointer to push to XCom."""

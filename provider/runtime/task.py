@@ -31,6 +31,7 @@ from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
+from provider.runtime.cards import task_cards
 from provider.runtime.deadline import step_deadline
 from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.logs import task_log
@@ -107,7 +108,8 @@ def _execute(
     path = path_for(request.task_id, graph.foreach_depth(node.name))
     inputs = resolve_inputs(flow_cls, graph, node, path, request, store)
     flow, state = _prepare(flow_cls, node, request, store, inputs)
-    caught = _run_step(node, request, flow, state, inputs)
+    with task_cards(flow, node, request, store, state, started):
+        caught = _run_step(node, request, flow, state, inputs)
     if state.transition is None and node.name != "end":
         raise StepError(
             f"Step *{node.name}* returned without calling self.next(...); make "

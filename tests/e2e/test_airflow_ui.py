@@ -81,9 +81,7 @@ def screenshots(tmp_path) -> Path:
     return folder
 
 
-def test_trigger_from_the_form_and_watch_the_mapped_run(
-    browser, airflow_server, api, screenshots
-):
+def test_trigger_from_the_form_and_watch_the_mapped_run(browser, airflow_server, api, screenshots):
     from selenium.common.exceptions import (
         StaleElementReferenceException,
         TimeoutException,
@@ -162,9 +160,7 @@ def test_trigger_from_the_form_and_watch_the_mapped_run(
             ).until(run_badge_says_success)
         except TimeoutException:
             state = api.run("TrainSweepFlow", run_id)["state"]
-            raise AssertionError(
-                f"the run page never showed Success; the run is {state}"
-            ) from None
+            raise AssertionError(f"the run page never showed Success; the run is {state}") from None
         assert api.run("TrainSweepFlow", run_id)["state"] == "success"
 
         # the graph: one node per step, the mapped step with its count
@@ -207,3 +203,70 @@ def test_trigger_from_the_form_and_watch_the_mapped_run(
         except WebDriverException:
             pass
         raise
+
+
+def test_a_task_card_opens_from_its_card_link(browser, airflow_server, api, screenshots):
+    """The "Card" link of a task (Details tab, Extra Links) opens its card, served by the
+    airstep plugin inside Airflow's API server with the browser's own login."""
+    from urllib.parse import quote
+
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = airflow_server.url
+    wait = WebDriverWait(browser, UI_WAIT, ignored_exceptions=(StaleElementReferenceException,))
+    run_id = api.trigger("TrainReportFlow", {"epochs": 40, "rates": [1.0, 0.3, 0.05]})
+    assert api.wait_run("TrainReportFlow", run_id, timeout=RUN_WAIT)["state"] == "success"
+
+    def body_has(text: str) -> Callable[[Any], bool]:
+        return lambda d: text in d.find_element(By.TAG_NAME, "body").text
+
+    try:
+        browser.get(base + "/")
+        nav = (By.CSS_SELECTOR, "[data-testid=nav-dags-link]")
+        # the login form, unless another test of this module has logged in already
+        wait.until(lambda d: d.find_elements(By.NAME, "username") or d.find_elements(*nav))
+        if browser.find_elements(By.NAME, "username"):
+            browser.find_element(By.NAME, "username").send_keys(USER)
+            browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+            browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(EC.presence_of_element_located(nav))
+
+        # the join's task: its Details tab lists the extra links, "Card" among them
+        run_path = f"/dags/TrainReportFlow/runs/{quote(run_id, safe='')}"
+        browser.get(base + run_path + "/tasks/choose/details")
+        card_link = wait.until(EC.presence_of_element_located((By.LINK_TEXT, "Card")))
+        href = card_link.get_attribute("href")
+        assert href.startswith(base + "/airstep/cards/TrainReportFlow?")
+
+        # the card, with the browser's session (no token in the URL)
+        browser.get(href)
+        wait.until(body_has("Best learning rate"))
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "validation accuracy" in page and "training loss per epoch" in page
+        assert browser.find_elements(By.CSS_SELECTOR, "svg polyline")  # the loss curves
+        rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        assert len(rows) == 3  # one per learning rate
+        browser.set_window_size(1100, 1000)
+        shot_path = screenshots / "card.png"
+        browser.save_screenshot(str(shot_path))
+
+        # a mapped task's own card: the item it trained
+        browser.get(base + run_path + "/tasks/train/mapped/2/details")
+        href = wait.until(EC.presence_of_element_located((By.LINK_TEXT, "Card"))).get_attribute(
+            "href"
+        )
+        assert "map_index=2" in href
+        browser.get(href)
+        wait.until(body_has("Training with learning rate 0.05"))
+    except BaseException:
+        try:
+            browser.save_screenshot(str(screenshots / "failure-card.png"))
+            print(f"page at the failure: {browser.current_url}")
+        except WebDriverException:
+            pass
+        raise
+    finally:
+        browser.set_window_size(1400, 1000)

@@ -1,0 +1,82 @@
+"""The "Card" link of a step's task in the Airflow UI, and the pointer the plugin follows.
+
+Only the tasks of steps with ``@card`` get the link. Such a task pushes one small XCom,
+:data:`TASK_POINTER_KEY`: the flow task it runs (flow, run, step, task id). Its "Card"
+link leads to the airstep plugin in Airflow's API server (:mod:`provider.plugin`) with
+Airflow's own identity of the task instance (DAG, run, task, map index); the plugin
+checks that the user may see the DAG's task instances, then follows the pointer to the
+card in the datastore. The link never names the flow task itself, so a URL cannot be
+bent to reach another DAG's cards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.configuration import conf
+
+from provider.decorators.card import step_cards
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk.types import TaskInstanceKey
+
+    from provider.runtime.request import TaskRequest
+
+#: the XCom key of a task's pointer to its flow task (only steps with @card push it)
+TASK_POINTER_KEY = "airstep_task"
+#: where the plugin's app is mounted in the API server
+CARDS_URL_PREFIX = "/airstep/cards"
+
+
+def has_cards(operator: Any) -> bool:
+    flow_cls = getattr(operator, "flow_cls", None)
+    step_name = getattr(operator, "step_name", None)
+    if flow_cls is None or step_name is None:
+        return False
+    return bool(step_cards(flow_cls.graph()[step_name]))
+
+
+def with_card_link(task: Any, node: Any) -> Any:
+    """The task (an operator or a mapped one) with a "Card" link when its step has @card.
+
+    Called where the DAG is built (the serialized DAG tells the UI which links a task has)
+    and again when the task runs (a mapped task's operator is made anew in the worker, from
+    its class), so the link's URL is pushed with the task's other links.
+    """
+    links = tuple(task.operator_extra_links)
+    if step_cards(node) and not any(isinstance(link, CardLink) for link in links):
+        task.operator_extra_links = (*links, CardLink())
+    return task
+
+
+def push_task_pointer(operator: Any, context: Context, request: TaskRequest) -> None:
+    """Tell the plugin which flow task this task instance runs (steps with @card only)."""
+    if has_cards(operator):
+        pointer = {
+            "flow": operator.flow_cls.__name__,
+            "run_id": request.run_id,
+            "step": request.step,
+            "task_id": request.task_id,
+        }
+        context["ti"].xcom_push(key=TASK_POINTER_KEY, value=pointer)
+
+
+def card_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The plugin's page of a task instance's cards (absolute when ``[api] base_url`` is set)."""
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    query = urlencode({"run_id": run_id, "task_id": task_id, "map_index": map_index})
+    return f"{base}{CARDS_URL_PREFIX}/{quote(dag_id, safe='')}?{query}"
+
+
+class CardLink(BaseOperatorLink):
+    """ "Card": the task's cards, served by the airstep plugin behind Airflow's login."""
+
+    name = "Card"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        if not has_cards(operator):
+            return ""
+        return card_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)

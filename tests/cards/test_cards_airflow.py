@@ -1,0 +1,109 @@
+"""The same flow with @card as an Airflow DAG under ``dag.test()``: the cards are stored by the
+runtime as locally, every task of a step with @card (mapped ones included) has a "Card" link
+to the plugin and a pointer to its flow task, and other tasks have neither."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "airflow"))
+from dagrun_helpers import load_module, states, sync_dag, xcom_values  # noqa: E402
+
+from provider import Run  # noqa: E402
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+FLOW = Path(__file__).parent / "flows" / "card_flow.py"
+
+
+@pytest.fixture(scope="module")
+def dag_run(airflow_db):
+    dag = load_module(FLOW).CardFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test(run_conf={"rows": 4})
+    assert dag_run.state == "success", states(dag_run)
+    return dag_run
+
+
+def test_cards_links_and_pointers_under_dag_test(dag_run):
+    from provider.operators.card_link import TASK_POINTER_KEY, CardLink, card_url
+
+    run = Run(f"CardFlow/{dag_run.run_id}")
+    items = {t.id: t.cards[0].html for t in run["each"].tasks()}
+    assert "item <strong>a</strong>" in items["0"] and "item <strong>b</strong>" in items["1"]
+    results = run["end"].task.cards[0].html
+    assert "<td>3</td><td>9</td>" in results and "<svg" in results
+    assert "Broken could not be rendered" in results
+    assert run["end"].task.data.live == [(False, True, True)]
+
+    pointers = xcom_values(dag_run, TASK_POINTER_KEY)
+    assert pointers[("each", 1)] == {
+        "flow": "CardFlow", "run_id": dag_run.run_id, "step": "each", "task_id": "1",
+    }  # fmt: skip
+    assert ("join", -1) not in pointers and ("start", -1) in pointers
+
+    links = xcom_values(dag_run, CardLink().xcom_key)
+    assert links[("each", 1)] == card_url("CardFlow", dag_run.run_id, "each", 1)
+    assert "map_index=1" in links[("each", 1)] and "task_id=each" in links[("each", 1)]
+    assert ("join", -1) not in links  # no @card: no link
+
+
+def test_only_tasks_of_steps_with_card_carry_the_link_in_the_serialized_dag(airflow_db):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.to_dict(load_module(FLOW).CardFlow.to_dag())
+    tasks = [t["__var"] for t in serialized["dag"]["tasks"]]
+    links = {t["task_id"]: t.get("_operator_extra_links") for t in tasks}
+    assert links["start"] == links["each"] == links["end"] == {"Card": "_link_CardLink"}
+    assert links["join"] is None  # no @card: no link
+
+
+def test_the_plugin_serves_a_card_only_to_a_user_who_may_see_the_dag(
+    dag_run, tmp_path, monkeypatch
+):
+    """Airflow's own API app, in this process, with the plugin loaded from its entry point and
+    an auth manager under which the user "outsider" may not see DAG CardFlow."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    from provider.operators.card_link import card_url
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "limited_auth.OneDagHiddenAuthManager")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,outsider:admin")
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(tmp_path / "passwords.json")
+    )
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "cards-test-secret")
+    purge_cached_app()
+    try:
+        client = TestClient(create_app(apps="core"))
+        manager = get_auth_manager()
+
+        def as_user(name: str) -> dict[str, str]:
+            user = SimpleAuthManagerUser(username=name, role="admin")
+            return {"Authorization": f"Bearer {manager.generate_jwt(user)}"}
+
+        url = card_url("CardFlow", dag_run.run_id, "end", -1)
+        index = client.get(url, headers=as_user("admin"))  # two cards: a page that lists them
+        assert index.status_code == 200 and ">results</a>" in index.text
+        card = client.get(url + "&card=0", headers=as_user("admin"))
+        assert card.status_code == 200 and "<td>3</td><td>9</td>" in card.text
+        item = client.get(card_url("CardFlow", dag_run.run_id, "each", 1), headers=as_user("admin"))
+        assert "item <strong>b</strong>" in item.text
+
+        # an admin of everything else, who may not see this DAG, gets no card
+        refused = client.get(url + "&card=0", headers=as_user("outsider"))
+        assert refused.status_code == 403 and "<td>3</td>" not in refused.text
+        # nor does a request without a login
+        assert client.get(url + "&card=0").status_code == 401
+        # a task without @card has none to show
+        missing = client.get(
+            card_url("CardFlow", dag_run.run_id, "join", -1), headers=as_user("admin")
+        )
+        assert missing.status_code == 404 and "has no cards" in missing.json()["detail"]
+    finally:
+        purge_cached_app()
