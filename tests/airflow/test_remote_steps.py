@@ -49,6 +49,7 @@ def test_mixed_local_kubernetes_and_batch_steps_run_end_to_end(
     kinds = {t.task_id: t.task_type for t in dag.tasks}
     assert kinds["on_gpu"] == "KubernetesStepOperator"
     assert kinds["on_batch"] == "BatchStepOperator"
+    assert kinds["fan_out"] == "KubernetesStepOperator"
     assert kinds["start"] == "StepOperator"
     sync_dag(dag)
     pod_link = "https://k8s.example.com/#/pod/{namespace}/{pod}"
@@ -75,8 +76,12 @@ def test_mixed_local_kubernetes_and_batch_steps_run_end_to_end(
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/dev/shm", "/airstep_tmp"}
     assert data.pod_name == pod["metadata"]["name"]
     # the task's "Kubernetes pod" link, as the UI reads it
-    (link,) = xcom_values(run, "_link_KubernetesPodLink").values()
+    links = xcom_values(run, "_link_KubernetesPodLink")
+    assert sorted(links) == [("fan_out", -1), ("on_gpu", -1)]
+    link = links[("on_gpu", -1)]
     assert link == f"https://k8s.example.com/#/pod/default/{pod['metadata']['name']}"
+    # the foreach split ran in a pod too, and its pointer (the items' ids) reached XCom
+    assert xcom_values(run)[("fan_out", -1)] == ["0", "1", "2"]
     # the foreach ran as three Batch jobs with the step's resources
     jobs = [j for j in local_batch_runner.jobs if "on_batch" in " ".join(j.command)]
     assert len(jobs) == 3 and all(j.status == "SUCCEEDED" for j in jobs)

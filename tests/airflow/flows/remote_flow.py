@@ -1,4 +1,5 @@
-"""Local, Kubernetes (with a GPU) and AWS Batch steps in one flow, and a foreach on Batch.
+"""Local, Kubernetes (with a GPU) and AWS Batch steps in one flow, and a foreach split in a
+pod whose items run on Batch.
 
 An Airflow DAG: ``dag = RemoteFlow.to_dag()``.
 """
@@ -33,6 +34,8 @@ class RemoteFlow(FlowSpec):
         self.pod_name = os.environ.get("HOSTNAME")
         self.next(self.join)
 
+    @kubernetes(secrets=["aws-credentials"])  # a foreach split in a pod: its children's ids
+    # reach the mapped step through XCom
     @step
     def fan_out(self):
         self.next(self.on_batch, foreach="items")
