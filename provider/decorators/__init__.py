@@ -15,12 +15,14 @@ from provider.decorators.core import (
     timeout,
 )
 from provider.decorators.flow import schedule
+from provider.decorators.parallel import ParallelDecorator, parallel
 
 __all__ = [
     "BatchDecorator",
     "CatchDecorator",
     "EnvironmentDecorator",
     "KubernetesDecorator",
+    "ParallelDecorator",
     "ResourcesDecorator",
     "RetryDecorator",
     "StepDecorator",
@@ -29,6 +31,7 @@ __all__ = [
     "catch",
     "environment",
     "kubernetes",
+    "parallel",
     "resources",
     "retry",
     "schedule",

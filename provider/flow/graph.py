@@ -102,7 +102,12 @@ class FlowGraph:
                         f"step *{node.name}* moves to *start*; start can only be the first step."
                     )
                 nodes[target].in_funcs.append(node.name)
-            if node.is_foreach and nodes[node.out_funcs[0]].is_join and len(node.out_funcs) == 1:
+            if (
+                node.is_foreach
+                and not node.is_parallel_split  # its target is checked in _validate_gangs
+                and nodes[node.out_funcs[0]].is_join
+                and len(node.out_funcs) == 1
+            ):
                 raise self._fail(
                     f"the foreach at step *{node.name}* moves straight to join step "
                     f"*{node.out_funcs[0]}*; put at least one step in between to run per item."
@@ -127,7 +132,43 @@ class FlowGraph:
                 f"step *{unreachable[0]}* cannot be reached from start; add it to a "
                 f"self.next() call or delete it."
             )
+        self._validate_gangs()
         self._assign_split_stacks()
+
+    def _validate_gangs(self) -> None:
+        """``num_parallel`` reaches one @parallel step, which a join follows."""
+        nodes = self.nodes
+        for node in nodes.values():
+            if node.is_parallel_split:
+                target = nodes[node.out_funcs[0]]
+                if not target.is_parallel:
+                    raise self._fail(
+                        f"step *{node.name}* starts step *{target.name}* with num_parallel, but "
+                        f"*{target.name}* has no @parallel; put @parallel above @step on "
+                        f"*{target.name}*."
+                    )
+            if not node.is_parallel:
+                continue
+            starts = [p for p in dict.fromkeys(node.in_funcs) if not nodes[p].is_parallel_split]
+            if starts or not node.in_funcs:
+                where = f"is reached from *{starts[0]}*" if starts else "is the first step"
+                raise self._fail(
+                    f"step *{node.name}* has @parallel but {where} without num_parallel; start it "
+                    f"with self.next(self.{node.name}, num_parallel=N) in the step before it, or "
+                    f"remove @parallel."
+                )
+            after = nodes[node.out_funcs[0]] if node.out_funcs else None
+            if node.is_join or after is None or not after.is_join or len(node.out_funcs) > 1:
+                raise self._fail(
+                    f"step *{node.name}* has @parallel, so it takes (self) and moves to one join "
+                    f"step that receives one input per node, e.g. self.next(self.join) with "
+                    f"`def join(self, inputs)`."
+                )
+            if "catch" in node.decorators:
+                raise self._fail(
+                    f"step *{node.name}* has both @catch and @parallel; a gang cannot carry on "
+                    f"without some of its nodes: remove @catch (use @retry to run the gang again)."
+                )
 
     def _reachable(self, roots: tuple[str, ...] | list[str] = ("start",)) -> set[str]:
         seen, todo = set(), list(roots)
@@ -260,6 +301,8 @@ class FlowGraph:
             head = f"Step *{node.name}*" + (f"  {decos}" if decos else "")
             if node.name == "end":
                 move = "ends the flow"
+            elif node.is_parallel_split:
+                move = f"=> {node.out_funcs[0]} on {node.num_parallel} nodes (num_parallel)"
             elif node.is_foreach:
                 move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
             else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.exceptions import GraphError
+from provider.flow.distributed import PARALLEL_VAR, max_num_parallel, num_parallel_problem
 
 
 @dataclass
@@ -35,10 +36,23 @@ class StepNode:
     matching_join: str | None = None
     decorators: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+    #: ``num_parallel=`` of a gang's split: an int literal, or the source of the expression
+    #: (checked when it runs); the split is then a foreach over the node indices
+    num_parallel: int | str | None = None
 
     @property
     def is_foreach(self) -> bool:
         return self.foreach_var is not None
+
+    @property
+    def is_parallel_split(self) -> bool:
+        """Starts a gang: ``self.next(self.train, num_parallel=N)``."""
+        return self.num_parallel is not None
+
+    @property
+    def is_parallel(self) -> bool:
+        """Runs as a gang of nodes: the step has ``@parallel``."""
+        return "parallel" in self.decorators
 
     @property
     def is_split(self) -> bool:
@@ -135,13 +149,33 @@ def parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
             if not node.foreach_var.isidentifier():
                 raise fail(f"gives foreach={node.foreach_var!r}, which is not an artifact name.")
         elif keyword.arg == "num_parallel":
-            raise fail(
-                "uses num_parallel, which is not available in this version of airstep; use "
-                "foreach to run tasks in parallel."
-            )
+            node.num_parallel = _num_parallel(keyword.value, fail)
+            node.foreach_var = PARALLEL_VAR
         else:
             raise fail(
                 f"passes an unknown argument {keyword.arg}= to self.next(); it accepts "
-                f"foreach='artifact_name'."
+                f"foreach='artifact_name' or num_parallel=N."
             )
+    if node.num_parallel is not None and any(k.arg == "foreach" for k in call.keywords):
+        raise fail(
+            "gives both foreach= and num_parallel= to self.next(); a step starts either a "
+            "foreach or a gang of nodes: keep one of them."
+        )
+    if node.num_parallel is not None and len(node.out_funcs) != 1:
+        raise fail(
+            f"starts {len(node.out_funcs)} steps with num_parallel; a gang runs exactly one "
+            f"@parallel step, e.g. self.next(self.{node.out_funcs[0]}, num_parallel=4)."
+        )
     return node
+
+
+def _num_parallel(value: ast.expr, fail: Callable[[str], GraphError]) -> int | str:
+    """A literal ``num_parallel`` checked now; any other expression kept, checked at run time."""
+    try:
+        given = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError):
+        return ast.unparse(value)  # e.g. self.nodes: known when the step runs
+    problem = num_parallel_problem(given, max_num_parallel())
+    if problem:
+        raise fail(f"gives num_parallel={given!r}; {problem}.")
+    return int(given)
