@@ -11,7 +11,8 @@
      │    ├── ForeachError            foreach target not iterable or empty
      │    │    └── ForeachTooWide     more items than the executor allows
      │    ├── MergeArtifactsError     merge_artifacts() met conflicting values
-     │    └── StepTimeout             a step ran longer than its @timeout
+     │    ├── StepTimeout             a step ran longer than its @timeout
+     │    └── GangFailed              a node of a @parallel step failed; the others were stopped
      ├── DataStoreError               an artifact or task record is missing or unreadable
      ├── ResourceError                a step asks for more than this machine has
      └── RunFailed                    a local run ended with failed tasks
@@ -76,6 +77,10 @@ class MergeArtifactsError(StepError):
 
 class StepTimeout(StepError):
     """A step exceeded its ``@timeout``."""
+
+
+class GangFailed(StepError):
+    """A node of a @parallel step failed, so every other node of its gang was stopped."""
 
 
 class DataStoreError(AirstepError):

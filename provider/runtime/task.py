@@ -26,12 +26,13 @@ from provider.datastore.records import AttemptRecord, CaughtException, TaskManif
 from provider.decorators.resolve import step_environment, step_retries
 from provider.exceptions import StepError, StepTimeout
 from provider.flow.current import TaskInfo, current
+from provider.flow.distributed import GangNode
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.state import TaskState
 from provider.runtime.termination import termination_signals
-from provider.runtime.values import foreach_split, is_picklable, save_value
+from provider.runtime.values import foreach_split, is_picklable, parallel_split, save_value
 
 
 @dataclass
@@ -52,12 +53,18 @@ class TaskRequest:
     #: the caller's timeout exception, for @catch when it is not an Exception (Airflow's)
     timeout_error: type[BaseException] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: for a @parallel step: the node this process runs; None runs the whole gang here
+    node: GangNode | None = None
 
 
 def run_task(
     flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore | None = None
 ) -> TaskManifest:
-    """Run the task and return its manifest (also committed to the datastore)."""
+    """Run the task and return its manifest (also committed to the datastore).
+
+    For a @parallel step without ``request.node``, the task is the whole gang: see
+    :func:`provider.runtime.gang.run_gang` (the manifest returned is node 0's).
+    """
     graph = flow_cls.graph()
     if request.step not in graph:
         raise StepError(
@@ -66,6 +73,15 @@ def run_task(
         )
     node = graph[request.step]
     store = store or FlowDataStore(flow_cls.__name__)
+    if node.is_parallel and request.node is None:
+        from provider.runtime.gang import run_gang  # the gang runs each node through run_task
+
+        return run_gang(flow_cls, request, store)
+    if request.node is not None and not node.is_parallel:
+        raise StepError(
+            f"Step *{node.name}* was started as node {request.node.index} of a gang, but it "
+            "has no @parallel; run it without --node-index."
+        )
     _register_flow_module(flow_cls)
     started = time.time()
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
@@ -132,6 +148,7 @@ def _prepare(
         retry_count=request.attempt,
         origin_run_id=request.origin_run_id,
         parameter_names=tuple(params),
+        node=request.node,
     )
     current._set(info, store.checkpoints(request.run_id, node.name, request.task_id))
     return flow, state
@@ -141,7 +158,8 @@ def _run_step(
     node: StepNode, request: TaskRequest, flow: FlowSpec, state: TaskState, inputs: TaskInputs
 ) -> CaughtException | None:
     """Call the user's step with its environment, deadline and signal handlers in place."""
-    env = {**request.extra_env, **step_environment(node)}
+    gang_env = request.node.environment() if request.node else {}
+    env = {**request.extra_env, **gang_env, **step_environment(node)}
     catchable = (Exception, request.timeout_error or Exception)
     with _environment(env), _deadline(node, request), termination_signals(node.name):
         try:
@@ -164,7 +182,10 @@ def _persist(
 ) -> TaskManifest:
     """Store the foreach items and the artifacts, then commit the manifest (last, atomically)."""
     split = None
-    if node.foreach_var is not None:
+    if node.is_parallel_split:
+        assert state.num_parallel is not None  # self.next() set it
+        split = parallel_split(state.num_parallel, store)
+    elif node.foreach_var is not None:
         split = foreach_split(node.name, node.foreach_var, flow, store, request.max_num_splits)
     artifacts = dict(state.inherited)
     for name, value in flow._artifact_items():

@@ -9,6 +9,7 @@ import cloudpickle
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import ArtifactEntry, ForeachSplit
 from provider.exceptions import ForeachError, ForeachTooWide
+from provider.flow.distributed import PARALLEL_VAR
 
 #: characters of an item's repr kept as its label (the Airflow map index)
 LABEL_WIDTH = 48
@@ -52,6 +53,16 @@ def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: i
         num_splits=len(items),
         items=tuple(store.save_artifact(item).sha for item in items),
         labels=tuple(short_repr(item) for item in items),
+    )
+
+
+def parallel_split(num_nodes: int, store: FlowDataStore) -> ForeachSplit:
+    """The split that starts a gang: a foreach over the node indices ``0 .. num_nodes-1``."""
+    return ForeachSplit(
+        var=PARALLEL_VAR,
+        num_splits=num_nodes,
+        items=tuple(store.save_artifact(index).sha for index in range(num_nodes)),
+        labels=tuple(f"node {index}" for index in range(num_nodes)),
     )
 
 
