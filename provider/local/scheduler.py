@@ -7,6 +7,8 @@ its ``@retry`` says; when it has no attempts left the run stops scheduling,
 lets running tasks finish, reports the failure and raises :class:`RunFailed`.
 ``resume`` reuses every task of an earlier run that succeeded and whose inputs
 were reused too, and re-runs the rest.
+A @parallel step's gang is one worker (one of ``max_workers``) running all its nodes at
+once (:mod:`provider.runtime.gang`); it is queued, retried and reused as a whole.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from provider.decorators.resolve import retry_delay_seconds, step_gpus, step_ret
 from provider.exceptions import ResourceError, RunFailed
 from provider.flow.spec import FlowSpec
 from provider.local.worker import Worker, fork_task
+from provider.runtime.gang import split_node_logs
 from provider.runtime.task import TaskRequest
-from provider.runtime.topology import Path, child_paths, input_tasks
+from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
@@ -85,6 +88,7 @@ class LocalRun:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.free_gpus = list(range(local_gpu_count()))
+        self.gpu_count = len(self.free_gpus)
         self._check_gpus()
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
@@ -176,7 +180,8 @@ class LocalRun:
             step, path, attempt = self.ready.popleft()
             if attempt == 0 and self._try_clone(step, path):
                 continue
-            want = step_gpus(self.graph[step])
+            want = step_gpus(self.graph[step]) * len(self._unit(step, path))
+            want = min(want, self.gpu_count)  # a gang short of GPUs gets them all and says so
             if want > len(self.free_gpus):
                 waiting.append((step, path, attempt))
                 continue
@@ -204,16 +209,21 @@ class LocalRun:
         inputs = [] if step == "start" else self._inputs(step, path)
         if not all(i in self.cloned for i in inputs):
             return False
-        task_id = task_id_for(path)
-        manifest = self.store.read_manifest(self.origin_run_id, step, task_id)
-        if manifest is None:
+        unit = self._unit(step, path)
+        found = [self.store.read_manifest(self.origin_run_id, step, task_id_for(p)) for p in unit]
+        if None in found:
             return False
-        manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
-        self.store.commit_task(manifest)
-        self.cloned.add((step, path))
-        self._say(f"[{step}/{task_id}] reused from run {self.origin_run_id}")
-        self._completed(step, path, manifest)
+        for task_path, manifest in zip(unit, found, strict=True):
+            assert manifest is not None
+            manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
+            self.store.commit_task(manifest)
+            self.cloned.add((step, task_path))
+            self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
+            self._completed(step, task_path, manifest)
         return True
+
+    def _unit(self, step: str, path: Path) -> list[Path]:
+        return unit_paths(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
     def _inputs(self, step: str, path: Path) -> list[tuple[str, Path]]:
         return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
@@ -226,6 +236,9 @@ class LocalRun:
             width = manifest.foreach.num_splits
             self.splits[(step, path)] = width
         for child, child_path in child_paths(self.graph, step, path, width):
+            if self.graph[child].is_parallel and child_path[-1] != 0:
+                self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
+                continue
             if self.graph[child].is_join:
                 try:
                     inputs = self._inputs(child, child_path)
@@ -289,6 +302,8 @@ class LocalRun:
             store.log_key(run_id, worker.step, worker.task_id, worker.attempt), b"".join(worker.log)
         )
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
+        if self.graph[worker.step].is_parallel and self._gang_ended(worker, path):
+            return
         manifest = store.read_manifest(run_id, worker.step, worker.task_id)
         if worker.status == 0 and manifest is not None:
             self._completed(worker.step, path, manifest)
@@ -311,6 +326,23 @@ class LocalRun:
                     f"[{worker.name}] failed; no new tasks will start, waiting for "
                     f"{len(self.running)} running task(s)."
                 )
+
+    def _gang_ended(self, worker: Worker, path: Path) -> bool:
+        """Keep each node's own output (node 0's log has them all); True if every node succeeded."""
+        unit = self._unit(worker.step, path)
+        logs = split_node_logs(b"".join(worker.log), len(unit))
+        for p, log in list(zip(unit, logs, strict=True))[1:]:
+            key = self.store.log_key(self.run_id, worker.step, task_id_for(p), worker.attempt)
+            self.store.storage.put_bytes(key, log)
+        tasks = [
+            (p, self.store.read_manifest(self.run_id, worker.step, task_id_for(p))) for p in unit
+        ]
+        if worker.status != 0 or any(manifest is None for _, manifest in tasks):
+            return False
+        for task_path, manifest in tasks:
+            assert manifest is not None
+            self._completed(worker.step, task_path, manifest)
+        return True
 
     def _stop_all(self) -> None:
         for pid in self.running:
