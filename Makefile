@@ -2,12 +2,18 @@
 #   make example   install, then run the example training sweep locally
 #   make test      install, then run the whole test suite
 #   make screenshots   re-take docs/*.png from the Airflow UI test (needs chromium)
+#   make torch     add torch (CPU) to .venv, for the distributed-step tests and example
 UV_VERSION := 0.13.9
+# torch (with numpy, which it looks for) is never a dependency of airstep: the tests and
+# dags/distributed_training.py use it; its CPU wheel is in WHEELS on these machines
+TORCH_VERSION := 2.13.0
+NUMPY_VERSION := 2.4.6
+WHEELS ?= /opt/wheels
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := python3 -m uv
 
-.PHONY: example test install lint screenshots
+.PHONY: example test install lint screenshots torch
 
 install: $(VENV)/.installed
 
@@ -16,10 +22,17 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
+# after install: `uv sync` removes what the lock file does not list
+torch: $(VENV)/.torch
+
+$(VENV)/.torch: $(VENV)/.installed
+	$(UV) pip install --python $(PY) --find-links $(WHEELS) torch==$(TORCH_VERSION) numpy==$(NUMPY_VERSION)
+	touch $@
+
 example: install
 	$(PY) dags/train_sweep.py run
 
-test: install
+test: install torch
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; fi; \
 	exit $$rc

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from dagrun_helpers import (
+    DAGS,
     SHARED_FLOWS,
     TEST_FLOWS,
     end_artifacts,
@@ -16,6 +17,7 @@ from dagrun_helpers import (
     task_instances,
     xcom_values,
 )
+from helpers import alive, require_torch
 
 from provider import Run, Task
 from provider.exceptions import FlowDefinitionError
@@ -25,14 +27,6 @@ pytestmark = pytest.mark.airflow
 
 def gang_dag():
     return load_module(SHARED_FLOWS / "gang_flow.py").GangFlow.to_dag()
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def test_a_gang_is_one_task_mapped_once_per_foreach_item_without_a_fanout():
@@ -130,3 +124,21 @@ def test_a_gang_that_keeps_failing_fails_its_task_and_leaves_no_node_running(
     )
     assert (control["exception"], control["message"]) == ("GangFailed", message)
     assert message in capfd.readouterr().out  # the task's failure, in its log
+
+
+@pytest.mark.slow
+def test_the_distributed_training_example_trains_the_same_model_under_airflow_and_locally(
+    airflow_db,
+):
+    require_torch()
+    dag = load_module(DAGS / "distributed_training.py").dag
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success", states(dag_run)
+    found = end_artifacts("DistributedTrainingFlow", dag_run.run_id)
+    assert found["in_sync"] is True and found["shard_sizes"] == [256, 256]
+    assert abs(found["weight"] - 3) < 0.05 and abs(found["bias"] + 2) < 0.05
+    local = run_script(DAGS / "distributed_training.py", "run", "--run-id", "local", timeout=300)
+    assert local.returncode == 0, local.stderr
+    assert "] [node 1] node 1: y = " in local.stdout
+    assert end_artifacts("DistributedTrainingFlow", "local") == found

@@ -11,21 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FLOWS, run_flow
+from helpers import FLOWS, alive, require_torch, run_flow
 
 from provider import Flow, Task
 
 pytestmark = pytest.mark.slow
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and has not ended (a zombie has ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 def wait_for_files(folder: Path, names: set[str], timeout: float = 30) -> dict[str, int]:
@@ -201,3 +191,19 @@ def test_killing_the_gang_process_or_the_run_leaves_no_node_running(datastore, t
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_torch_all_reduce_across_a_gang_and_torchrun_on_every_node(datastore):
+    require_torch()
+    proc = run_flow("torch_gang_flow.py", "run", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run = Flow("TorchGangFlow").latest_run
+    # one process per node: ranks 0..2 of a world of 3, each adding rank + 1
+    assert run["gather"].task.data.reduced == [(0, 3, 6.0), (1, 3, 6.0), (2, 3, 6.0)]
+    # torchrun with 2 processes on each of 2 nodes: a world of 4
+    launched = run["collect"].task.data.launched
+    assert [[(w["rank"], w["node"], w["local_rank"]) for w in node] for node in launched] == [
+        [(0, 0, 0), (1, 0, 1)],
+        [(2, 1, 0), (3, 1, 1)],
+    ]
+    assert {(w["world"], w["total"]) for node in launched for w in node} == {(4, 10.0)}
