@@ -302,7 +302,7 @@ class FlowGraph:
             if node.name == "end":
                 move = "ends the flow"
             elif node.is_parallel_split:
-                move = f"=> {node.out_funcs[0]} on {node.num_parallel} nodes (num_parallel)"
+                move = f"=> {node.out_funcs[0]} on num_parallel={node.num_parallel} nodes"
             elif node.is_foreach:
                 move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
             else:

@@ -72,13 +72,14 @@ def test_a_gang_is_a_foreach_over_the_node_indices() -> None:
     assert train.is_parallel and not start.is_parallel
     assert graph.foreach_depth("train") == 1 and graph.foreach_depth("join") == 0
     assert join.split_parent == "start" and start.matching_join == "join"
-    assert "=> train on 4 nodes (num_parallel)" in graph.describe()
+    assert "=> train on num_parallel=4 nodes" in graph.describe()
     assert "@parallel()" in graph.describe()
 
 
 def test_num_parallel_may_be_an_expression_checked_when_it_runs() -> None:
     graph = gang("self.next(self.train, num_parallel=self.nodes)").graph()
     assert graph["start"].num_parallel == "self.nodes"
+    assert "=> train on num_parallel=self.nodes nodes" in graph.describe()
 
 
 @pytest.mark.parametrize(

@@ -207,3 +207,18 @@ def test_torch_all_reduce_across_a_gang_and_torchrun_on_every_node(datastore):
         [(2, 1, 0), (3, 1, 1)],
     ]
     assert {(w["world"], w["total"]) for node in launched for w in node} == {(4, 10.0)}
+
+
+def test_each_node_gets_its_own_gpus_and_a_gang_short_of_gpus_fails(datastore):
+    proc = run_flow("gang_gpu_flow.py", "run", env={"AIRSTEP_LOCAL_GPUS": "4"})
+    assert proc.returncode == 0, proc.stderr
+    devices = dict(Flow("GangGpuFlow").latest_run.data.devices)
+    assert sorted(devices) == ["0.0", "0.1", "1.0", "1.1"]
+    assert sorted(devices.values()) == ["0", "1", "2", "3"]  # no device given twice
+    assert {devices["0.0"], devices["0.1"]} in ({"0", "1"}, {"2", "3"})  # a gang's own share
+    proc = run_flow("gang_gpu_flow.py", "run", env={"AIRSTEP_LOCAL_GPUS": "1"})
+    assert proc.returncode == 1
+    assert (
+        "Step *train* asks for 1 GPU(s) on each of its 2 nodes, but 1 are available here; use "
+        "fewer nodes or GPUs per node, or run the step where there are more GPUs." in proc.stderr
+    )
