@@ -44,8 +44,12 @@ def run_node(
     store: FlowDataStore,
     leader_pid: int | None = None,
 ) -> TaskManifest:
-    """Run one node's task; with ``leader_pid``, stop this node if that gang process dies."""
-    if leader_pid is None:
+    """Run one node's task; with ``leader_pid``, stop this node if that gang process dies.
+
+    The gang process starts each node as the leader of its own process group, which is
+    what ends with the node; a process that leads no group of its own never signals one.
+    """
+    if leader_pid is None or os.getpgrp() != os.getpid():
         return run_task(flow_cls, request, store)
     _stop_with_leader(leader_pid)
     try:
