@@ -75,7 +75,8 @@ def run_gang(flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStor
     ]
     started = time.time()
     gang = NodeProcesses(flow_cls, store, fork=threading.active_count() == 1)
-    say(f"Gang of step {step.name}: {num_nodes} node(s), main node 127.0.0.1:{port}.")
+    started_as = "forked" if gang.fork else "each a new python -m provider.runtime"
+    say(f"Gang of step {step.name}: {num_nodes} node(s), {started_as}; main 127.0.0.1:{port}.")
     with _stop_on_sigterm(step.name):
         try:
             for node_request in requests:

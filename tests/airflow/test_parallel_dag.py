@@ -62,11 +62,16 @@ def test_a_gang_on_kubernetes_or_batch_needs_a_multi_node_operator(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_gang_runs_in_the_worker_and_gives_the_local_runs_results(airflow_db):
+def test_a_gang_runs_in_the_worker_and_gives_the_local_runs_results(airflow_db, capfd):
     dag = gang_dag()
     sync_dag(dag)
     dag_run = dag.test()
     assert dag_run.state == "success", states(dag_run)
+    # dag.test() runs the in-process API server on a thread: nodes are not forked then
+    log = capfd.readouterr()
+    started = "Gang of step train: 3 node(s), each a new python -m provider.runtime; main 127"
+    assert started in log.out + log.err
+    assert "[node 2] node 2 of 3 meets the others" in log.out + log.err
     assert all(s == {"success"} for s in states(dag_run).values())
     pointers = xcom_values(dag_run)
     assert pointers[("start", -1)] == "0"  # node 0 of the gang, what train runs

@@ -75,7 +75,8 @@ def test_one_gang_per_foreach_item(datastore):
     assert run.data.all_seen == [[[0, 1], [0, 1]]] * 2  # each gang met at its own port
     assert [t.id for t in run["pair"]] == ["0.0", "0.1", "1.0", "1.1"]
     assert run["pair"]["1.1"].data.stack == [(1, 2, "b"), (1, 2, 1)]
-    assert re.search(r"\[pair/1\.0 \(pid \d+\)\] Gang of step pair: 2 node\(s\)", proc.stderr)
+    started = r"\[pair/1\.0 \(pid \d+\)\] Gang of step pair: 2 node\(s\), forked; main 127"
+    assert re.search(started, proc.stderr)
 
 
 def test_a_failing_node_stops_the_gang_within_seconds_and_leaves_nothing_running(
