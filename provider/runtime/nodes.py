@@ -111,14 +111,19 @@ class NodeProcesses:
                 os.setpgid(0, 0)
                 for fd in close:
                     os.close(fd)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # not the caller's stdin
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)
+                # the caller's streams may own fds 1 and 2 (Airflow's task process does):
+                # kept referenced, so that dropping them cannot close the node's pipes
+                replaced = (sys.stdout, sys.stderr)
                 sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
                 sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gang process stops us
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 run_node(self.flow_cls, request, self.store, leader_pid=leader)
                 code = 0
+                del replaced
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException as exc:
@@ -156,7 +161,11 @@ class NodeProcesses:
             sys.executable,
             argv,
             env,
-            file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
             setpgroup=0,
             setsigdef=(signal.SIGTERM,),
         )
