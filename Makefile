@@ -2,7 +2,13 @@
 #   make example   install, then run the example training sweep locally
 #   make test      install, then run the whole test suite (Metaflow's side venv included)
 #   make screenshots   re-take docs/*.png from the Airflow UI test (needs chromium)
+#   make torch     add torch (CPU) to .venv, for the distributed-step tests and example
 UV_VERSION := 0.13.9
+# torch (with numpy, which it looks for) is never a dependency of airstep: the tests and
+# dags/distributed_training.py use it; its CPU wheel is in WHEELS on these machines
+TORCH_VERSION := 2.13.0
+NUMPY_VERSION := 2.4.6
+WHEELS ?= /opt/wheels
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := python3 -m uv
@@ -11,7 +17,7 @@ UV := python3 -m uv
 METAFLOW_VERSION := 2.19.39
 METAFLOW_VENV := .venv-metaflow
 
-.PHONY: example test install metaflow-venv lint screenshots
+.PHONY: example test install metaflow-venv lint screenshots torch
 
 install: $(VENV)/.installed
 
@@ -31,10 +37,18 @@ $(METAFLOW_VENV)/.installed-$(METAFLOW_VERSION): tests/metaflow-requirements.txt
 		--requirement tests/metaflow-requirements.txt
 	touch $@
 
+# after install: `uv sync` removes what the lock file does not list
+torch: $(VENV)/.torch
+
+$(VENV)/.torch: $(VENV)/.installed
+	$(UV) pip install --python $(PY) --compile-bytecode --find-links $(WHEELS) \
+		torch==$(TORCH_VERSION) numpy==$(NUMPY_VERSION)
+	touch $@
+
 example: install
 	$(PY) dags/train_sweep.py run
 
-test: install metaflow-venv
+test: install metaflow-venv torch
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; fi; \
 	exit $$rc

@@ -50,6 +50,17 @@ Foreach: flat dynamic task mapping
     for the total of a nested foreach, in its fanout task) with a message naming
     the width, the limit and the fixes, as ``--max-num-splits`` does locally.
 
+Distributed steps: one task per gang
+    ``num_parallel=N`` is a foreach of width N over node indices, but its N nodes
+    start together, so a @parallel step is ONE task that runs the whole gang
+    (mapped one per gang when the gang is inside a foreach). The split that
+    starts a gang returns the id of the gang's node 0 (``"0"``, ``"3.0"``), which
+    the @parallel task takes as ``flow_task_id`` (1:1 chaining, no fanout task);
+    the gang returns its nodes' ids, and the join after it maps like any join.
+    In the worker (``StepOperator``, and every step under ``local_override``)
+    the nodes are local processes (:mod:`provider.runtime.gang`); a gang on
+    Kubernetes or AWS Batch needs a multi-node operator (:func:`gang_operator_for`).
+
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
     runs once every other task is done, whatever their states (trigger rule
@@ -243,6 +254,22 @@ def operator_for(placement: str) -> type[BaseOperator]:
     return StepOperator
 
 
+def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
+    """The operator class that runs a whole gang (a @parallel step) for a placement."""
+    if placement == "local":
+        return StepOperator
+    where = (
+        f"remove @{placement}"
+        if placement in node.decorators
+        else "set [airstep] default_compute = local"
+    )
+    raise FlowDefinitionError(
+        f"Step *{node.name}* is a @parallel step that would run on {placement}, where this "
+        "version of airstep has no multi-node operator; run its gang in the Airflow worker: "
+        f"set [airstep] local_override = True (or AIRSTEP_LOCAL_OVERRIDE=true), or {where}."
+    )
+
+
 # -- tasks --------------------------------------------------------------------------------------
 def _check_concurrency(graph: FlowGraph, given: Mapping[str, int] | None) -> dict[str, int]:
     limits = dict(given or {})
@@ -316,6 +343,8 @@ class _DagBuilder:
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
+        if node.is_parallel:
+            return with_card_link(self._gang_task(node, kwargs), node)
         operator = operator_for(placement)
         if self.graph.foreach_depth(node.name) == 0:
             return with_card_link(operator(**kwargs), node)
@@ -323,7 +352,7 @@ class _DagBuilder:
             flow_task_id=self._task_ids_for(node)
         )
         with_card_link(task, node)
-        if node.is_foreach:
+        if node.is_foreach and not node.is_parallel_split:
             fanout_id = node.name + FANOUT_SUFFIX
             if fanout_id in self.graph:
                 raise FlowDefinitionError(
@@ -338,6 +367,17 @@ class _DagBuilder:
                 doc_md=f"Collects the task ids of the nested foreach at step `{node.name}`.",
             )
         return task
+
+    def _gang_task(self, node: StepNode, kwargs: dict[str, Any]) -> Any:
+        """One task for the whole gang: unmapped (node 0 is ``"0"``) unless the gang is inside
+        a foreach; then mapped over its split's output, the node 0 of each gang."""
+        operator = gang_operator_for(step_placement(node), node)
+        if self.graph.foreach_depth(node.name) == 1:
+            return operator(**kwargs)
+        (split,) = node.in_funcs
+        return operator.partial(map_index_template="{{ label }}", **kwargs).expand(
+            flow_task_id=self.tasks[split].output
+        )
 
     def _task_ids_for(self, node: StepNode) -> Any:
         """The XCom that lists this mapped step's task ids, one per map index."""

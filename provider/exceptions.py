@@ -12,6 +12,7 @@
      │    │    └── ForeachTooWide     more items than the executor allows
      │    ├── MergeArtifactsError     merge_artifacts() met conflicting values
      │    ├── StepTimeout             a step ran longer than its @timeout
+     │    ├── GangFailed              a node of a @parallel step failed; the others were stopped
      │    └── AttemptFailed           what @catch stores when an attempt failed outside the step
      │         └── TaskCrashed        the attempt's process exited or was killed
      ├── DataStoreError               an artifact or task record is missing or unreadable
@@ -80,6 +81,10 @@ class MergeArtifactsError(StepError):
 
 class StepTimeout(StepError):
     """A step exceeded its ``@timeout``."""
+
+
+class GangFailed(StepError):
+    """A node of a @parallel step failed, so every other node of its gang was stopped."""
 
 
 class AttemptFailed(StepError):

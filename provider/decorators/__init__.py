@@ -16,6 +16,7 @@ from provider.decorators.core import (
     timeout,
 )
 from provider.decorators.flow import schedule
+from provider.decorators.parallel import ParallelDecorator, parallel
 
 __all__ = [
     "BatchDecorator",
@@ -23,6 +24,7 @@ __all__ = [
     "CatchDecorator",
     "EnvironmentDecorator",
     "KubernetesDecorator",
+    "ParallelDecorator",
     "ResourcesDecorator",
     "RetryDecorator",
     "StepDecorator",
@@ -32,6 +34,7 @@ __all__ = [
     "catch",
     "environment",
     "kubernetes",
+    "parallel",
     "resources",
     "retry",
     "schedule",

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provider.flow.distributed import SINGLE_NODE, GangNode, Parallel
+from provider.flow.torchrun import TorchRun
+
 
 @dataclass(frozen=True)
 class TaskInfo:
@@ -18,6 +21,8 @@ class TaskInfo:
     retry_count: int
     origin_run_id: str | None
     parameter_names: tuple[str, ...]
+    #: the node of a gang this task is (a @parallel step); None for other tasks
+    node: GangNode | None = None
 
 
 class Checkpoints(Protocol):
@@ -142,6 +147,26 @@ class Current:
     @property
     def parameter_names(self) -> list[str]:
         return list(self._get("parameter_names") or [])
+
+    # -- distributed steps --------------------------------------------------------------------
+    @property
+    def is_parallel(self) -> bool:
+        """True in a node of a @parallel step."""
+        return self._get("node") is not None
+
+    @property
+    def parallel(self) -> Parallel:
+        """``main_ip``, ``num_nodes``, ``node_index`` and ``control_task_id`` of this node.
+
+        Outside a @parallel step: a single node, ``("127.0.0.1", 1, 0, None)``.
+        """
+        node: GangNode | None = self._get("node")
+        return node.parallel if node is not None else SINGLE_NODE
+
+    @property
+    def torch(self) -> TorchRun:
+        """``current.torch.run("train.py", nproc_per_node=4)``: torchrun across the gang."""
+        return TorchRun(self._get("node"), self.step_name)
 
     def __repr__(self) -> str:
         return f"<current {self.pathspec or 'outside a flow'}>"

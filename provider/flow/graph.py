@@ -10,62 +10,17 @@ also gives each step its *foreach depth*, which fixes the shape of its task ids.
 
 from __future__ import annotations
 
-import ast
 import difflib
-import inspect
-import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
 
 from provider.exceptions import GraphError
 from provider.flow.parameters import Parameter
+from provider.flow.parse import StepNode, parse_step
 
 # names a step may not take: they are FlowSpec's own attributes
 RESERVED_NAMES = frozenset(
     {"next", "input", "index", "foreach_stack", "merge_artifacts", "graph", "parameters", "to_dag"}
 )
-
-
-@dataclass
-class StepNode:
-    """One step: its transitions, its place among splits and joins, its decorators."""
-
-    name: str
-    func: Callable[..., Any]
-    out_funcs: list[str] = field(default_factory=list)
-    in_funcs: list[str] = field(default_factory=list)
-    foreach_var: str | None = None
-    is_join: bool = False
-    has_next: bool = False
-    #: enclosing splits, outermost first (names of split or foreach steps)
-    split_stack: tuple[str, ...] = ()
-    #: for a join: the split step it closes; for a split: its join
-    split_parent: str | None = None
-    matching_join: str | None = None
-    decorators: dict[str, Any] = field(default_factory=dict)
-    doc: str = ""
-
-    @property
-    def is_foreach(self) -> bool:
-        return self.foreach_var is not None
-
-    @property
-    def is_split(self) -> bool:
-        """A branch: several different steps run in parallel."""
-        return len(self.out_funcs) > 1
-
-    @property
-    def type(self) -> str:
-        if self.name == "end":
-            return "end"
-        if self.is_join:
-            return "join"
-        if self.is_foreach:
-            return "foreach"
-        if self.is_split:
-            return "split"
-        return "start" if self.name == "start" else "linear"
 
 
 class FlowGraph:
@@ -78,7 +33,7 @@ class FlowGraph:
         for name in dir(flow_cls):
             func = getattr(flow_cls, name, None)
             if callable(func) and getattr(func, "is_step", False):
-                self.nodes[name] = _parse_step(self.flow_name, name, func)
+                self.nodes[name] = parse_step(self.flow_name, name, func)
         self._validate()
         self.sorted_steps: list[str] = self._topological_order()
 
@@ -147,7 +102,12 @@ class FlowGraph:
                         f"step *{node.name}* moves to *start*; start can only be the first step."
                     )
                 nodes[target].in_funcs.append(node.name)
-            if node.is_foreach and nodes[node.out_funcs[0]].is_join and len(node.out_funcs) == 1:
+            if (
+                node.is_foreach
+                and not node.is_parallel_split  # its target is checked in _validate_gangs
+                and nodes[node.out_funcs[0]].is_join
+                and len(node.out_funcs) == 1
+            ):
                 raise self._fail(
                     f"the foreach at step *{node.name}* moves straight to join step "
                     f"*{node.out_funcs[0]}*; put at least one step in between to run per item."
@@ -172,7 +132,43 @@ class FlowGraph:
                 f"step *{unreachable[0]}* cannot be reached from start; add it to a "
                 f"self.next() call or delete it."
             )
+        self._validate_gangs()
         self._assign_split_stacks()
+
+    def _validate_gangs(self) -> None:
+        """``num_parallel`` reaches one @parallel step, which a join follows."""
+        nodes = self.nodes
+        for node in nodes.values():
+            if node.is_parallel_split:
+                target = nodes[node.out_funcs[0]]
+                if not target.is_parallel:
+                    raise self._fail(
+                        f"step *{node.name}* starts step *{target.name}* with num_parallel, but "
+                        f"*{target.name}* has no @parallel; put @parallel above @step on "
+                        f"*{target.name}*."
+                    )
+            if not node.is_parallel:
+                continue
+            starts = [p for p in dict.fromkeys(node.in_funcs) if not nodes[p].is_parallel_split]
+            if starts or not node.in_funcs:
+                where = f"is reached from *{starts[0]}*" if starts else "is the first step"
+                raise self._fail(
+                    f"step *{node.name}* has @parallel but {where} without num_parallel; start it "
+                    f"with self.next(self.{node.name}, num_parallel=N) in the step before it, or "
+                    f"remove @parallel."
+                )
+            after = nodes[node.out_funcs[0]] if node.out_funcs else None
+            if node.is_join or after is None or not after.is_join or len(node.out_funcs) > 1:
+                raise self._fail(
+                    f"step *{node.name}* has @parallel, so it takes (self) and moves to one join "
+                    f"step that receives one input per node, e.g. self.next(self.join) with "
+                    f"`def join(self, inputs)`."
+                )
+            if "catch" in node.decorators:
+                raise self._fail(
+                    f"step *{node.name}* has both @catch and @parallel; a gang cannot carry on "
+                    f"without some of its nodes: remove @catch (use @retry to run the gang again)."
+                )
 
     def _reachable(self, roots: tuple[str, ...] | list[str] = ("start",)) -> set[str]:
         seen, todo = set(), list(roots)
@@ -305,98 +301,11 @@ class FlowGraph:
             head = f"Step *{node.name}*" + (f"  {decos}" if decos else "")
             if node.name == "end":
                 move = "ends the flow"
+            elif node.is_parallel_split:
+                move = f"=> {node.out_funcs[0]} on num_parallel={node.num_parallel} nodes"
             elif node.is_foreach:
                 move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
             else:
                 move = "=> " + ", ".join(node.out_funcs)
             lines.append(f"{head}{doc}\n    {move}")
         return "\n\n".join(lines)
-
-
-def _parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
-    def fail(message: str) -> GraphError:
-        return GraphError(f"Flow *{flow_name}*: step *{name}* {message}")
-
-    params = list(inspect.signature(func).parameters)
-    if len(params) not in (1, 2):
-        raise fail(
-            f"has the arguments ({', '.join(params)}); a step takes (self), or (self, inputs) "
-            f"for a join."
-        )
-    node = StepNode(
-        name=name,
-        func=func,
-        is_join=len(params) == 2,
-        decorators={d.name: d for d in getattr(func, "decorators", [])},
-        doc=inspect.cleandoc(func.__doc__ or "").split("\n\n")[0],
-    )
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        raise fail("has no readable source; define steps in a .py file.") from None
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:
-        # a multi-line string less indented than the method defeats dedent: parse the
-        # method as the body of a block instead (indentation inside strings is ignored)
-        try:
-            tree = ast.parse("if True:\n" + source)
-        except SyntaxError:
-            raise fail("has source that cannot be parsed; define steps in a .py file.") from None
-    fdef = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
-    calls = [
-        n
-        for n in ast.walk(fdef)
-        if isinstance(n, ast.Call)
-        and isinstance(n.func, ast.Attribute)
-        and n.func.attr == "next"
-        and isinstance(n.func.value, ast.Name)
-        and n.func.value.id == "self"
-    ]
-    if not calls:
-        return node
-    last = fdef.body[-1]
-    if len(calls) > 1 or not (isinstance(last, ast.Expr) and last.value is calls[0]):
-        raise fail(
-            "must call self.next() exactly once, as its last statement; for a choice between "
-            "steps, branch to both and join them."
-        )
-    call = calls[0]
-    node.has_next = True
-    for arg in call.args:
-        if not (
-            isinstance(arg, ast.Attribute)
-            and isinstance(arg.value, ast.Name)
-            and arg.value.id == "self"
-        ):
-            raise fail(
-                f"passes {ast.unparse(arg)!r} to self.next(); pass steps as self.<step_name>."
-            )
-        node.out_funcs.append(arg.attr)
-    if not node.out_funcs:
-        raise fail("calls self.next() with no step; name the next step, e.g. self.next(self.end).")
-    if len(set(node.out_funcs)) != len(node.out_funcs):
-        raise fail("names the same step twice in self.next(); name each step once.")
-    for keyword in call.keywords:
-        if keyword.arg == "foreach":
-            if not (
-                isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)
-            ):
-                raise fail(
-                    f"gives foreach={ast.unparse(keyword.value)}; foreach takes the *name* of an "
-                    f"artifact as a string, e.g. foreach='items'."
-                )
-            node.foreach_var = keyword.value.value
-            if not node.foreach_var.isidentifier():
-                raise fail(f"gives foreach={node.foreach_var!r}, which is not an artifact name.")
-        elif keyword.arg == "num_parallel":
-            raise fail(
-                "uses num_parallel, which is not available in this version of airstep; use "
-                "foreach to run tasks in parallel."
-            )
-        else:
-            raise fail(
-                f"passes an unknown argument {keyword.arg}= to self.next(); it accepts "
-                f"foreach='artifact_name'."
-            )
-    return node

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from provider.exceptions import FlowDefinitionError, MergeArtifactsError, StepError
+from provider.flow.distributed import max_num_parallel, num_parallel_problem
 from provider.flow.frontends import build_dag, run_cli
 from provider.flow.graph import RESERVED_NAMES, FlowGraph
 from provider.flow.parameters import Parameter
@@ -80,18 +81,36 @@ class FlowSpec:
         return build_dag(cls, **kwargs)
 
     # -- inside a step --------------------------------------------------------------------------
-    def next(self, *steps: Any, foreach: str | None = None) -> None:
-        """Name the step(s) that run after this one."""
+    def next(self, *steps: Any, foreach: str | None = None, num_parallel: Any = None) -> None:
+        """Name the step(s) that run after this one.
+
+        ``foreach="items"`` runs the next step once per item of ``self.items``;
+        ``num_parallel=N`` runs the next (``@parallel``) step as a gang of N nodes.
+        """
         state = self._require_state("next")
         names = [getattr(s, "__name__", repr(s)) for s in steps]
         node = state.node
-        if names != node.out_funcs or foreach != node.foreach_var:
+        expected_foreach = None if node.is_parallel_split else node.foreach_var
+        if (
+            names != node.out_funcs
+            or foreach != expected_foreach
+            or (num_parallel is not None) != node.is_parallel_split
+        ):
+            extra = f", foreach={foreach!r}" if foreach else ""
+            extra += f", num_parallel={num_parallel!r}" if num_parallel is not None else ""
             raise StepError(
-                f"Step *{node.name}* called self.next({', '.join(names)}"
-                f"{f', foreach={foreach!r}' if foreach else ''}) but its source says "
-                f"self.next({', '.join(node.out_funcs)}); self.next() must be a plain call "
+                f"Step *{node.name}* called self.next({', '.join(names)}{extra}) but its source "
+                f"says self.next({', '.join(node.out_funcs)}); self.next() must be a plain call "
                 "that the graph can read."
             )
+        if num_parallel is not None:
+            problem = num_parallel_problem(num_parallel, max_num_parallel())
+            if problem:
+                source = f" ({node.num_parallel})" if isinstance(node.num_parallel, str) else ""
+                raise StepError(
+                    f"Step *{node.name}* gives num_parallel={num_parallel!r}{source}; {problem}."
+                )
+            state.num_parallel = num_parallel
         state.transition = names
 
     @property

@@ -33,6 +33,8 @@ class TaskState:
         self.foreach_stack = foreach_stack
         self.parameter_names = parameter_names
         self.transition: list[str] | None = None
+        #: the gang size ``self.next(..., num_parallel=N)`` asked for
+        self.num_parallel: int | None = None
         self._items: dict[int, Any] = {}
 
     def load_inherited(self, name: str) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import AirstepError, RunFailed
+from provider.flow.distributed import DEFAULT_MAX_NUM_PARALLEL, MAX_NUM_PARALLEL_ENV
 from provider.flow.parameters import JSONType
 from provider.flow.spec import FlowSpec
 from provider.local.cards import add_card_commands, run_card_command
@@ -42,6 +43,12 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
             type=int,
             default=100,
             help="the widest foreach allowed (default 100)",
+        )
+        p.add_argument(
+            "--max-num-parallel",
+            type=int,
+            help=f"the most nodes a gang (num_parallel) may have (default ${MAX_NUM_PARALLEL_ENV}, "
+            f"else {DEFAULT_MAX_NUM_PARALLEL})",
         )
         if {"tag", "run-id-file"} & names:  # a parameter of that name keeps its option
             p.set_defaults(tags=[], run_id_file=None)
@@ -95,6 +102,10 @@ def run_cli(
 ) -> int:
     parser = build_parser(flow_cls, prog)
     args = parser.parse_args(argv)
+    if getattr(args, "max_num_parallel", None) is not None:
+        if args.max_num_parallel < 1:
+            parser.error("--max-num-parallel must be at least 1")
+        os.environ[MAX_NUM_PARALLEL_ENV] = str(args.max_num_parallel)  # for the graph and tasks
     try:
         graph = flow_cls.graph()
         if args.command == "show":

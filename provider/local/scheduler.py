@@ -7,6 +7,8 @@ its ``@retry`` says; when it has no attempts left the run stops scheduling,
 lets running tasks finish, reports the failure and raises :class:`RunFailed`.
 ``resume`` reuses every task of an earlier run that succeeded and whose inputs
 were reused too, and re-runs the rest.
+A @parallel step's gang is one worker (one of ``max_workers``) running all its nodes at
+once (:mod:`provider.runtime.gang`); it is queued, retried and reused as a whole.
 """
 
 from __future__ import annotations
@@ -37,15 +39,14 @@ from provider.flow.spec import FlowSpec
 from provider.local.gpus import gpu_budget
 from provider.local.pool import TaskProcesses
 from provider.local.process_groups import reaping_orphans
+from provider.local.report import failure_report, progress_line
 from provider.local.worker import Worker
 from provider.runtime.processes import recorded_process_gone, this_host
 from provider.runtime.task import TaskRequest
-from provider.runtime.topology import Path, child_paths, input_tasks
+from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
-#: how a local run raises the limit that ForeachTooWide names
-SPLIT_LIMIT_FIX = "Raise it with --max-num-splits."
 
 
 def new_run_id() -> str:
@@ -81,6 +82,7 @@ class LocalRun:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.free_gpus = gpu_budget(self.graph)
+        self.gpu_count = len(self.free_gpus)
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(self.out, self.err, self._say)
@@ -223,7 +225,8 @@ class LocalRun:
             step, path, attempt = self.ready.popleft()
             if attempt == 0 and self._try_clone(step, path):
                 continue
-            want = step_gpus(self.graph[step])
+            want = step_gpus(self.graph[step]) * len(self._unit(step, path))
+            want = min(want, self.gpu_count)  # a gang short of GPUs gets them all and says so
             if want > len(self.free_gpus):
                 waiting.append((step, path, attempt))
                 continue
@@ -247,18 +250,25 @@ class LocalRun:
         inputs = [] if step == "start" else self._inputs(step, path)
         if not all(i in self.cloned for i in inputs):
             return False
-        task_id = task_id_for(path)
-        manifest = self.store.read_manifest(self.origin_run_id, step, task_id)
-        if manifest is None:
+        unit = self._unit(step, path)
+        found = [self.store.read_manifest(self.origin_run_id, step, task_id_for(p)) for p in unit]
+        if None in found:
             return False
-        manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
-        where = self.store.task_prefix(self.run_id, step, task_id)
-        with self._writing(f"The record of task {self._pathspec(step, task_id)}", where):
-            self.store.commit_task(manifest)
-        self.cloned.add((step, path))
-        self._say(f"[{step}/{task_id}] reused from run {self.origin_run_id}")
-        self._completed(step, path, manifest)
+        for task_path, manifest in zip(unit, found, strict=True):
+            assert manifest is not None
+            manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
+            where = self.store.task_prefix(self.run_id, step, manifest.task_id)
+            with self._writing(
+                f"The record of task {self._pathspec(step, manifest.task_id)}", where
+            ):
+                self.store.commit_task(manifest)
+            self.cloned.add((step, task_path))
+            self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
+            self._completed(step, task_path, manifest)
         return True
+
+    def _unit(self, step: str, path: Path) -> list[Path]:
+        return unit_paths(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
     def _inputs(self, step: str, path: Path) -> list[tuple[str, Path]]:
         return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
@@ -271,6 +281,9 @@ class LocalRun:
             width = manifest.foreach.num_splits
             self.splits[(step, path)] = width
         for child, child_path in child_paths(self.graph, step, path, width):
+            if self.graph[child].is_parallel and child_path[-1] != 0:
+                self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
+                continue
             if self.graph[child].is_join:
                 try:
                     inputs = self._inputs(child, child_path)
@@ -285,6 +298,8 @@ class LocalRun:
         store, run_id = self.store, self.run_id
         self._store_attempt_end(worker)
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
+        if self.graph[worker.step].is_parallel and self._gang_ended(worker, path):
+            return
         manifest = store.read_manifest(run_id, worker.step, worker.task_id)
         if worker.status == 0 and manifest is not None:
             self._completed(worker.step, path, manifest)
@@ -312,6 +327,19 @@ class LocalRun:
                     f"[{worker.name}] failed; no new tasks will start, waiting for "
                     f"{len(self.running)} running task(s)."
                 )
+
+    def _gang_ended(self, worker: Worker, path: Path) -> bool:
+        """True if every node of the gang succeeded (each node stored its own output)."""
+        unit = self._unit(worker.step, path)
+        tasks = [
+            (p, self.store.read_manifest(self.run_id, worker.step, task_id_for(p))) for p in unit
+        ]
+        if worker.status != 0 or any(manifest is None for _, manifest in tasks):
+            return False
+        for task_path, manifest in tasks:
+            assert manifest is not None
+            self._completed(worker.step, task_path, manifest)
+        return True
 
     def _store_attempt_end(self, worker: Worker) -> None:
         """If the task's process died before recording how the attempt ended (killed), record
@@ -351,12 +379,7 @@ class LocalRun:
         self.err.flush()
 
     def _progress(self) -> None:
-        parts = [
-            f"{step} {self.finished[step]}/{self.scheduled[step]}"
-            for step in self.graph.sorted_steps
-            if self.scheduled[step]
-        ]
-        self._say("Progress: " + ", ".join(parts) + f" ({len(self.running)} running)")
+        self._say(progress_line(self.graph, self.finished, self.scheduled, len(self.running)))
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return f"{self.flow_cls.__name__}/{self.run_id}/{step}/{task_id}"
@@ -376,16 +399,6 @@ class LocalRun:
     def _failure_report(self) -> str:
         assert self.failure is not None
         worker, record = self.failure
-        pathspec = self._pathspec(worker.step, worker.task_id)
-        attempts = worker.attempt + 1
-        if record and record.traceback:
-            cause = record.traceback.rstrip()
-            if record.exception == "ForeachTooWide":
-                cause += " " + SPLIT_LIMIT_FIX
-        else:
-            cause = worker.ending
-        return (
-            f"Step *{worker.step}* failed in task {pathspec} after {attempts} attempt(s):\n"
-            f"{cause}\n"
-            f"Fix the step, then continue with: resume --origin-run-id {self.run_id}"
+        return failure_report(
+            self._pathspec(worker.step, worker.task_id), self.run_id, worker, record
         )

@@ -1,7 +1,7 @@
 """A task in its own process: ``os.fork`` from the already-warm parent.
 
 The parent has imported the flow, cloudpickle and zstd once; a forked child
-starts in about a millisecond and runs :func:`provider.runtime.task.run_task`
+starts in about a millisecond and runs :func:`provider.runtime.run.run_task`
 directly, with its stdout and stderr on pipes the parent reads. The child leads a
 process group of its own and dies with the run (:mod:`provider.local.process_groups`).
 """
@@ -18,7 +18,8 @@ from typing import Any
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import TaskCrashed
 from provider.local.process_groups import adopt_task_group, enter_task_group
-from provider.runtime.task import TaskRequest, run_task, user_traceback
+from provider.runtime.run import run_task
+from provider.runtime.task import TaskRequest, user_traceback
 
 
 @dataclass

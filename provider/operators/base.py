@@ -30,6 +30,7 @@ from airflow.sdk.configuration import conf
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
+from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import StepNode
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
@@ -91,20 +92,31 @@ def max_map_length() -> int:
 
 
 def foreach_label(manifest: TaskManifest) -> str | None:
-    """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach."""
-    text = ", ".join(f"{f.var}[{f.index}]={f.label}" for f in manifest.foreach_stack)
+    """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach.
+
+    A gang's node index is left out: one Airflow task runs every node of a gang.
+    """
+    frames = [f for f in manifest.foreach_stack if f.var != PARALLEL_VAR]
+    text = ", ".join(f"{f.var}[{f.index}]={f.label}" for f in frames)
     return text[:MAX_LABEL] or None
 
 
 def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list[str]:
     """What a step task pushes to XCom: task ids only, so its size never depends on the data.
 
-    The task's own id (``"3.5"``), or for a foreach split its children's ids.
+    The task's own id (``"3.5"``); for a foreach split its children's ids; for the
+    split that starts a gang, its node 0's id (``"3.0"``: what the @parallel task
+    is mapped over); for a gang (node 0's manifest), every node's id.
     """
+    graph = flow_cls.graph()
+    path = path_for(manifest.task_id, graph.foreach_depth(manifest.step))
+    if graph[manifest.step].is_parallel:
+        num_nodes = manifest.foreach_stack[-1].num_splits
+        return [task_id_for((*path[:-1], i)) for i in range(num_nodes)]
     if manifest.foreach is None:
         return manifest.task_id
-    depth = flow_cls.graph().foreach_depth(manifest.step)
-    path = path_for(manifest.task_id, depth)
+    if graph[manifest.step].is_parallel_split:
+        return task_id_for((*path, 0))
     return [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
 
 

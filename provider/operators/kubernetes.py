@@ -224,7 +224,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         settings = {
             "get_logs": True,
             "on_finish_action": "delete_pod",
-            "do_xcom_push": True,  # the pointer execute returns (see execute)
+            "do_xcom_push": False,  # no XCom sidecar: execute turns it on for its pointer
             "cmds": ["python"],
             **kwargs,
             "deferrable": False,  # see provider.operators.remote
@@ -240,11 +240,9 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         args, env = self.runtime_command(context)
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
-        # the pod writes no XCom file, so the provider adds no sidecar and reads none; what
+        self.do_xcom_push = False  # (again, on a retry of this same object)
+        super().execute(context)
+        # the pod writes no XCom file, so the provider ran it without the XCom sidecar; what
         # this returns, the task's pointer, is the task's XCom (a mapped step maps over it)
-        self.do_xcom_push = False
-        try:
-            super().execute(context)
-        finally:
-            self.do_xcom_push = True
+        self.do_xcom_push = True
         return self.finish_remote_task(context)

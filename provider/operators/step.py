@@ -3,9 +3,13 @@
 The operator is a thin adapter. :class:`~provider.operators.base.StepOperatorMixin`
 turns Airflow's identity of a task instance into a
 :class:`~provider.runtime.task.TaskRequest`; this operator calls the same
-:func:`~provider.runtime.task.run_task` with it that the local executor and the
+:func:`~provider.runtime.run.run_task` with it that the local executor and the
 step containers call. Artifacts go to the datastore; the XCom return value is a
 pointer only (task ids), never data.
+
+A @parallel step is one task that runs every node of its gang here
+(:func:`~provider.runtime.gang.run_gang`, through ``run_task``); its
+``flow_task_id`` is the gang's node 0.
 
 ``ForeachFanoutOperator`` is the small helper task that a nested foreach needs:
 it concatenates the child task ids of every task of a mapped foreach split into
@@ -21,7 +25,7 @@ from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
 from provider.operators.base import SPLIT_LIMIT_FIX, StepOperatorMixin, max_map_length
-from provider.runtime.task import run_task
+from provider.runtime.run import run_task
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -11,6 +11,20 @@ With ``--code-package`` (a key in the datastore, made by
 a temporary directory first and ``--flow-file`` is relative to it; ``--flow``
 then names the flow, since its datastore holds the package.
 
+A @parallel step: ``--task-id`` is the id of the gang's node 0 (``0``, ``3.0``).
+Without a node index the whole gang runs here, as local processes. With one,
+this process is that node of a gang whose nodes run on separate machines::
+
+    ... --step train --task-id 0 [--node-index I] [--num-nodes N] \
+        [--main-addr ADDR] [--main-port 29500]
+
+The node index defaults to ``$JOB_COMPLETION_INDEX`` (a Kubernetes Indexed Job)
+or ``$AWS_BATCH_JOB_NODE_INDEX``; the node count to ``$AWS_BATCH_JOB_NUM_NODES``
+(checked against the split's record, which is used when nothing says); the main
+address to ``$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS``, or this machine's
+address on node 0. Each node's step gets ``MASTER_ADDR``, ``MASTER_PORT``,
+``WORLD_SIZE``, ``NODE_RANK`` and torchrun's ``PET_*`` variables.
+
 Exit status 0 when the task succeeded; 1 (with the user's traceback) when it failed.
 """
 
@@ -27,7 +41,11 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import storage_for
 from provider.exceptions import AirstepError
 from provider.flow.loader import load_flow_class
-from provider.runtime.task import TaskRequest, run_task, user_traceback
+from provider.flow.spec import FlowSpec
+from provider.runtime.gang import NODE_INDEX_VARS, node_request
+from provider.runtime.nodes import LEADER_ENV, run_node
+from provider.runtime.run import run_task
+from provider.runtime.task import TaskRequest, user_traceback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-num-splits", type=int, default=100)
     parser.add_argument("--datastore-root")
     parser.add_argument("--code-package")
+    parser.add_argument("--node-index", type=int)
+    parser.add_argument("--num-nodes", type=int)
+    parser.add_argument("--main-addr")
+    parser.add_argument("--main-port", type=int)
     args = parser.parse_args(argv)
     try:
         flow_file = args.flow_file
@@ -63,11 +85,31 @@ def main(argv: list[str] | None = None) -> int:
             params=json.loads(args.params_json) if args.params_json else None,
             max_num_splits=args.max_num_splits,
         )
-        run_task(flow_cls, request, store)
+        if args.node_index is not None or _platform_node(flow_cls, request.step):
+            request = node_request(
+                flow_cls,
+                request,
+                store,
+                node_index=args.node_index,
+                num_nodes=args.num_nodes,
+                main_addr=args.main_addr,
+                main_port=args.main_port,
+            )
+            leader = os.environ.get(LEADER_ENV)
+            run_node(flow_cls, request, store, leader_pid=int(leader) if leader else None)
+        else:
+            run_task(flow_cls, request, store)
     except Exception as exc:
         sys.stderr.write(user_traceback(exc))
         return 1
     return 0
+
+
+def _platform_node(flow_cls: type[FlowSpec], step: str) -> bool:
+    """A @parallel step on a platform that numbers its nodes runs one node here."""
+    graph = flow_cls.graph()
+    is_parallel = step in graph and graph[step].is_parallel
+    return is_parallel and any(os.environ.get(name) for name in NODE_INDEX_VARS)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Which task to run: what every executor hands to :func:`provider.runtime.task.run_task`."""
+"""Which task to run: what every executor hands to :func:`provider.runtime.run.run_task`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from provider.flow.distributed import GangNode
 
 
 @dataclass
@@ -20,3 +22,5 @@ class TaskRequest:
     max_num_splits: int = 100
     origin_run_id: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: for a @parallel step: the node this process runs; None runs the whole gang here
+    node: GangNode | None = None

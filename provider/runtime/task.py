@@ -37,23 +37,37 @@ from provider.runtime.inputs import TaskInputs, resolve_inputs
 from provider.runtime.logs import task_log
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
-from provider.runtime.values import foreach_split, is_picklable, save_artifact
+from provider.runtime.values import (
+    foreach_split,
+    is_picklable,
+    parallel_split,
+    save_artifact,
+)
 
-__all__ = ["TaskRequest", "run_task", "user_traceback"]
+__all__ = ["TaskRequest", "run_one_task", "step_of", "user_traceback"]
 
 
-def run_task(
+def run_one_task(
     flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore | None = None
 ) -> TaskManifest:
-    """Run the task and return its manifest (also committed to the datastore)."""
+    """Run the task in this process and return its manifest (also committed to the datastore).
+
+    Executors call :func:`provider.runtime.run.run_task`, which runs a whole gang for a
+    @parallel step; a gang runs each of its nodes through this function.
+    """
     graph = flow_cls.graph()
-    if request.step not in graph:
-        raise StepError(
-            f"Flow *{flow_cls.__name__}* has no step *{request.step}*; its steps are "
-            f"{', '.join(graph.sorted_steps)}."
-        )
-    node = graph[request.step]
+    node = step_of(flow_cls, request)
     store = store or FlowDataStore(flow_cls.__name__)
+    if node.is_parallel and request.node is None:
+        raise StepError(
+            f"Step *{node.name}* is @parallel: run its task as a gang (run_task), or one node "
+            "of it with --node-index."
+        )
+    if request.node is not None and not node.is_parallel:
+        raise StepError(
+            f"Step *{node.name}* was started as node {request.node.index} of a gang, but it "
+            "has no @parallel; run it without --node-index."
+        )
     _register_flow_module(flow_cls)
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
     if request.attempt > 0:
@@ -64,6 +78,17 @@ def run_task(
         except BaseException as exc:
             log.note(user_traceback(exc))
             raise
+
+
+def step_of(flow_cls: type[FlowSpec], request: TaskRequest) -> StepNode:
+    """The step a request names, or an error listing the flow's steps."""
+    graph = flow_cls.graph()
+    if request.step not in graph:
+        raise StepError(
+            f"Flow *{flow_cls.__name__}* has no step *{request.step}*; its steps are "
+            f"{', '.join(graph.sorted_steps)}."
+        )
+    return graph[request.step]
 
 
 def _attempt(
@@ -140,6 +165,7 @@ def _prepare(
         retry_count=request.attempt,
         origin_run_id=request.origin_run_id,
         parameter_names=tuple(params),
+        node=request.node,
     )
     current._set(info, store.checkpoints(request.run_id, node.name, request.task_id))
     return flow, state
@@ -156,7 +182,8 @@ def _run_step(
     if is_fallback_attempt(node, request.attempt):
         failure = _last_failure(type(flow).__name__, node, request, state.store)
         return _catch(node, request, flow, state, failure)
-    env = {**request.extra_env, **step_environment(node)}
+    gang_env = request.node.environment() if request.node else {}
+    env = {**request.extra_env, **gang_env, **step_environment(node)}
     try:  # around the deadline too: the StepTimeout it raises as the step returns is caught
         with _environment(env), step_deadline(node), termination_signals(node.name):
             step_func = getattr(flow, node.name)
@@ -178,7 +205,10 @@ def _persist(
 ) -> TaskManifest:
     """Store the foreach items and the artifacts, then commit the manifest (last, atomically)."""
     split = None
-    if node.foreach_var is not None:
+    if node.is_parallel_split:
+        assert state.num_parallel is not None  # self.next() set it
+        split = parallel_split(state.num_parallel, store)
+    elif node.foreach_var is not None:
         split = foreach_split(node.name, node.foreach_var, flow, store, request.max_num_splits)
     artifacts = dict(state.inherited)
     for name, value in flow._artifact_items():

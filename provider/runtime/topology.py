@@ -46,3 +46,14 @@ def child_paths(
         else:
             children.append((child, path))
     return children
+
+
+def unit_paths(
+    graph: FlowGraph, step: str, path: Path, num_splits: Callable[[str, Path], int]
+) -> list[Path]:
+    """The tasks one launch of ``step`` at ``path`` runs: that task, or for a @parallel step
+    every node of the gang whose node 0 is at ``path``."""
+    node = graph[step]
+    if not node.is_parallel:
+        return [path]
+    return [(*path[:-1], i) for i in range(num_splits(node.in_funcs[0], path[:-1]))]

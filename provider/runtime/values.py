@@ -10,6 +10,7 @@ import cloudpickle
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import ArtifactEntry, ForeachSplit
 from provider.exceptions import ForeachError, ForeachTooWide, StepError
+from provider.flow.distributed import PARALLEL_VAR
 
 #: characters of an item's repr kept as its label (the Airflow map index)
 LABEL_WIDTH = 48
@@ -80,6 +81,16 @@ def _save_item(store: FlowDataStore, step: str, var: str, index: int, item: Any)
             f"{type_name(item)}, cannot be pickled ({exc}); make the items values that "
             "pickle (a path, a URL, settings) and build the rest inside the foreach."
         ) from None
+
+
+def parallel_split(num_nodes: int, store: FlowDataStore) -> ForeachSplit:
+    """The split that starts a gang: a foreach over the node indices ``0 .. num_nodes-1``."""
+    return ForeachSplit(
+        var=PARALLEL_VAR,
+        num_splits=num_nodes,
+        items=tuple(store.save_artifact(index).sha for index in range(num_nodes)),
+        labels=tuple(f"node {index}" for index in range(num_nodes)),
+    )
 
 
 def is_picklable(value: Any) -> bool:

@@ -49,6 +49,7 @@ def test_dags_list_finds_every_example_in_safe_mode(airflow_db):
         "TrainSweepFlow",
         "SpotCheckpointFlow",
         "TrainReportFlow",
+        "DistributedTrainingFlow",
     }
     listed = set(re.findall(r"^\s*(\w+Flow)\s*$", proc.stdout, re.MULTILINE))
     assert expected <= listed, proc.stdout

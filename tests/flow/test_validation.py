@@ -293,7 +293,7 @@ def test_unknown_next_keyword() -> None:
     )
 
 
-def test_num_parallel_is_refused() -> None:
+def test_num_parallel_to_a_step_without_parallel_is_refused() -> None:
     class Gang(FlowSpec):
         @step
         def start(self):
@@ -311,7 +311,13 @@ def test_num_parallel_is_refused() -> None:
         def end(self):
             pass
 
-    assert_parts(graph_error(Gang), "step *start*", "num_parallel", "not available", "use foreach")
+    assert_parts(
+        graph_error(Gang),
+        "step *start*",
+        "num_parallel",
+        "*train* has no @parallel",
+        "put @parallel",
+    )
 
 
 def test_wrong_number_of_step_arguments() -> None:

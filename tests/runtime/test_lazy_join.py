@@ -8,7 +8,8 @@ from helpers import FLOWS, run_flow
 
 from provider import Flow
 from provider.datastore import FlowDataStore
-from provider.runtime.task import TaskRequest, run_task
+from provider.runtime.run import run_task
+from provider.runtime.task import TaskRequest
 
 
 class CountingStore(FlowDataStore):
