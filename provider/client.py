@@ -7,17 +7,17 @@ Artifacts load on first access.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provider.exceptions import DataStoreError
-from provider.runtime.processes import recorded_process_gone
+from provider.runtime.processes import attempt_as_seen, run_as_seen
 
 if TYPE_CHECKING:
     from provider.cards.store import Card
     from provider.datastore.flowstore import FlowDataStore
-    from provider.datastore.records import AttemptRecord, RunRecord
+    from provider.datastore.records import RunRecord
 
 #: run statuses that mean the run ended without success
 FINAL_FAILURES = ("failed", "interrupted")
@@ -92,13 +92,7 @@ class Run:
     def _run_record(self) -> RunRecord | None:
         """The run record; a run still "running" whose process is gone from this host failed."""
         record = self._store.read_run(self.id)
-        if (
-            record is not None
-            and record.status == "running"
-            and recorded_process_gone(record.host, record.pid, record.created_at)
-        ):
-            return replace(record, status="failed")
-        return record
+        return run_as_seen(record) if record is not None else None
 
     @property
     def record(self) -> dict[str, Any]:
@@ -278,19 +272,6 @@ class _ArtifactNames(list[str]):
         return DataArtifact(self._task, name)
 
 
-def _ended_if_gone(attempt: AttemptRecord, run: RunRecord) -> AttemptRecord:
-    """An attempt still "running" whose process is gone (it ran on the run's host) failed."""
-    if attempt.status != "running" or not recorded_process_gone(
-        run.host, attempt.pid, attempt.started_at
-    ):
-        return attempt
-    return replace(
-        attempt,
-        status="failed",
-        message="The task process ended without recording how its attempt ended (killed).",
-    )
-
-
 class Task:
     """One task: its artifacts (``task.data.x`` or ``task["x"].data``), its log and attempts."""
 
@@ -374,7 +355,7 @@ class Task:
         for n in self._store.attempts(rid, step, tid):
             record = self._store.read_attempt(rid, step, tid, n)
             if record is not None and run is not None:
-                record = _ended_if_gone(record, run)
+                record = attempt_as_seen(record, run)
             found.append({"attempt": n, **(asdict(record) if record else {})})
         return found
 

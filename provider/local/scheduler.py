@@ -41,7 +41,7 @@ from provider.local.pool import TaskProcesses
 from provider.local.process_groups import reaping_orphans
 from provider.local.report import failure_report, progress_line
 from provider.local.worker import Worker
-from provider.runtime.processes import recorded_process_gone, this_host
+from provider.runtime.processes import refuse_live_origin, this_host
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 
@@ -101,7 +101,8 @@ class LocalRun:
     # -- main loop ----------------------------------------------------------------------------
     def run(self) -> str:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
-        self._check_origin()
+        if self.origin_run_id is not None:
+            refuse_live_origin(self.store, self.origin_run_id)
         record = RunRecord(
             flow=self.flow_cls.__name__,
             run_id=self.run_id,
@@ -162,22 +163,6 @@ class LocalRun:
             if self.err.isatty() and time.monotonic() - last_progress > PROGRESS_EVERY:
                 last_progress = time.monotonic()
                 self._progress()
-
-    def _check_origin(self) -> None:
-        """Resume only a run that has ended; one whose process died without saying so failed."""
-        if self.origin_run_id is None:
-            return
-        origin = self.store.read_run(self.origin_run_id)
-        if origin is None or origin.status != "running" or origin.pid in (None, os.getpid()):
-            return
-        if recorded_process_gone(origin.host, origin.pid, origin.created_at):
-            with contextlib.suppress(Exception):  # read as failed by everyone anyway
-                self.store.update_run(self.origin_run_id, status="failed", finished_at=time.time())
-        elif origin.host == this_host():
-            raise AirstepError(
-                f"Run {self.flow_cls.__name__}/{self.origin_run_id} is still running (process "
-                f"{origin.pid}); let it end or stop it (Ctrl-C), then resume it."
-            )
 
     def _poll_timeout(self) -> float:
         if self.running:
