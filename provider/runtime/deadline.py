@@ -18,7 +18,6 @@ from typing import Any
 
 from provider.exceptions import StepTimeout
 from provider.flow.graph import StepNode
-from provider.runtime.logs import log_processes
 from provider.runtime.processes import descendants, kill_all
 
 #: seconds a step gets past its @timeout to end on its own before its child processes are killed
@@ -107,7 +106,7 @@ class _Watchdog:
         try:
             wait = self.deadline + TIMEOUT_GRACE - time.monotonic()
             while not self._stop.acquire(timeout=max(wait, 0.0)):
-                kill_all([p for p in descendants(os.getpid()) if p not in log_processes()])
+                kill_all(descendants(os.getpid()))
                 if not self.step_ended:
                     signal.pthread_kill(self._main, signal.SIGALRM)
                 wait = TIMEOUT_GRACE

@@ -2,7 +2,7 @@
 
 :func:`task_log` captures the process's stdout and stderr at the file-descriptor
 level while an attempt runs: file descriptors 1 and 2 are pointed at pipes, and
-a small forked *tee* process copies every chunk to the original descriptor (so
+a small *tee* thread copies every chunk to the original descriptor (so
 the terminal, Airflow's task log, the pod's log or CloudWatch still show it) and
 to a spool file. Output of ``print``, of child processes and of C extensions is
 kept alike. When the attempt ends, also when it fails, the kept output (stdout
@@ -10,11 +10,12 @@ and stderr interleaved as they arrived) is stored in one put at
 :meth:`~provider.datastore.flowstore.FlowDataStore.log_key`, where
 ``Task.stdout`` reads it.
 
-Why a process and not a thread: the step's process stays single-threaded, so
-code that forks only when it has no other threads (``parallel_map``, data
-loaders) still forks. The tee process only reads, writes and selects; it ignores
-SIGINT and SIGTERM so that a step stopping on a signal can still write, and it
-ends when no process writes to its pipes any more.
+The tee is a low-level thread (``_thread``), not a ``threading.Thread``, and no
+process: starting it costs microseconds, signals still reach the step's main
+thread, and ``threading.active_count()`` does not count it, so code that forks
+only when it has no other threads (``parallel_map``, data loaders) still forks.
+It only selects, reads and writes, holding no lock a forked child could inherit,
+and it ends when no process writes to its pipes any more.
 
 The runtime is the one writer of a task's log for every executor: the local
 executor only prefixes and shows the lines it reads from the task's pipes.
@@ -22,16 +23,15 @@ executor only prefixes and shows the lines it reads from the task's pipes.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import io
 import os
 import select
-import signal
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 from provider.datastore.flowstore import FlowDataStore
 
@@ -55,15 +55,6 @@ class TaskLog:
         self.notes.append(text.encode("utf-8", errors="replace"))
 
 
-#: the tee processes of the attempts under way in this process
-_TEES: set[int] = set()
-
-
-def log_processes() -> frozenset[int]:
-    """The processes that keep this process's output (a timeout must not stop them)."""
-    return frozenset(_TEES)
-
-
 @contextlib.contextmanager
 def task_log(
     store: FlowDataStore, run_id: str, step: str, task_id: str, attempt: int
@@ -76,14 +67,10 @@ def task_log(
     os.unlink(spool_path)  # read back through the descriptor; nothing is left behind
     saved = [_dup(1), _dup(2)]
     pipes = [os.pipe(), os.pipe()]
-    tee = os.fork()
-    if tee == 0:
-        _tee([r for r, _ in pipes], saved, spool)
-    _TEES.add(tee)
-    for fd, (read_end, write_end) in zip((1, 2), pipes, strict=True):
+    tee = _Tee([r for r, _ in pipes], saved, spool)
+    for fd, (_, write_end) in zip((1, 2), pipes, strict=True):
         os.dup2(write_end, fd)
         os.close(write_end)
-        os.close(read_end)
     sys.stdout, sys.stderr = _text_stream(1), _text_stream(2)
     try:
         yield log
@@ -95,9 +82,10 @@ def task_log(
                 os.close(fd)
             else:
                 os.dup2(old, fd)
+        tee.finish(DRAIN_SECONDS)
+        for old in saved:
+            if old is not None:
                 os.close(old)
-        _wait(tee, DRAIN_SECONDS)
-        _TEES.discard(tee)
         data = _tail(spool, MAX_LOG_BYTES) + b"".join(log.notes)
         os.close(spool)
         key = store.log_key(run_id, step, task_id, attempt)
@@ -111,38 +99,51 @@ def task_log(
             )
 
 
-def _tee(sources: list[int], targets: list[int | None], spool: int) -> NoReturn:
-    """The tee process: copy each pipe to its old target and to the spool, until both end."""
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _close_all_but({*sources, *(t for t in targets if t is not None), spool})
-        copies = dict(zip(sources, targets, strict=True))
-        while copies:
-            ready, _, _ = select.select(list(copies), [], [])
-            for source in ready:
-                try:
-                    chunk = os.read(source, _CHUNK)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    del copies[source]
-                    continue
-                _write_all(spool, chunk)
-                target = copies[source]
-                if target is not None and not _write_all(target, chunk):
-                    copies[source] = None  # the old target is gone; keep the output still
-    finally:
-        os._exit(0)
+class _Tee:
+    """Copies each pipe to its old target and to the spool, on a low-level thread, until
+    every writer has closed the pipe (or :meth:`finish` gives up waiting for one)."""
 
+    def __init__(self, sources: list[int], targets: list[int | None], spool: int) -> None:
+        self._copies = dict(zip(sources, targets, strict=True))
+        self._spool = spool
+        self._stop_r, self._stop_w = os.pipe()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        _thread.start_new_thread(self._run, ())
 
-def _close_all_but(keep: set[int]) -> None:
-    """Close every descriptor the tee does not use (a socket it held would look open)."""
-    low = 0
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+    def finish(self, seconds: float) -> None:
+        """Wait for the copying to end; after ``seconds`` (a process the step left running
+        still holds a pipe) stop it, so the attempt ends and leaves nothing of its own."""
+        if not self._done.acquire(timeout=seconds):
+            os.write(self._stop_w, b"x")
+            self._done.acquire()
+        os.close(self._stop_w)
+
+    def _run(self) -> None:
+        copies = self._copies
+        try:
+            while copies:
+                ready, _, _ = select.select([*copies, self._stop_r], [], [])
+                if self._stop_r in ready:
+                    break
+                for source in ready:
+                    try:
+                        chunk = os.read(source, _CHUNK)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        os.close(source)
+                        del copies[source]
+                        continue
+                    _write_all(self._spool, chunk)
+                    target = copies[source]
+                    if target is not None and not _write_all(target, chunk):
+                        copies[source] = None  # the old target is gone; keep the output still
+        finally:
+            for source in copies:
+                os.close(source)
+            os.close(self._stop_r)
+            self._done.release()
 
 
 def _dup(fd: int) -> int | None:
@@ -167,27 +168,6 @@ def _write_all(fd: int, data: bytes) -> bool:
     except OSError:
         return False
     return True
-
-
-def _wait(pid: int, seconds: float) -> None:
-    """Reap the tee once its pipes have ended. A process the step left running keeps them
-    open: after ``seconds`` the tee is stopped, so the attempt ends and leaves nothing of
-    its own behind (what the step left is its executor's to stop)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped already (SIGCHLD ignored, or the step's own wait)
-            return
-        if done:
-            return
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            return
-        time.sleep(0.002)
 
 
 def _tail(fd: int, limit: int) -> bytes:
