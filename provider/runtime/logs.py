@@ -90,7 +90,8 @@ def task_log(
         os.close(spool)
         key = store.log_key(run_id, step, task_id, attempt)
         try:
-            store.storage.put_bytes(key, data)
+            if data:  # a silent attempt stores nothing (Task.stdout reads "")
+                store.storage.put_bytes(key, data)
         except Exception as exc:  # noqa: BLE001 - the step's own outcome matters more
             print(
                 f"airstep: the output of task {store.flow_name}/{run_id}/{step}/{task_id} "
