@@ -258,6 +258,10 @@ def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
     """The operator class that runs a whole gang (a @parallel step) for a placement."""
     if placement == "local":
         return StepOperator
+    if placement == "kubernetes":
+        from provider.operators.kubernetes_gang import KubernetesGangOperator
+
+        return KubernetesGangOperator
     where = (
         f"remove @{placement}"
         if placement in node.decorators
