@@ -262,16 +262,11 @@ def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
         from provider.operators.kubernetes_gang import KubernetesGangOperator
 
         return KubernetesGangOperator
-    where = (
-        f"remove @{placement}"
-        if placement in node.decorators
-        else "set [airstep] default_compute = local"
-    )
-    raise FlowDefinitionError(
-        f"Step *{node.name}* is a @parallel step that would run on {placement}, where this "
-        "version of airstep has no multi-node operator; run its gang in the Airflow worker: "
-        f"set [airstep] local_override = True (or AIRSTEP_LOCAL_OVERRIDE=true), or {where}."
-    )
+    if placement == "batch":
+        from provider.operators.batch_gang import BatchGangOperator
+
+        return BatchGangOperator
+    return operator_for(placement)  # the worker's StepOperator, or the placement refused
 
 
 # -- tasks --------------------------------------------------------------------------------------
