@@ -58,8 +58,8 @@ Distributed steps: one task per gang
     the @parallel task takes as ``flow_task_id`` (1:1 chaining, no fanout task);
     the gang returns its nodes' ids, and the join after it maps like any join.
     In the worker (``StepOperator``, and every step under ``local_override``)
-    the nodes are local processes (:mod:`provider.runtime.gang`); a gang on
-    Kubernetes or AWS Batch needs a multi-node operator (:func:`gang_operator_for`).
+    the nodes are local processes (:mod:`provider.runtime.gang`); on Kubernetes
+    they are one Indexed Job, on AWS Batch one multi-node job (:func:`gang_operator_for`).
 
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
