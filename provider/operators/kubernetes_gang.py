@@ -165,6 +165,7 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
     def _wait(self, namespace: str, name: str, size: int) -> None:
         """Poll the Job until it ends, streaming each node's log as its pod starts."""
         streams: dict[int, threading.Thread] = {}
+        startup_deadline = time.monotonic() + self.startup_timeout_seconds
         while True:
             try:
                 job = self.hook.batch_v1_client.read_namespaced_job_status(name, namespace)
@@ -182,6 +183,8 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                         target=self._stream_log, args=(index, pod), daemon=True
                     )
                     streams[index].start()
+            if time.monotonic() > startup_deadline:
+                self._check_started(pods, size)
             ended = {c.type for c in job.status.conditions or [] if c.status == "True"}
             if "Complete" in ended:
                 self._drain(streams)
@@ -218,6 +221,27 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                 self.log.info("[node %d] %s", index, line.decode(errors="replace").rstrip("\n"))
         except Exception as exc:  # a log is only a copy: the Job's status decides
             self.log.warning("[node %d] the log of pod %s ended: %s", index, pod.metadata.name, exc)
+
+    def _check_started(self, pods: dict[int, k8s.V1Pod], size: int) -> None:
+        """Past the startup timeout, every node's pod must have left Pending."""
+        waiting = []
+        for index in range(size):
+            pod = pods.get(index)
+            if pod is not None and (pod.status.phase or "Pending") != "Pending":
+                continue
+            why = "not created"
+            if pod is not None:
+                states = [c.state for c in pod.status.container_statuses or [] if c.state]
+                reasons = [s.waiting.reason for s in states if s.waiting and s.waiting.reason]
+                why = f"pod {pod.metadata.name} Pending" + (f" ({reasons[0]})" if reasons else "")
+            waiting.append(f"node {index}: {why}")
+        if waiting:
+            raise StepError(
+                f"Step *{self.step_name}*: its gang did not start within "
+                f"{self.startup_timeout_seconds} s ({'; '.join(waiting)}); every node must be "
+                "scheduled at once, so check that the cluster can hold all of them (resources, "
+                "node selector, image), or raise @kubernetes(startup_timeout=...)."
+            )
 
     @staticmethod
     def _drain(streams: dict[int, threading.Thread]) -> None:

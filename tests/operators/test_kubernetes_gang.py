@@ -106,9 +106,10 @@ def test_a_gang_of_three_pods_meets_at_node_0_and_the_join_sees_every_node(store
     nothing_left(fake_k8s)
 
 
-def test_a_failing_node_fails_the_step_quickly_and_leaves_nothing(store, fake_k8s):
+def test_a_failing_node_fails_the_step_quickly_and_the_retry_is_a_new_job(store, fake_k8s):
     start(store, "k8s-fail", nodes=2)
-    fake_k8s.extra_env.update(GANG_FAIL_NODE="1", GANG_HOLD="1")  # node 0 would wait 300 s
+    # node 1 fails on attempt 0, before connecting: node 0 would wait for it for ever
+    fake_k8s.extra_env.update(GANG_FAIL_NODE="1", GANG_FAIL_ATTEMPTS="1")
     began = time.monotonic()
     with pytest.raises(StepError) as raised:
         operator().execute(context("k8s-fail"))
@@ -117,6 +118,24 @@ def test_a_failing_node_fails_the_step_quickly_and_leaves_nothing(store, fake_k8
     assert "Step *train*" in message and "node 1 (pod " in message and "exited 1" in message
     nothing_left(fake_k8s)
     assert store.read_attempt("k8s-fail", "train", "1", 0).status == "failed"
+
+    assert operator().execute(context("k8s-fail", try_number=2)) == ["0", "1"]
+    assert store.task("k8s-fail", "train", "1").load("attempt") == 1
+    first, second = [o["metadata"]["name"] for o in fake_k8s.jobs.created if o["kind"] == "Job"]
+    assert first != second
+    nothing_left(fake_k8s)
+
+
+def test_a_gang_that_does_not_start_in_time_fails_and_leaves_nothing(store, fake_k8s):
+    start(store, "k8s-slow", nodes=2)
+    fake_k8s.start_delay = 30  # the containers stay ContainerCreating
+    op = operator()
+    op.startup_timeout_seconds = 1
+    with pytest.raises(StepError) as raised:
+        op.execute(context("k8s-slow"))
+    message = str(raised.value)
+    assert "did not start within 1 s" in message and "(ContainerCreating)" in message
+    nothing_left(fake_k8s)
 
 
 def test_on_kill_deletes_the_job_its_pods_and_the_service(store, fake_k8s):
