@@ -8,7 +8,9 @@ the node count can be set at submission. Each task submits the job with ``nodeOv
 and the other nodes ``AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS``, the main node's
 address, which the runtime reads. Waiting, logs and ``on_kill`` (terminating the job, all
 its nodes with it) are the provider's ``BatchOperator``'s. The job's status is the main
-node's: node 0 exits once it has seen the gang through.
+node's, and AWS Batch does nothing when another node fails; so the operator also watches
+the other nodes (``DescribeJobs`` of ``<job id>#<i>``) and terminates the job as soon as
+one of them has failed, naming it in the step's error.
 
 AWS Batch runs multi-node jobs on EC2 compute environments only: a queue whose compute
 environments are Fargate ones is refused before anything is submitted.
@@ -16,6 +18,7 @@ environments are Fargate ones is refused before anything is submitted.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
@@ -70,12 +73,15 @@ class BatchGangOperator(BatchStepOperator):
         step_name: str,
         flow_task_id: str = "0",
         main_port: int = DEFAULT_MAIN_PORT,
+        node_poll_interval: float = 5.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             flow_cls=flow_cls, step_name=step_name, flow_task_id=flow_task_id, **kwargs
         )
         self.main_port = main_port
+        self.node_poll_interval = node_poll_interval
+        self.failed_node: str | None = None
 
     def definition_body(self) -> dict[str, Any]:
         return gang_definition_body(self.node, self.flow_cls.__name__)
@@ -128,5 +134,48 @@ class BatchGangOperator(BatchStepOperator):
             "Step *%s*: a gang of %d node(s) in one AWS Batch multi-node job.", self.step_name, size
         )
         self.job_id = None  # a retry submits a new job
-        BatchOperator.execute(self, context)
+        self.failed_node = None
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch_nodes, args=(size, done), daemon=True)
+        watcher.start()
+        try:
+            BatchOperator.execute(self, context)
+        except Exception as exc:
+            if self.failed_node:
+                raise StepError(
+                    f"Step *{self.step_name}*: {self.failed_node}, so its multi-node job "
+                    f"{self.job_id} was terminated with every other node; see that node's log "
+                    "(its own log stream, <stream>#<node index>) for its error, fix it and retry."
+                ) from exc
+            raise
+        finally:
+            done.set()
+            watcher.join()
         return self.finish_remote_task(context)
+
+    def _watch_nodes(self, size: int, done: threading.Event) -> None:
+        """Terminate the job when a node other than the main one fails: AWS Batch ends a
+        multi-node job only when its main node exits, and the main node would wait for the
+        failed one."""
+        while size > 1 and not done.wait(self.node_poll_interval):
+            if not self.job_id:
+                continue
+            nodes = [f"{self.job_id}#{i}" for i in range(1, size)]
+            try:
+                described = self.hook.client.describe_jobs(jobs=nodes)["jobs"]
+            except Exception as exc:  # the job's own wait reports what matters
+                self.log.warning("Step *%s*: could not describe the nodes: %s", self.step_name, exc)
+                continue
+            for node in described:
+                if node.get("status") != "FAILED":
+                    continue
+                index = (node.get("nodeDetails") or {}).get("nodeIndex", node["jobId"])
+                code = (node.get("container") or {}).get("exitCode")
+                self.failed_node = f"node {index} failed (exit code {code})"
+                self.log.error(
+                    "Step *%s*: %s; stopping the gang.", self.step_name, self.failed_node
+                )
+                self.hook.client.terminate_job(
+                    jobId=self.job_id, reason=f"airstep: {self.failed_node}"
+                )
+                return

@@ -4,6 +4,7 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -121,3 +122,32 @@ def test_a_fargate_queue_is_refused_before_anything_is_submitted(
     assert f"job queue {queue!r} has only Fargate compute environments" in message
     assert "Step *train*" in message and "EC2 compute environment" in message
     assert local_batch_runner.jobs == []
+
+
+@pytest.mark.slow
+def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling
+):
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    # node 1 fails before it connects: the main node would wait for it for ever
+    monkeypatch.setenv("GANG_FAIL_NODE", "1")
+    store = FlowDataStore("GangFlow", storage_for(s3_bucket))
+    run_task(GangFlow, TaskRequest(run_id="mnp-fail", step="start", params={"nodes": 2}), store)
+    op = BatchGangOperator(
+        task_id="train",
+        flow_cls=GangFlow,
+        step_name="train",
+        job_queue=batch_env,
+        main_port=free_port(),
+        node_poll_interval=0.2,
+        submit_job_timeout=20,
+    )
+    began = time.monotonic()
+    with pytest.raises(StepError) as raised:
+        op.execute(context("mnp-fail"))
+    assert time.monotonic() - began < 60
+    message = str(raised.value)
+    assert "Step *train*: node 1 failed (exit code 1)" in message
+    (job,) = local_batch_runner.jobs
+    assert job.status == "FAILED"
+    assert store.read_attempt("mnp-fail", "train", "1", 0).status == "failed"
