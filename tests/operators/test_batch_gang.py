@@ -4,6 +4,7 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -151,3 +152,38 @@ def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
     (job,) = local_batch_runner.jobs
     assert job.status == "FAILED"
     assert store.read_attempt("mnp-fail", "train", "1", 0).status == "failed"
+
+
+@pytest.mark.slow
+def test_on_kill_terminates_the_job_and_every_node(
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling
+):
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    monkeypatch.setenv("GANG_HOLD", "1")  # every node waits 300 s
+    store = FlowDataStore("GangFlow", storage_for(s3_bucket))
+    run_task(GangFlow, TaskRequest(run_id="mnp-kill", step="start", params={"nodes": 2}), store)
+    op = BatchGangOperator(
+        task_id="train", flow_cls=GangFlow, step_name="train", job_queue=batch_env
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(context("mnp-kill"))
+        except BaseException as exc:  # noqa: BLE001 - the killed task must fail
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.time() + 60  # until both nodes run the step
+    while time.time() < deadline and not all(
+        store.read_attempt("mnp-kill", "train", str(i), 0) for i in range(2)
+    ):
+        time.sleep(0.1)
+    began = time.time()
+    op.on_kill()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and errors
+    (job,) = local_batch_runner.jobs
+    assert job.status == "FAILED" and time.time() - began < 30
+    assert sorted(job.nodes) == [0, 1]  # both node processes have ended
