@@ -3,7 +3,9 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -14,13 +16,26 @@ import pytest
 from provider.dag import gang_operator_for
 from provider.datastore import FlowDataStore, storage_for
 from provider.exceptions import StepError
-from provider.flow.loader import load_flow_class
 from provider.operators.batch_gang import BatchGangOperator, gang_definition_body
 from provider.runtime.request import TaskRequest
 from provider.runtime.run import run_task
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "gang_flow.py"
-GangFlow = load_flow_class(str(FLOW), "GangFlow")
+
+
+def _gang_flow() -> type:
+    """GangFlow, imported under its own name (load_flow_class would turn to_dag() off for the
+    whole test session)."""
+    name = "airstep_test_operators_gang_flow"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FLOW)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name].GangFlow
+
+
+GangFlow = _gang_flow()
 
 
 class _TI:

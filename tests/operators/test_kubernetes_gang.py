@@ -3,7 +3,9 @@ meet at node 0's DNS name over plain sockets, a failing node, and on_kill; nothi
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,13 +15,26 @@ import pytest
 from provider.dag import gang_operator_for
 from provider.datastore import FlowDataStore, storage_for
 from provider.exceptions import StepError
-from provider.flow.loader import load_flow_class
 from provider.operators.kubernetes_gang import KubernetesGangOperator
 from provider.runtime.request import TaskRequest
 from provider.runtime.run import run_task
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / "gang_flow.py"
-GangFlow = load_flow_class(str(FLOW), "GangFlow")
+
+
+def _gang_flow() -> type:
+    """GangFlow, imported under its own name (load_flow_class would turn to_dag() off for the
+    whole test session)."""
+    name = "airstep_test_operators_gang_flow"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FLOW)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name].GangFlow
+
+
+GangFlow = _gang_flow()
 pytestmark = pytest.mark.slow
 
 
