@@ -175,3 +175,21 @@ def test_on_kill_deletes_the_job_its_pods_and_the_service(store, fake_k8s):
     assert not thread.is_alive() and errors
     nothing_left(fake_k8s)
     assert all(r.state == "terminated" for r in fake_k8s.records.values())
+
+
+def test_a_gang_inside_a_foreach_runs_for_its_item(store, fake_k8s):
+    start(store, "k8s-item", nodes=2)
+    for step, task_id in (("train", "0"), ("join", "0"), ("prepare", "1")):
+        run_task(GangFlow, TaskRequest(run_id="k8s-item", step=step, task_id=task_id), store)
+    op = KubernetesGangOperator(
+        task_id="pair",
+        flow_cls=GangFlow,
+        step_name="pair",
+        flow_task_id="1.0",
+        main_port=free_port(),
+        poll_interval=0.2,
+    )
+    assert op.execute(context("k8s-item")) == ["1.0", "1.1"]
+    nodes = [store.task("k8s-item", "pair", f"1.{i}").load("node") for i in range(2)]
+    assert nodes == [("b", 0, "1.0", "1.0"), ("b", 1, "1.0", "1.1")]
+    nothing_left(fake_k8s)
