@@ -58,8 +58,8 @@ Distributed steps: one task per gang
     the @parallel task takes as ``flow_task_id`` (1:1 chaining, no fanout task);
     the gang returns its nodes' ids, and the join after it maps like any join.
     In the worker (``StepOperator``, and every step under ``local_override``)
-    the nodes are local processes (:mod:`provider.runtime.gang`); a gang on
-    Kubernetes or AWS Batch needs a multi-node operator (:func:`gang_operator_for`).
+    the nodes are local processes (:mod:`provider.runtime.gang`); on Kubernetes
+    they are one Indexed Job, on AWS Batch one multi-node job (:func:`gang_operator_for`).
 
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
@@ -258,16 +258,15 @@ def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
     """The operator class that runs a whole gang (a @parallel step) for a placement."""
     if placement == "local":
         return StepOperator
-    where = (
-        f"remove @{placement}"
-        if placement in node.decorators
-        else "set [airstep] default_compute = local"
-    )
-    raise FlowDefinitionError(
-        f"Step *{node.name}* is a @parallel step that would run on {placement}, where this "
-        "version of airstep has no multi-node operator; run its gang in the Airflow worker: "
-        f"set [airstep] local_override = True (or AIRSTEP_LOCAL_OVERRIDE=true), or {where}."
-    )
+    if placement == "kubernetes":
+        from provider.operators.kubernetes_gang import KubernetesGangOperator
+
+        return KubernetesGangOperator
+    if placement == "batch":
+        from provider.operators.batch_gang import BatchGangOperator
+
+        return BatchGangOperator
+    return operator_for(placement)  # the worker's StepOperator, or the placement refused
 
 
 # -- tasks --------------------------------------------------------------------------------------

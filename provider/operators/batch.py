@@ -164,11 +164,15 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         self.deferral_refused = deferral_asked(kwargs)
         self.node = node
 
+    def definition_body(self) -> dict[str, Any]:
+        """``RegisterJobDefinition`` arguments (without the name) for this operator's jobs."""
+        return job_definition_body(self.node, self.flow_cls.__name__)
+
     def ensure_job_definition(self) -> str:
         """The step's job definition, registered now if it does not exist yet."""
         if self.job_definition:
             return self.job_definition
-        body = job_definition_body(self.node, self.flow_cls.__name__)
+        body = self.definition_body()
         name = job_definition_name(self.node, self.flow_cls.__name__, body)
         client = self.hook.client
         found = client.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")

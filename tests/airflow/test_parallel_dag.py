@@ -47,18 +47,29 @@ def test_a_gang_is_one_task_mapped_once_per_foreach_item_without_a_fanout():
     assert "pair" in {t.task_id for t in tasks["gather"].upstream_list}
 
 
-def test_a_gang_on_kubernetes_or_batch_needs_a_multi_node_operator(monkeypatch):
+def test_a_gang_on_kubernetes_is_one_indexed_job_task(monkeypatch):
     flow = load_module(TEST_FLOWS / "remote_gang_flow.py").RemoteGangFlow
     monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "false")
+    tasks = flow.to_dag().task_dict
+    assert tasks["train"].task_type == "KubernetesGangOperator"
+    assert not tasks["train"].is_mapped and tasks["train"].flow_task_id == "0"
+    monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "true")
+    assert flow.to_dag().task_dict["train"].task_type == "StepOperator"
+
+
+def test_a_gang_on_batch_is_one_multi_node_job_task(monkeypatch):
+    flow = load_module(TEST_FLOWS / "remote_gang_flow.py").RemoteGangFlow
+    monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "false")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__DEFAULT_COMPUTE", "batch")
+    assert flow.to_dag().task_dict["measure"].task_type == "BatchGangOperator"
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__DEFAULT_COMPUTE", "nowhere")
     with pytest.raises(FlowDefinitionError) as raised:
         flow.to_dag()
     assert str(raised.value) == (
-        "Step *train* is a @parallel step that would run on kubernetes, where this version of "
-        "airstep has no multi-node operator; run its gang in the Airflow worker: set [airstep] "
-        "local_override = True (or AIRSTEP_LOCAL_OVERRIDE=true), or remove @kubernetes."
+        "[airstep] default_compute is 'nowhere'; use kubernetes, batch or local."
     )
     monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "true")
-    assert flow.to_dag().task_dict["train"].task_type == "StepOperator"
+    assert flow.to_dag().task_dict["measure"].task_type == "StepOperator"
 
 
 @pytest.mark.slow

@@ -102,3 +102,27 @@ def test_mixed_local_kubernetes_and_batch_steps_run_end_to_end(
     local_end = local_store.task(local_run, "end", "0")
     assert local_end.load("squares") == data.squares
     assert local_end.load("k8s_value") == data.k8s_value
+
+
+def test_gangs_on_kubernetes_and_batch_run_end_to_end(
+    remote_settings, fake_k8s, local_batch_runner
+):
+    module = fresh_module(TEST_FLOWS / "platform_gang_flow.py")
+    dag = module.PlatformGangFlow.to_dag()
+    kinds = {t.task_id: t.task_type for t in dag.tasks}
+    assert kinds["train"] == "KubernetesGangOperator"
+    assert kinds["measure"] == "BatchGangOperator"
+    sync_dag(dag)
+    run = dag.test()
+    assert run.state == "success", states(run)
+
+    data = Run(f"PlatformGangFlow/{run.run_id}", root=remote_settings).data
+    assert data.pod_views == [(str(i), [0, 1, 2]) for i in range(3)]
+    assert data.job_views == [(str(i), [0, 1]) for i in range(2)]
+    assert xcom_values(run)[("train", -1)] == ["0", "1", "2"]
+    assert xcom_values(run)[("measure", -1)] == ["0", "1"]
+    (job,) = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
+    assert job["spec"]["completions"] == 3
+    fake_k8s.wait_for(lambda: not fake_k8s.jobs.live_objects() or None, timeout=30)
+    (batch_job,) = [j for j in local_batch_runner.jobs if j.num_nodes]
+    assert batch_job.num_nodes == 2 and batch_job.status == "SUCCEEDED"

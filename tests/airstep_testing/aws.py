@@ -82,7 +82,7 @@ _TLS = threading.local()  # the SubmitJob request being handled by this server t
 
 
 def _install_moto_patches(mp: pytest.MonkeyPatch) -> None:
-    from moto.batch.models import Job
+    from moto.batch.models import BatchBackend, Job
     from moto.batch.responses import BatchResponse
     from moto.batch_simple.models import BatchSimpleBackend
 
@@ -162,6 +162,39 @@ def _install_moto_patches(mp: pytest.MonkeyPatch) -> None:
                     child.terminate(reason)
             self._mark_stopped(success=False)
 
+    orig_describe_jobs = BatchBackend.describe_jobs  # BatchSimpleBackend passes it through
+
+    def describe_jobs(self: Any, jobs: list[str] | None) -> list[dict[str, Any]]:
+        # a multi-node job's node "<job id>#<i>", as AWS Batch describes it (moto does not)
+        found = orig_describe_jobs(self, jobs)
+        for key in jobs or []:
+            parent_id, sep, index = key.partition("#")
+            parent = self._jobs.get(parent_id) if sep and index.isdigit() else None
+            if parent is None or parent.job_definition.type != "multinode":
+                continue
+            results = getattr(parent, "_airstep_node_results", None)
+            result = (results or {}).get(int(index))
+            status = parent.status if results is None else "RUNNING"
+            if result is not None:
+                status = "SUCCEEDED" if result.exit_code == 0 else "FAILED"
+            main = int(parent.job_definition.node_properties.get("mainNode", 0))
+            node = {
+                "jobArn": f"{parent.arn}#{index}",
+                "jobId": key,
+                "jobName": parent.job_name,
+                "jobQueue": parent.job_queue.arn,
+                "jobDefinition": parent.job_definition.arn,
+                "status": status,
+                "createdAt": int(parent.job_created_at.timestamp() * 1000),
+                "nodeDetails": {"nodeIndex": int(index), "isMainNode": int(index) == main},
+            }
+            if result is not None:
+                node["container"] = {"exitCode": result.exit_code, "reason": result.reason}
+                node["statusReason"] = "Essential container in task exited"
+            found.append(node)
+        return found
+
+    mp.setattr(BatchBackend, "describe_jobs", describe_jobs)
     mp.setattr(BatchResponse, "submitjob", submitjob)
     mp.setattr(BatchSimpleBackend, "_mark_job_as_finished", _mark_job_as_finished)
     mp.setattr(Job, "describe", describe)
@@ -556,6 +589,7 @@ class LocalBatchRunner:
         main_done = threading.Event()
         grace_over = threading.Event()
         results: dict[int, ProcessResult] = {}
+        job._airstep_node_results = results  # what DescribeJobs of "<job id>#<i>" reports
 
         def run_node(i: int) -> ProcessResult:
             container, ov = specs[i]

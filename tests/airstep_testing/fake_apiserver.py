@@ -36,6 +36,11 @@ finishedAt} (a process killed by signal N exits 128+N). For tests: ``pods[name]`
 ever created, deleted ones too; ``spec`` as received), ``logs(name)``, ``pid(name)``,
 ``requests`` [(method, path, query)], ``wait_for(predicate)``, ``evict(name)`` (a node stops
 the pod: it stays, Failed, with status.reason; e.g. a spot reclaim).
+
+batch/v1 Jobs (Indexed ones too), core/v1 Services and a stand-in for cluster DNS between a
+Job's pods: ``jobs`` (:class:`~airstep_testing.fake_jobs.FakeJobs`, described there) serves
+``/apis/batch/v1[/namespaces/{ns}]/jobs[/{name}[/status]]`` (GET, POST, DELETE with
+``propagationPolicy``) and ``/api/v1[/namespaces/{ns}]/services[/{name}]`` (GET, POST, DELETE).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from airstep_testing.fake_jobs import FakeJobs
 
 K8S_VERSION = "1.33"
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -182,6 +189,7 @@ class FakeKubeApiServer:
         self.kubeconfig: str | None = None
         self._cv = threading.Condition()  # guards all state; notified on every change
         self._rv, self._stopping, self._httpd = 0, False, None
+        self.jobs = FakeJobs(self)
 
     # ---- lifecycle and test helpers ---------------------------------------------------------
     @property
@@ -429,6 +437,7 @@ class FakeKubeApiServer:
             sandbox.mkdir(parents=True, exist_ok=True)
             env = self._env(rec, c, str(sandbox))
             argv = [_expand(a, env) for a in (c.get("command") or []) + (c.get("args") or [])]
+            argv = self.jobs.resolve(rec.ns, argv)
             if argv and os.path.basename(argv[0]) in self.substitutions:
                 argv = self.substitutions[os.path.basename(argv[0])] + argv[1:]
             cwd = c.get("workingDir") if os.path.isdir(c.get("workingDir") or "") else sandbox
@@ -604,6 +613,8 @@ class FakeKubeApiServer:
             }
         pods, listing = r"/api/v1/namespaces/([^/]+)/pods", r"/api/v1(?:/namespaces/([^/]+))?/"
         with self._cv:
+            if (served := self.jobs.handle(method, path, query, body)) is not None:
+                return served
             if method == "GET" and (m := re.fullmatch(listing + "pods", path)):
                 return self._list(
                     "PodList",
