@@ -114,9 +114,13 @@ from provider.flow.parameters import JSONType, Parameter
 from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
 from provider.operators.card_link import with_card_link
+from provider.operators.placement import (
+    gang_operator_for,
+    operator_for,
+    step_placement,
+)
 from provider.operators.status import RUN_STATUS_TASK, RunStatusOperator
-from provider.operators.step import ForeachFanoutOperator, StepOperator
-from provider.settings import flag, setting
+from provider.operators.step import ForeachFanoutOperator
 
 DEFAULT_START_DATE = (2024, 1, 1)
 FANOUT_SUFFIX = "__fanout"
@@ -216,57 +220,6 @@ def dag_params(flow_cls: type[FlowSpec]) -> dict[str, Param]:
         else:
             params[param.name] = Param(param.default, type=json_type, **schema)
     return params
-
-
-# -- where steps run ----------------------------------------------------------------------------
-def local_override() -> bool:
-    """True when every step must run in the Airflow worker, whatever its decorators say."""
-    return flag("local_override")
-
-
-def step_placement(node: StepNode) -> str:
-    """Where a step should run: "local" (the worker), "kubernetes" or "batch"."""
-    if local_override():
-        return "local"
-    for kind in ("kubernetes", "batch"):
-        if kind in node.decorators:
-            return kind
-    if "resources" in node.decorators:
-        return setting("default_compute") or ""  # empty: refused by operator_for
-    return "local"
-
-
-def operator_for(placement: str) -> type[BaseOperator]:
-    """The operator class for a placement; the provider operators load only when a step needs
-    them, so a DAG of local steps parses without importing the Kubernetes or AWS providers."""
-    if placement == "kubernetes":
-        from provider.operators.kubernetes import KubernetesStepOperator
-
-        return KubernetesStepOperator
-    if placement == "batch":
-        from provider.operators.batch import BatchStepOperator
-
-        return BatchStepOperator
-    if placement != "local":
-        raise FlowDefinitionError(
-            f"[airstep] default_compute is {placement!r}; use kubernetes, batch or local."
-        )
-    return StepOperator
-
-
-def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
-    """The operator class that runs a whole gang (a @parallel step) for a placement."""
-    if placement == "local":
-        return StepOperator
-    if placement == "kubernetes":
-        from provider.operators.kubernetes_gang import KubernetesGangOperator
-
-        return KubernetesGangOperator
-    if placement == "batch":
-        from provider.operators.batch_gang import BatchGangOperator
-
-        return BatchGangOperator
-    return operator_for(placement)  # the worker's StepOperator, or the placement refused
 
 
 # -- tasks --------------------------------------------------------------------------------------
