@@ -135,7 +135,8 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
         key = blob_key(prefix, ref.sha)
         data = spool.value()
         if data is not None:
-            storage.put_bytes(key, data)
+            if not storage.holds_bytes(key, data):
+                storage.put_bytes(key, data)
         elif spool.path is not None and not storage.holds(key, spool.path):
             storage.put_file(key, spool.path)
             spool.path = None

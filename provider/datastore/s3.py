@@ -118,6 +118,10 @@ class S3Storage:
         os.makedirs(path, exist_ok=True)
         return path
 
+    def holds_bytes(self, key: str, data: bytes) -> bool:
+        """False: a small object is put again (one request, like the read it would take)."""
+        return False
+
     def holds(self, key: str, path: str) -> bool:
         """True when the object's ETag is the one uploading ``path`` would give it.
 

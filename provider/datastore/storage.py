@@ -47,6 +47,11 @@ class Storage(Protocol):
         """
         ...
 
+    def holds_bytes(self, key: str, data: bytes) -> bool:
+        """Whether ``key`` provably holds exactly ``data`` already (a small blob): True lets a
+        writer skip the write; a damaged copy is not ``data``, so it is written again."""
+        ...
+
     def temp_dir(self) -> str:
         """A local folder for spooling large objects before ``put_file``."""
         ...
@@ -124,6 +129,14 @@ class LocalStorage:
     def holds(self, key: str, path: str) -> bool:
         # the spooled file sits under the root: moving it over the old blob costs a rename
         return False
+
+    def holds_bytes(self, key: str, data: bytes) -> bool:
+        # reading a small file back costs less than writing and renaming it again
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read(len(data) + 1) == data
+        except OSError:
+            return False
 
     def temp_dir(self) -> str:
         path = os.path.join(self.root, ".tmp")
