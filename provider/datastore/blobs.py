@@ -1,13 +1,21 @@
 """Content-addressed artifact blobs.
 
 An object is pickled with cloudpickle (lambdas and local classes work), hashed
-(SHA-256 of the pickle bytes) and compressed with zstd in one streaming pass, so
-a large artifact is never held twice in memory. Small blobs stay in memory;
-large ones spool to a temporary file that is then moved into place. A blob's key
-is its hash: identical bytes are stored once. Reading hashes the bytes again as they
-are unpickled, and a blob that does not match its key is an error, never a value;
-writing replaces a blob rather than trusting the one already there, so storing a value
-again repairs a damaged blob.
+and compressed with zstd in one streaming pass, so a large artifact is never held
+twice in memory. Small blobs stay in memory; large ones spool to a temporary file
+that is then moved into place. A blob's key is the SHA-256 of its pickle bytes:
+identical bytes are stored once. Writing replaces a blob rather than trusting the
+one already there, so storing a value again repairs a damaged blob.
+
+A blob is one zstd skippable frame, the *seal*, then the zstd frame of the pickle
+bytes. The seal holds the blob's SHA-256, the XXH3-128 checksum of the pickle bytes
+and their length, all computed in the writer's one pass over those bytes. Reading
+checks that the seal names the key it was read from, then checksums the bytes as
+they are unpickled (XXH3 runs at memory speed, so verifying costs a few percent of
+a read where SHA-256 would double it on a busy machine), and compares checksum and
+length at the end: a blob that does not match is an error, never a value. A blob
+without a seal (written by an earlier airstep) is verified by its SHA-256 instead.
+``zstd -d`` still reads every blob: decoders skip skippable frames.
 """
 
 from __future__ import annotations
@@ -16,13 +24,14 @@ import hashlib
 import io
 import os
 import pickle
+import struct
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import cloudpickle
+import xxhash
 import zstandard
 
 from provider.datastore.storage import Storage
@@ -34,9 +43,12 @@ COMPRESSION_LEVEL = 3
 #: unpickled (as long as its pickle is at most SMALL_PICKLE bytes); larger ones stream
 SMALL_BLOB = 256 * 1024
 SMALL_PICKLE = 4 * 1024 * 1024
-#: a read buffer this large is hashed on a helper thread, a chunk at a time, as it fills
-HASH_ASIDE_MIN = 16 * 1024 * 1024
-HASH_CHUNK = 2 * 1024 * 1024
+#: the seal: a zstd skippable frame (magic, payload length) whose payload is a tag, the
+#: blob's SHA-256, the XXH3-128 of its pickle bytes and their length
+_SEAL = struct.Struct("<II8s32s16sQ")
+_SEAL_MAGIC = 0x184D2A5E
+_SEAL_TAG = b"airstep1"
+SEAL_SIZE = _SEAL.size
 #: the longest line a text opcode may take (a damaged blob must not read forever)
 MAX_LINE = 64 * 1024
 
@@ -53,6 +65,7 @@ class _Spool:
     def __init__(self, temp_dir: str) -> None:
         self._temp_dir = temp_dir
         self._buffer: io.BytesIO | None = io.BytesIO()
+        self._buffer.write(bytes(SEAL_SIZE))  # the seal's place, filled in by seal()
         self._file: BinaryIO | None = None
         self.path: str | None = None
 
@@ -70,6 +83,16 @@ class _Spool:
 
     def flush(self) -> None:
         pass
+
+    def seal(self, seal: bytes) -> None:
+        """Write the seal in the place kept for it at the start."""
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.write(seal)
+            self._file.seek(0, io.SEEK_END)
+        else:
+            assert self._buffer is not None
+            self._buffer.getbuffer()[:SEAL_SIZE] = seal
 
     def value(self) -> bytes | None:
         """The bytes if they stayed in memory; else None (they are at ``self.path``)."""
@@ -91,6 +114,7 @@ class _HashingWriter:
 
     def __init__(self, sink: Any) -> None:
         self.hash = hashlib.sha256()
+        self.checksum = xxhash.xxh3_128()
         self.size = 0
         self._sink = sink
         #: what writing the bytes raised, to tell it from what pickling raised
@@ -98,6 +122,7 @@ class _HashingWriter:
 
     def write(self, data: Any) -> int:
         self.hash.update(data)
+        self.checksum.update(data)
         self.size += len(memoryview(data).cast("B"))
         try:
             self._sink.write(data)
@@ -132,6 +157,16 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
             raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
         compressor.flush(zstandard.FLUSH_FRAME)
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
+        spool.seal(
+            _SEAL.pack(
+                _SEAL_MAGIC,
+                SEAL_SIZE - 8,
+                _SEAL_TAG,
+                writer.hash.digest(),
+                writer.checksum.digest(),
+                writer.size,
+            )
+        )
         key = blob_key(prefix, ref.sha)
         data = spool.value()
         if data is not None:
@@ -148,10 +183,10 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
 def load_object(storage: Storage, prefix: str, sha: str) -> Any:
     """Read back an object stored by :func:`save_object`, verified against its address.
 
-    A small blob is decompressed whole and its SHA-256 checked before it is unpickled; a
-    larger one is hashed as pickle reads it, and checked once it has been read to its end.
-    A blob whose pickle bytes do not hash to ``sha`` is a :class:`DataStoreError`, never a
-    value.
+    A small blob is decompressed whole and checked before it is unpickled; a larger one
+    is checksummed as pickle reads it, and checked once it has been read to its end. A
+    blob that does not match its seal, or whose seal names another blob, is a
+    :class:`DataStoreError`, never a value.
     """
     key = blob_key(prefix, sha)
     try:
@@ -163,25 +198,72 @@ def load_object(storage: Storage, prefix: str, sha: str) -> Any:
         ) from None
     with raw:
         head = _read_up_to(raw, SMALL_BLOB)
-        data = _decompress_small(head) if len(head) < SMALL_BLOB else None
+        whole = len(head) < SMALL_BLOB  # the whole blob was read
+        expect = _Expected.of(storage, sha, head)
+        if expect.sealed:
+            head = head[SEAL_SIZE:]
+        data = _decompress_small(head) if whole else None
         if data is not None:
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != sha:
-                raise _damaged(storage, sha, f"its bytes hash to {actual}, not to its address")
+            expect.check(expect.hasher(data), len(data))
             return pickle.loads(data)
-        source = io.BytesIO(head) if len(head) < SMALL_BLOB else _Rest(head, raw)
+        source = io.BytesIO(head) if whole else _Rest(head, raw)
         reader = _VerifyingReader(
-            zstandard.ZstdDecompressor().stream_reader(source, read_size=1 << 20)
+            zstandard.ZstdDecompressor().stream_reader(source, read_size=1 << 20),
+            expect,
         )
         try:
             value = pickle.load(reader)
         except Exception:
             # Damaged bytes can fail in any way while unpickling; when the blob is intact the
             # error is the value's own (a module missing here, say) and is raised as it is.
-            reader.verify(storage, sha)
+            reader.verify()
             raise
-        reader.verify(storage, sha)
+        reader.verify()
         return value
+
+
+class _Expected:
+    """What a blob's bytes must hash to: its seal's checksum and length, or for a blob
+    without a seal, its address."""
+
+    def __init__(self, storage: Storage, sha: str, checksum: bytes | None, size: int) -> None:
+        self.storage, self.sha, self.checksum, self.size = storage, sha, checksum, size
+
+    @classmethod
+    def of(cls, storage: Storage, sha: str, head: bytes) -> _Expected:
+        if len(head) < SEAL_SIZE or int.from_bytes(head[:4], "little") != _SEAL_MAGIC:
+            return cls(storage, sha, None, -1)
+        _, length, tag, address, checksum, size = _SEAL.unpack_from(head)
+        if length != SEAL_SIZE - 8 or tag != _SEAL_TAG:
+            raise _damaged(storage, sha, "its seal is not readable")
+        if address.hex() != sha:
+            raise _damaged(storage, sha, f"its seal names blob {address.hex()}")
+        return cls(storage, sha, checksum, size)
+
+    @property
+    def sealed(self) -> bool:
+        return self.checksum is not None
+
+    def hasher(self, data: Any = b"") -> Any:
+        return xxhash.xxh3_128(data) if self.sealed else hashlib.sha256(data)
+
+    def check(self, hasher: Any, size: int) -> None:
+        if self.checksum is None:
+            if (actual := hasher.hexdigest()) != self.sha:
+                raise _damaged(
+                    self.storage, self.sha, f"its bytes hash to {actual}, not to its address"
+                )
+            return
+        if size != self.size:
+            raise _damaged(
+                self.storage, self.sha, f"it holds {size} bytes of pickle, not {self.size}"
+            )
+        if (actual := hasher.digest()) != self.checksum:
+            raise _damaged(
+                self.storage,
+                self.sha,
+                f"its bytes hash to {actual.hex()}, not to its checksum {self.checksum.hex()}",
+            )
 
 
 def _damaged(storage: Storage, sha: str, problem: str) -> DataStoreError:
@@ -234,23 +316,21 @@ class _Rest:
 
 
 class _VerifyingReader:
-    """The file pickle reads from: the decompressed stream, hashed as pickle consumes it.
+    """The file pickle reads from: the decompressed stream, checksummed as pickle consumes
+    it (a large bytes object arrives through one ``readinto`` of its whole buffer)."""
 
-    pickle reads opcodes with ``read`` and a large bytes object with one ``readinto`` of its
-    whole buffer. A large buffer is filled a chunk at a time while a helper thread hashes the
-    chunk before (hashlib releases the GIL), so hashing overlaps decompression; every chunk
-    is hashed, in stream order, before ``readinto`` returns the buffer to pickle.
-    """
-
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, expect: _Expected) -> None:
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._expect = expect
+        self._hash = expect.hasher()
+        self._size = 0
         #: what decompressing raised inside ``readinto`` (which returns short instead)
         self._error: zstandard.ZstdError | None = None
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self._hash.update(data)
+        self._size += len(data)
         return data
 
     def readline(self) -> bytes:  # only text opcodes (protocols 0-1) use it
@@ -266,48 +346,30 @@ class _VerifyingReader:
         # A decompression error is kept for verify() and pickle sees a short read: raised
         # here, its traceback would keep views of pickle's buffer alive after pickle frees it.
         with memoryview(buffer) as whole, whole.cast("B") as view:
-            if view.nbytes < HASH_ASIDE_MIN:
-                filled = self._fill(view)
-                with view[:filled] as part:
-                    self._hash.update(part)
-                return filled
             filled = 0
-            # one helper hashes the chunks in the order they are queued; leaving the block
-            # waits until it has hashed them all
-            with ThreadPoolExecutor(max_workers=1) as helper:
-                while filled < view.nbytes:
-                    chunk = view[filled : filled + HASH_CHUNK]
-                    got = self._fill(chunk)
-                    if got:
-                        helper.submit(self._hash.update, chunk[:got])
-                    filled += got
-                    if got < chunk.nbytes:
-                        break
-                del chunk
+            while filled < view.nbytes and self._error is None:
+                try:
+                    got = self._stream.readinto(view[filled:])
+                except zstandard.ZstdError as exc:
+                    self._error = zstandard.ZstdError(str(exc))  # without the traceback
+                    break
+                if not got:
+                    break
+                filled += got
+            with view[:filled] as part:
+                self._hash.update(part)
+            self._size += filled
             return filled
 
-    def _fill(self, view: memoryview) -> int:
-        filled = 0
-        while filled < view.nbytes and self._error is None:
-            try:
-                got = self._stream.readinto(view[filled:])
-            except zstandard.ZstdError as exc:
-                self._error = zstandard.ZstdError(str(exc))  # without the traceback
-                break
-            if not got:
-                break
-            filled += got
-        return filled
-
-    def verify(self, storage: Storage, sha: str) -> None:
-        """Hash whatever pickle left unread; raise unless the whole stream hashes to ``sha``."""
+    def verify(self) -> None:
+        """Checksum whatever pickle left unread; raise unless the whole stream matches."""
         try:
             if self._error is not None:
                 raise self._error
             while self.read(1 << 20):
                 pass
         except zstandard.ZstdError as exc:
-            raise _damaged(storage, sha, f"its bytes do not decompress: {exc}") from None
-        actual = self._hash.hexdigest()
-        if actual != sha:
-            raise _damaged(storage, sha, f"its bytes hash to {actual}, not to its address")
+            raise _damaged(
+                self._expect.storage, self._expect.sha, f"its bytes do not decompress: {exc}"
+            ) from None
+        self._expect.check(self._hash, self._size)

@@ -9,7 +9,7 @@ class IntegrityFlow(FlowSpec):
     @step
     def start(self):
         self.small = {"numbers": list(range(1000)), "name": "small"}
-        # incompressible, so its blob streams and is hashed on a helper thread as it loads
+        # incompressible, so its blob streams and is checksummed as it loads
         self.big = random.Random(7).randbytes(20 * 1024 * 1024)
         self.items = ["a", "b"]
         self.next(self.each, foreach="items")
