@@ -1,9 +1,9 @@
 """Startup cost of the step entrypoint, `python -m provider.runtime`, in a virtualenv
 WITHOUT Airflow (what the step image holds), against `python -c pass`, same run.
 
-The venv is made with uv from the pinned runtime dependencies (cloudpickle, zstandard,
-boto3) and reused across runs (bench/.runtime-venv). Each command runs --repeat times;
-the table shows the median.
+The venv is made with uv from the step image's pinned runtime dependencies
+(docker/requirements-runtime.txt) and reused across runs (bench/.runtime-venv). Each
+command runs --repeat times; the table shows the median.
 
 Usage: python bench/bench_runtime_startup.py [--repeat 15]
 """
@@ -41,34 +41,16 @@ dag = TinyFlow.to_dag()
 
 def ensure_venv() -> Path:
     python = VENV / "bin" / "python"
+    uv = [shutil.which("uv")] if shutil.which("uv") else ["python3", "-m", "uv"]
     if not python.exists():
-        uv = [shutil.which("uv")] if shutil.which("uv") else ["python3", "-m", "uv"]
         base_python = os.path.join(sys.base_prefix, "bin", "python3")
         subprocess.run([*uv, "venv", "--quiet", "-p", base_python, str(VENV)], check=True)
-        versions = subprocess.run(
-            [*uv, "export", "--frozen", "--no-hashes", "--no-dev", "--project", str(ROOT)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        wanted = (
-            "cloudpickle==",
-            "zstandard==",
-            "boto3==",
-            "botocore==",
-            "s3transfer==",
-            "jmespath==",
-            "python-dateutil==",
-            "six==",
-            "urllib3==",
-        )
-        pins = [
-            line.split(";")[0].strip() for line in versions.splitlines() if line.startswith(wanted)
-        ]
-        subprocess.run(
-            [*uv, "pip", "install", "--quiet", "--compile-bytecode", "-p", str(python), *pins],
-            check=True,
-        )
+    # the step image's pins (docker/requirements-runtime.txt, the versions of uv.lock)
+    subprocess.run(
+        [*uv, "pip", "install", "--quiet", "--compile-bytecode", "-p", str(python)]
+        + ["--requirement", str(ROOT / "docker" / "requirements-runtime.txt")],
+        check=True,
+    )
     probe = subprocess.run([str(python), "-c", "import airflow"], capture_output=True)
     assert probe.returncode != 0, "the runtime venv must not contain Airflow"
     return python
