@@ -160,16 +160,6 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                 )
             ]
         )
-        service = k8s.V1Service(
-            api_version="v1",
-            kind="Service",
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=self.labels),
-            spec=k8s.V1ServiceSpec(
-                cluster_ip="None",
-                publish_not_ready_addresses=True,
-                selector={"job-name": name},
-            ),
-        )
         self.log.info(
             "Step *%s*: a gang of %d pod(s), %s %s/%s; the main node is %s:%d.",
             self.step_name,
@@ -188,6 +178,16 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                     jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
                 )
             else:
+                service = k8s.V1Service(
+                    api_version="v1",
+                    kind="Service",
+                    metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=self.labels),
+                    spec=k8s.V1ServiceSpec(
+                        cluster_ip="None",
+                        publish_not_ready_addresses=True,
+                        selector={"job-name": name},
+                    ),
+                )
                 self.hook.core_v1_client.create_namespaced_service(namespace, service)
                 self.hook.batch_v1_client.create_namespaced_job(namespace, job)
             self._wait(kind, namespace, name, size)
