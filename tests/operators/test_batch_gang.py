@@ -4,6 +4,7 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import sys
 import threading
@@ -67,7 +68,7 @@ def test_batch_places_a_gang_in_one_multi_node_job_with_an_open_node_range():
 
 @pytest.mark.slow
 def test_a_gang_of_three_nodes_meets_at_the_main_node_and_the_join_sees_every_node(
-    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, moto_server
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, moto_server, capfd
 ):
     monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
     store = FlowDataStore("GangFlow", storage_for(s3_bucket))
@@ -86,6 +87,11 @@ def test_a_gang_of_three_nodes_meets_at_the_main_node_and_the_join_sees_every_no
         assert node.load("seen") == [0, 1, 2] and node.load("rank") == i
     join = run_task(GangFlow, TaskRequest(run_id="mnp", step="join"), store)
     assert store.task("mnp", "join", join.task_id).load("ranks") == [0, 1, 2]
+    # every node's CloudWatch stream reached the task log, each line under its node's index
+    logged = capfd.readouterr()
+    for i in range(3):  # "[node I] [<CloudWatch timestamp>] <the node's line>"
+        line = rf"\[node {i}\] \[[^]]+\] node {i} of 3 meets the others"
+        assert re.search(line, logged.out + logged.err)
 
     (job,) = local_batch_runner.jobs
     assert job.num_nodes == 3 and sorted(job.nodes) == [0, 1, 2]
@@ -142,7 +148,7 @@ def test_a_fargate_queue_is_refused_before_anything_is_submitted(
 
 @pytest.mark.slow
 def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
-    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, capfd
 ):
     monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
     # node 1 fails before it connects: the main node would wait for it for ever
@@ -164,6 +170,8 @@ def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
     assert time.monotonic() - began < 60
     message = str(raised.value)
     assert "Step *train*: node 1 failed (exit code 1)" in message
+    logged = capfd.readouterr()
+    assert re.search(r"\[node 1\] \[[^]]+\] RuntimeError: node 1 breaks", logged.out)
     (job,) = local_batch_runner.jobs
     assert job.status == "FAILED"
     assert store.read_attempt("mnp-fail", "train", "1", 0).status == "failed"
