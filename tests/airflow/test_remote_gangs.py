@@ -1,13 +1,15 @@
 # ruff: noqa: F811 - remote_settings is a fixture, imported from test_remote_steps
 """Gangs on the fake Kubernetes API server under dag.test(): torch.distributed all_reduce
 (gloo, CPU) across three pods that find node 0 by its DNS name, and the task stopped by
-SIGTERM while the gang runs (Airflow's task runner calls on_kill): nothing is left."""
+SIGTERM while the gang runs (Airflow's task runner calls on_kill), and a pod that fails:
+the try fails within seconds, and @retry reruns the gang as a new Job. Nothing is left."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
+import time
 
 import pytest
 from dagrun_helpers import TEST_FLOWS, states, sync_dag, xcom_values
@@ -78,3 +80,48 @@ def test_a_task_stopped_while_its_torch_gang_runs_leaves_nothing(remote_settings
         p["metadata"]["labels"].get("job-name") == job["metadata"]["name"]
         for p in fake_k8s.pods.values()
     )
+
+
+def test_a_failing_pod_fails_the_try_within_seconds_and_the_retry_is_a_new_job(
+    remote_settings, fake_k8s
+):
+    fake_k8s.extra_env["KUBE_GANG_FAIL_FIRST"] = "1"
+    dag = fresh_module(TEST_FLOWS / "kube_retry_gang_flow.py").KubeRetryGangFlow.to_dag()
+    sync_dag(dag)
+    failed_at: list[float] = []
+    stopped_at: list[float] = []
+
+    def watch() -> None:  # when node 1's pod fails, and when node 0's pod is stopped
+        def node(index: str):
+            return [
+                r
+                for r in fake_k8s.records.values()
+                if (r.obj["metadata"].get("annotations") or {}).get(
+                    "batch.kubernetes.io/job-completion-index"
+                )
+                == index
+            ]
+
+        fake_k8s.wait_for(lambda: any(r.exit_code for r in node("1")), timeout=240)
+        failed_at.append(time.monotonic())
+        fake_k8s.wait_for(lambda: node("0")[0].state == "terminated", timeout=60)
+        stopped_at.append(time.monotonic())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    run = dag.test()
+    watcher.join(5)
+    assert run.state == "success", states(run)
+    # node 0, waiting for node 1 for ever, was stopped within seconds of node 1's failure
+    assert stopped_at[0] - failed_at[0] < 10
+    first, second = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
+    assert first["metadata"]["name"] != second["metadata"]["name"]
+    first_pods = [
+        r
+        for r in fake_k8s.records.values()
+        if r.obj["metadata"]["labels"].get("job-name") == first["metadata"]["name"]
+    ]
+    assert len(first_pods) == 2 and all(r.exit_code != 0 for r in first_pods)  # both failed
+    data = Run(f"KubeRetryGangFlow/{run.run_id}", root=remote_settings).data
+    assert data.attempts == [1, 1]
+    nothing_left(fake_k8s)
