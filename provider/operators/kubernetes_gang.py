@@ -173,10 +173,7 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.gang_job = (kind, namespace, name)
         try:
             if kind == "jobset":
-                body = jobsets.jobset_body(self.hook.api_client.sanitize_for_serialization(job))
-                self.hook.create_custom_object(
-                    jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
-                )
+                self._create_jobset(job, namespace)
             else:
                 service = k8s.V1Service(
                     api_version="v1",
@@ -195,6 +192,22 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
             self._delete_gang()
         self.do_xcom_push = True
         return self.finish_remote_task(context)
+
+    def _create_jobset(self, job: k8s.V1Job, namespace: str) -> None:
+        body = jobsets.jobset_body(self.hook.api_client.sanitize_for_serialization(job))
+        try:
+            self.hook.create_custom_object(
+                jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            raise StepError(
+                f"Step *{self.step_name}*: [airstep] kubernetes_gang is jobset, but the cluster "
+                f"serves no JobSets ({jobsets.GROUP}/{jobsets.VERSION} {jobsets.PLURAL} in "
+                f"namespace {namespace} answered 404); install the JobSet controller, or set "
+                "[airstep] kubernetes_gang = indexed_job."
+            ) from None
 
     def _wait(self, kind: str, namespace: str, name: str, size: int) -> None:
         """Poll the Job (JobSet) until it ends, streaming each node's log as its pod starts."""

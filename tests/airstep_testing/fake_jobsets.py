@@ -2,7 +2,8 @@
 
 ``/apis/jobset.x-k8s.io/v1alpha2[/namespaces/{ns}]/jobsets[/{name}[/status]]``: GET, POST and
 DELETE (``propagationPolicy``; Background, the default for custom resources, and Foreground
-delete the JobSet's Jobs, their pods and its Service; Orphan leaves them).
+delete the JobSet's Jobs, their pods and its Service; Orphan leaves them). With
+``installed = False`` they are not served (404), as on a cluster without the JobSet CRD.
 
 A JobSet is validated against the JobSet CRD's ``openAPIV3Schema``
 (``crds/jobset.x-k8s.io_v1alpha2.json``: the schema of the published CRD without its
@@ -96,11 +97,15 @@ class FakeJobSets:
         self.children: dict[tuple[str, str], tuple[list[str], str | None]] = {}
         #: every JobSet ever created, deleted ones too
         self.created: list[dict] = []
+        #: False: the JobSet API is not served (a cluster without the JobSet CRD)
+        self.installed = True
 
     # ---- API (called with the server lock held) ---------------------------------------------
     def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict] | None:
         from airstep_testing.fake_apiserver import ApiError
 
+        if not self.installed:
+            return None
         if m := re.fullmatch(_JOBSETS, path):
             if method == "GET":
                 items = [o for (ns, _), o in self.jobsets.items() if m[1] in (None, ns)]

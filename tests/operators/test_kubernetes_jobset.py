@@ -186,3 +186,15 @@ def test_on_kill_deletes_the_jobset_and_with_it_everything(store, fake_k8s, jobs
     assert not thread.is_alive() and errors
     assert "JobSet default/" in str(errors[0]) and "was deleted" in str(errors[0])
     nothing_left(fake_k8s)
+
+
+@pytest.mark.slow
+def test_a_cluster_without_jobsets_is_named_in_the_error(store, fake_k8s, jobsets):
+    start(store, "js-none", nodes=2)
+    jobsets.installed = False
+    with pytest.raises(StepError) as raised:
+        operator().execute(context("js-none"))
+    message = str(raised.value)
+    assert "Step *train*" in message and "serves no JobSets" in message
+    assert "install the JobSet controller" in message and "indexed_job" in message
+    assert fake_k8s.jobs.live_objects() == [] and not fake_k8s.records
