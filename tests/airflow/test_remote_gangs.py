@@ -26,8 +26,12 @@ def nothing_left(fake_k8s) -> None:
     assert all(r.state == "terminated" for r in fake_k8s.records.values())
 
 
-def test_torch_all_reduce_across_a_gang_of_three_pods(remote_settings, fake_k8s, capfd):
+@pytest.mark.parametrize("kind", ["indexed_job", "jobset"])
+def test_torch_all_reduce_across_a_gang_of_three_pods(
+    remote_settings, fake_k8s, capfd, monkeypatch, kind
+):
     require_torch()
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", kind)
     dag = fresh_module(TEST_FLOWS / "kube_torch_gang_flow.py").KubeTorchFlow.to_dag()
     assert {t.task_id: t.task_type for t in dag.tasks}["reduce"] == "KubernetesGangOperator"
     sync_dag(dag)
@@ -40,16 +44,26 @@ def test_torch_all_reduce_across_a_gang_of_three_pods(remote_settings, fake_k8s,
     assert xcom_values(run)[("reduce", -1)] == ["0", "1", "2"]
     (job,) = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    name = job["metadata"]["name"]
-    assert args[args.index("--main-addr") + 1] == f"{name}-0.{name}"  # a DNS name, not an IP
+    main_addr = args[args.index("--main-addr") + 1]  # a DNS name, not an IP
+    if kind == "jobset":
+        (jobset,) = fake_k8s.jobsets.created
+        name = jobset["metadata"]["name"]
+        assert main_addr == f"{name}-node-0-0.{name}"
+    else:
+        name = job["metadata"]["name"]
+        assert main_addr == f"{name}-0.{name}"
     logged = capfd.readouterr()
     for rank in range(3):
         assert f"[node {rank}] rank {rank} of 3: all_reduce gave 6.0" in logged.out + logged.err
     nothing_left(fake_k8s)
 
 
-def test_a_task_stopped_while_its_torch_gang_runs_leaves_nothing(remote_settings, fake_k8s):
+@pytest.mark.parametrize("kind", ["indexed_job", "jobset"])
+def test_a_task_stopped_while_its_torch_gang_runs_leaves_nothing(
+    remote_settings, fake_k8s, monkeypatch, kind
+):
     require_torch()
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", kind)
     fake_k8s.extra_env["KUBE_TORCH_HOLD"] = "1"
     dag = fresh_module(TEST_FLOWS / "kube_torch_gang_flow.py").KubeTorchFlow.to_dag()
     sync_dag(dag)
