@@ -210,3 +210,49 @@ def test_on_kill_terminates_the_job_and_every_node(
     (job,) = local_batch_runner.jobs
     assert job.status == "FAILED" and time.time() - began < 30
     assert sorted(job.nodes) == [0, 1]  # both node processes have ended
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+
+    def log(self, level: int, msg: str, *args) -> None:
+        self.lines.append((level, msg % args))
+
+    def warning(self, msg: str, *args) -> None:
+        self.log(30, msg, *args)
+
+
+def test_node_log_lines_keep_their_text_and_level_under_the_node_prefix():
+    from provider.operators.batch_gang import _NodeLogger
+
+    recorder = _Recorder()
+    node = _NodeLogger(recorder, 2)
+    node.log(40, "[2026-01-01 00:00:00,000] 100% done, %s left")  # no arguments: no formatting
+    node.info("Cannot find log stream %s yet", "s#2")
+    assert recorder.lines == [
+        (40, "[node 2] [2026-01-01 00:00:00,000] 100% done, %s left"),
+        (20, "[node 2] Cannot find log stream s#2 yet"),
+    ]
+
+
+def test_nodes_that_log_elsewhere_than_cloudwatch_are_not_followed():
+    from provider.operators.batch_gang import NodeLogs
+
+    class Hook:
+        conn_region_name = "us-east-1"
+
+        def get_job_description(self, job_id):
+            container = {"logConfiguration": {"logDriver": "splunk", "options": {}}}
+            return {"nodeProperties": {"nodeRangeProperties": [{"container": container}]}}
+
+    class Operator:
+        hook, log, step_name = Hook(), _Recorder(), "train"
+
+    logs = NodeLogs(Operator(), "job-1", 3)  # type: ignore[arg-type]
+    logs.start()
+    logs.stop()
+    logs.join()
+    assert logs.fetchers == {}
+    ((level, message),) = Operator.log.lines
+    assert level == 30 and "Step *train*: its nodes log with splunk" in message
