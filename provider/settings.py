@@ -99,6 +99,14 @@ OPTIONS: tuple[Option, ...] = (
         example="https://k8s.example.com/#/pod/{namespace}/{pod}",
     ),
     Option(
+        "kubernetes_gang",
+        "What a @parallel step's gang is on Kubernetes: indexed_job (an Indexed Job and a "
+        "headless Service, on any cluster) or jobset (one JobSet, jobset.x-k8s.io/v1alpha2, "
+        "where the JobSet controller is installed).",
+        example="jobset",
+        default="indexed_job",
+    ),
+    Option(
         "batch_queue",
         "The AWS Batch job queue of @batch steps that name none.",
         example="airstep-queue",

@@ -6,8 +6,11 @@ the node count can be set at submission. Each task submits the job with ``nodeOv
 ``numNodes`` = the gang's size and, for every node, the runtime command with
 ``--num-nodes`` and ``--main-port``. AWS Batch gives each node ``AWS_BATCH_JOB_NODE_INDEX``
 and the other nodes ``AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS``, the main node's
-address, which the runtime reads. Waiting, logs and ``on_kill`` (terminating the job, all
-its nodes with it) are the provider's ``BatchOperator``'s. The job's status is the main
+address, which the runtime reads. Waiting and ``on_kill`` (terminating the job, all its
+nodes with it) are the provider's ``BatchOperator``'s. Each node logs to a CloudWatch stream
+of its own (``container.logStreamName`` of ``<job id>#<i>``): :class:`NodeLogs` follows every
+node's stream with the provider's ``AwsTaskLogFetcher``, in place of the main node's alone,
+so every node's lines reach the task log prefixed ``[node I]``. The job's status is the main
 node's, and AWS Batch does nothing when another node fails; so the operator also watches
 the other nodes (``DescribeJobs`` of ``<job id>#<i>``) and terminates the job as soon as
 one of them has failed, naming it in the step's error.
@@ -18,10 +21,12 @@ environments are Fargate ones is refused before anything is submitted.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
+from airflow.providers.amazon.aws.utils.task_log_fetcher import AwsTaskLogFetcher
 
 from provider.datastore.flowstore import path_for
 from provider.exceptions import StepError
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 #: the node count registered in the definition; every submission overrides it
 DEFINITION_NUM_NODES = 2
 FARGATE = ("FARGATE", "FARGATE_SPOT")
+#: seconds between looks for the log streams of nodes that have started
+NODE_LOGS_POLL_SECONDS = 2.0
 
 
 def gang_definition_body(node: StepNode, flow_name: str) -> dict[str, Any]:
@@ -145,13 +152,19 @@ class BatchGangOperator(BatchStepOperator):
                 raise StepError(
                     f"Step *{self.step_name}*: {self.failed_node}, so its multi-node job "
                     f"{self.job_id} was terminated with every other node; see that node's log "
-                    "(its own log stream, <stream>#<node index>) for its error, fix it and retry."
+                    "above ([node I] lines) for its error, fix it and retry."
                 ) from exc
             raise
         finally:
             done.set()
             watcher.join()
         return self.finish_remote_task(context)
+
+    def _get_batch_log_fetcher(self, job_id: str) -> NodeLogs | None:  # type: ignore[override]
+        """Every node's log, not the main node's alone (the hook starts, stops and joins it)."""
+        if not self.node_overrides:
+            return None
+        return NodeLogs(self, job_id, int(self.node_overrides["numNodes"]))
 
     def _watch_nodes(self, size: int, done: threading.Event) -> None:
         """Terminate the job when a node other than the main one fails: AWS Batch ends a
@@ -179,3 +192,122 @@ class BatchGangOperator(BatchStepOperator):
                     jobId=self.job_id, reason=f"airstep: {self.failed_node}"
                 )
                 return
+
+
+class _NodeLogger:
+    """The operator's logger, every message prefixed by a node index."""
+
+    def __init__(self, log: Any, index: int) -> None:
+        self._log, self._index = log, index
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        self._log.log(level, "[node %d] %s", self._index, msg % args if args else msg)
+
+    def debug(self, msg: str, *args: Any) -> None:
+        self.log(logging.DEBUG, msg, *args)
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.log(logging.INFO, msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self.log(logging.WARNING, msg, *args)
+
+    def error(self, msg: str, *args: Any) -> None:
+        self.log(logging.ERROR, msg, *args)
+
+
+class NodeLogs:
+    """Copy every node's CloudWatch log stream into the task log, as ``[node I]`` lines.
+
+    Used where the provider's ``BatchOperator`` uses one ``AwsTaskLogFetcher`` (``start``,
+    then ``stop`` and ``join`` once the job has ended): a node's stream is found by describing
+    ``<job id>#<i>``, and followed by an ``AwsTaskLogFetcher`` from then on; ``stop`` looks
+    once more, so that the streams of nodes that ran briefly are read too, and each fetcher
+    reads what is left before it ends.
+    """
+
+    def __init__(self, operator: BatchGangOperator, job_id: str, size: int) -> None:
+        self.operator = operator
+        self.job_id = job_id
+        self.size = size
+        self.fetchers: dict[int, AwsTaskLogFetcher] = {}
+        self._stopped = threading.Event()
+        self._finder = threading.Thread(target=self._find_streams, daemon=True)
+        self._where: tuple[str, str | None] | None = None
+
+    def start(self) -> None:
+        self._finder.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._finder.is_alive():
+            self._finder.join()
+        self._look()
+        for fetcher in self.fetchers.values():
+            fetcher.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        for fetcher in self.fetchers.values():
+            fetcher.join(timeout)
+
+    def _find_streams(self) -> None:
+        while len(self.fetchers) < self.size and not self._stopped.is_set():
+            self._look()
+            self._stopped.wait(NODE_LOGS_POLL_SECONDS)
+
+    def _log_group(self) -> tuple[str, str | None] | None:
+        """The job's awslogs group and region, None when it logs elsewhere."""
+        if self._where is None:
+            hook = self.operator.hook
+            job = hook.get_job_description(self.job_id)
+            ranges = (job.get("nodeProperties") or {}).get("nodeRangeProperties") or [{}]
+            config = (ranges[0].get("container") or {}).get("logConfiguration") or {}
+            if config.get("logDriver", "awslogs") != "awslogs":
+                self.operator.log.warning(
+                    "Step *%s*: its nodes log with %s, not to CloudWatch: their logs are not "
+                    "copied into the task log.",
+                    self.operator.step_name,
+                    config.get("logDriver"),
+                )
+                self.size = 0  # nothing to follow
+                return None
+            options = config.get("options") or {}
+            self._where = (
+                options.get("awslogs-group", "/aws/batch/job"),
+                options.get("awslogs-region", hook.conn_region_name),
+            )
+        return self._where
+
+    def _look(self) -> None:
+        """Start following the streams of the nodes that have one now."""
+        missing = [i for i in range(self.size) if i not in self.fetchers]
+        if not missing:
+            return
+        operator = self.operator
+        try:
+            where = self._log_group()
+            if where is None:
+                return
+            nodes = [f"{self.job_id}#{i}" for i in missing]
+            described = operator.hook.client.describe_jobs(jobs=nodes)["jobs"]
+        except Exception as exc:  # a log is only a copy: the job's status decides
+            operator.log.warning(
+                "Step *%s*: could not find the nodes' logs: %s", operator.step_name, exc
+            )
+            return
+        for node in described:
+            stream = (node.get("container") or {}).get("logStreamName")
+            index = (node.get("nodeDetails") or {}).get("nodeIndex")
+            if stream is None or index is None or index in self.fetchers:
+                continue
+            fetcher = AwsTaskLogFetcher(
+                aws_conn_id=operator.aws_conn_id,
+                region_name=where[1],
+                log_group=where[0],
+                log_stream_name=stream,
+                fetch_interval=operator.awslogs_fetch_interval,
+                logger=_NodeLogger(operator.log, index),  # type: ignore[arg-type]
+            )
+            fetcher.daemon = True
+            self.fetchers[index] = fetcher
+            fetcher.start()

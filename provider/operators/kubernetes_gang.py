@@ -16,6 +16,11 @@ retries start a new Job under a new name. The operator polls the Job until it is
 ``Complete`` or ``Failed``, streams each node's log into the task log prefixed by
 its node index, and always deletes the Job (with its pods) and the Service at the
 end, as ``on_kill`` does. The task's XCom is node 0's pointer, every node's id.
+
+With ``[airstep] kubernetes_gang = jobset`` the same Job is the only replicated job of a
+JobSet (:mod:`provider.operators.kubernetes_jobset`), created through the provider hook's
+custom objects client: the JobSet controller makes the Job, the headless Service and the
+pods' DNS names, and the JobSet's status decides; the rest is as above.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from kubernetes.client.exceptions import ApiException
 from provider.datastore.flowstore import path_for
 from provider.exceptions import StepError
 from provider.flow.distributed import DEFAULT_MAIN_PORT
+from provider.operators import kubernetes_jobset as jobsets
 from provider.operators.kubernetes import pod_settings
 from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.runtime.gang import gang_size
+from provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,6 +55,21 @@ if TYPE_CHECKING:
 NAME_BASE_LENGTH = 40
 #: how long the logs of a finished gang may take to arrive
 LOG_DRAIN_SECONDS = 10.0
+#: what a gang can be on Kubernetes: ``[airstep] kubernetes_gang``
+GANG_KINDS = ("indexed_job", "jobset")
+
+
+def gang_kind(step_name: str) -> str:
+    """``[airstep] kubernetes_gang``: ``indexed_job`` or ``jobset``."""
+    value = (setting("kubernetes_gang") or "").strip().lower().replace("-", "_")
+    if value not in GANG_KINDS:
+        raise ValueError(
+            f"Step *{step_name}* is a @parallel step on Kubernetes, but [airstep] "
+            f"kubernetes_gang is {setting('kubernetes_gang')!r}; set it to indexed_job (an "
+            "Indexed Job and a headless Service) or jobset (a JobSet, where the JobSet "
+            "controller is installed)."
+        )
+    return value
 
 
 class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
@@ -97,7 +119,8 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.main_port = main_port
         self.poll_interval = poll_interval
         self.deferral_refused = deferral_asked(kwargs)
-        self.gang_job: tuple[str, str] | None = None  # (namespace, name) while it exists
+        #: (kind, namespace, name) of the gang's objects while they exist
+        self.gang_job: tuple[str, str, str] | None = None
 
     # -- running -------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -106,15 +129,19 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         step = graph[self.step_name]
         path = path_for(str(self.flow_task_id), graph.foreach_depth(self.step_name))
         size = gang_size(graph, step, self.datastore(), context["run_id"], path)
+        kind = gang_kind(self.step_name)
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.completions = self.parallelism = size
         job = self.build_job_request_obj(context)
         name, namespace = job.metadata.name, job.metadata.namespace
-        main_addr = f"{name}-0.{name}"
         pod = job.spec.template
         pod.metadata.name = None
-        pod.spec.subdomain = name
+        if kind == "jobset":  # the JobSet controller sets the subdomain
+            main_addr = jobsets.main_node_address(name)
+        else:
+            main_addr = f"{name}-0.{name}"
+            pod.spec.subdomain = name
         pod.spec.restart_policy = "Never"
         container = pod.spec.containers[0]
         container.args = [
@@ -133,50 +160,71 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                 )
             ]
         )
-        service = k8s.V1Service(
-            api_version="v1",
-            kind="Service",
-            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=self.labels),
-            spec=k8s.V1ServiceSpec(
-                cluster_ip="None",
-                publish_not_ready_addresses=True,
-                selector={"job-name": name},
-            ),
-        )
         self.log.info(
-            "Step *%s*: a gang of %d pod(s), Job %s/%s; the main node is %s:%d.",
+            "Step *%s*: a gang of %d pod(s), %s %s/%s; the main node is %s:%d.",
             self.step_name,
             size,
+            "JobSet" if kind == "jobset" else "Job",
             namespace,
             name,
             main_addr,
             self.main_port,
         )
-        self.gang_job = (namespace, name)
+        self.gang_job = (kind, namespace, name)
         try:
-            self.hook.core_v1_client.create_namespaced_service(namespace, service)
-            self.hook.batch_v1_client.create_namespaced_job(namespace, job)
-            self._wait(namespace, name, size)
+            if kind == "jobset":
+                self._create_jobset(job, namespace)
+            else:
+                service = k8s.V1Service(
+                    api_version="v1",
+                    kind="Service",
+                    metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=self.labels),
+                    spec=k8s.V1ServiceSpec(
+                        cluster_ip="None",
+                        publish_not_ready_addresses=True,
+                        selector={"job-name": name},
+                    ),
+                )
+                self.hook.core_v1_client.create_namespaced_service(namespace, service)
+                self.hook.batch_v1_client.create_namespaced_job(namespace, job)
+            self._wait(kind, namespace, name, size)
         finally:
             self._delete_gang()
         self.do_xcom_push = True
         return self.finish_remote_task(context)
 
-    def _wait(self, namespace: str, name: str, size: int) -> None:
-        """Poll the Job until it ends, streaming each node's log as its pod starts."""
+    def _create_jobset(self, job: k8s.V1Job, namespace: str) -> None:
+        body = jobsets.jobset_body(self.hook.api_client.sanitize_for_serialization(job))
+        try:
+            self.hook.create_custom_object(
+                jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            raise StepError(
+                f"Step *{self.step_name}*: [airstep] kubernetes_gang is jobset, but the cluster "
+                f"serves no JobSets ({jobsets.GROUP}/{jobsets.VERSION} {jobsets.PLURAL} in "
+                f"namespace {namespace} answered 404); install the JobSet controller, or set "
+                "[airstep] kubernetes_gang = indexed_job."
+            ) from None
+
+    def _wait(self, kind: str, namespace: str, name: str, size: int) -> None:
+        """Poll the Job (JobSet) until it ends, streaming each node's log as its pod starts."""
         streams: dict[int, threading.Thread] = {}
         startup_deadline = time.monotonic() + self.startup_timeout_seconds
+        what = f"{'JobSet' if kind == 'jobset' else 'Job'} {namespace}/{name}"
         while True:
             try:
-                job = self.hook.batch_v1_client.read_namespaced_job_status(name, namespace)
+                ended, reason = self._outcome(kind, namespace, name)
             except ApiException as exc:
                 if exc.status == 404:
                     raise StepError(
-                        f"Step *{self.step_name}*: Job {namespace}/{name} was deleted while its "
-                        "gang ran (the task was stopped, or someone deleted it); retry the task."
+                        f"Step *{self.step_name}*: {what} was deleted while its gang ran (the "
+                        "task was stopped, or someone deleted it); retry the task."
                     ) from None
                 raise
-            pods = self._pods(namespace, name)
+            pods = self._pods(kind, namespace, name)
             for index, pod in pods.items():
                 if index not in streams and (pod.status.phase or "Pending") != "Pending":
                     streams[index] = threading.Thread(
@@ -185,18 +233,31 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                     streams[index].start()
             if time.monotonic() > startup_deadline:
                 self._check_started(pods, size)
-            ended = {c.type for c in job.status.conditions or [] if c.status == "True"}
-            if "Complete" in ended:
+            if ended == "Complete":
                 self._drain(streams)
                 return
-            if "Failed" in ended:
+            if ended == "Failed":
                 self._drain(streams)
-                raise StepError(self._failure(job, pods, size))
+                raise StepError(self._failure(what, reason, pods, size))
             time.sleep(self.poll_interval)
 
-    def _pods(self, namespace: str, name: str) -> dict[int, k8s.V1Pod]:
+    def _outcome(self, kind: str, namespace: str, name: str) -> tuple[str | None, str | None]:
+        """``("Complete" | "Failed" | None, the reason)`` of the gang's Job or JobSet."""
+        if kind == "jobset":
+            found = self.hook.get_custom_object(
+                jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, name, namespace
+            )
+            return jobsets.jobset_outcome(found)
+        job = self.hook.batch_v1_client.read_namespaced_job_status(name, namespace)
+        for condition in job.status.conditions or []:
+            if condition.status == "True" and condition.type in ("Complete", "Failed"):
+                return condition.type, condition.reason
+        return None, None
+
+    def _pods(self, kind: str, namespace: str, name: str) -> dict[int, k8s.V1Pod]:
+        label = jobsets.JOBSET_NAME_LABEL if kind == "jobset" else "job-name"
         listed = self.hook.core_v1_client.list_namespaced_pod(
-            namespace, label_selector=f"job-name={name}"
+            namespace, label_selector=f"{label}={name}"
         )
         pods = {}
         for pod in listed.items:
@@ -249,7 +310,7 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         for thread in streams.values():
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _failure(self, job: k8s.V1Job, pods: dict[int, k8s.V1Pod], size: int) -> str:
+    def _failure(self, what: str, reason: str | None, pods: dict[int, k8s.V1Pod], size: int) -> str:
         failed = []
         for index, pod in sorted(pods.items()):
             for status in pod.status.container_statuses or []:
@@ -258,13 +319,11 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                     failed.append(
                         f"node {index} (pod {pod.metadata.name}) exited {ended.exit_code}"
                     )
-        reason = next((c.reason for c in job.status.conditions or [] if c.type == "Failed"), None)
         return (
-            f"Step *{self.step_name}*: its gang of {size} pod(s), Job "
-            f"{job.metadata.namespace}/{job.metadata.name}, failed ({reason}): "
+            f"Step *{self.step_name}*: its gang of {size} pod(s), {what}, failed ({reason}): "
             f"{'; '.join(failed) or 'no node reported an exit code'}. Every node stops with the "
             "first that fails; see the node's log above ([node I] lines) for its error, fix it "
-            "and retry the task (a retry starts a new Job)."
+            f"and retry the task (a retry starts a new {what.split()[0]})."
         )
 
     # -- cleaning up ---------------------------------------------------------------------------
@@ -272,17 +331,30 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self._delete_gang()
 
     def _delete_gang(self) -> None:
-        """Delete the Job with its pods, and the Service; what is already gone is fine."""
+        """Delete the Job with its pods, and the Service (or the JobSet, and with it all of
+        them); what is already gone is fine."""
         if self.gang_job is None:
             return
-        namespace, name = self.gang_job
+        kind, namespace, name = self.gang_job
         grace = self.termination_grace_period
-        deletes = (
+        deletes: tuple[Any, ...] = (
             lambda: self.hook.batch_v1_client.delete_namespaced_job(
                 name, namespace, propagation_policy="Background", grace_period_seconds=grace
             ),
             lambda: self.hook.core_v1_client.delete_namespaced_service(name, namespace),
         )
+        if kind == "jobset":
+            deletes = (
+                lambda: self.hook.delete_custom_object(
+                    jobsets.GROUP,
+                    jobsets.VERSION,
+                    jobsets.PLURAL,
+                    name,
+                    namespace,
+                    propagation_policy="Background",
+                    grace_period_seconds=grace,
+                ),
+            )
         for delete in deletes:
             try:
                 delete()

@@ -28,6 +28,7 @@ def test_provider_info_validates_against_airflows_schema():
         "default_compute",
         "kubernetes_namespace",
         "kubernetes_pod_link",
+        "kubernetes_gang",
         "batch_queue",
         "aws_conn_id",
         "local_override",

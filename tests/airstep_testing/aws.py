@@ -188,8 +188,16 @@ def _install_moto_patches(mp: pytest.MonkeyPatch) -> None:
                 "createdAt": int(parent.job_created_at.timestamp() * 1000),
                 "nodeDetails": {"nodeIndex": int(index), "isMainNode": int(index) == main},
             }
+            stream = parent.log_stream_name  # the main node's; the others' end in #<i>
+            if stream and results is not None:
+                container = {"logStreamName": stream if int(index) == main else f"{stream}#{index}"}
+                node["container"] = container
             if result is not None:
-                node["container"] = {"exitCode": result.exit_code, "reason": result.reason}
+                node["container"] = {
+                    **node.get("container", {}),
+                    "exitCode": result.exit_code,
+                    "reason": result.reason,
+                }
                 node["statusReason"] = "Essential container in task exited"
             found.append(node)
         return found
@@ -291,7 +299,10 @@ class LocalBatchRunner:
     ``timeout.attemptDurationSeconds`` (else ``default_timeout``). TerminateJob
     sends SIGTERM, then SIGKILL after ``kill_grace`` seconds. Output goes to
     ``LocalJob.attempts[i].stdout/stderr`` and to CloudWatch Logs in moto
-    (group ``/aws/batch/job``, the stream named in ``container.logStreamName``).
+    (group ``/aws/batch/job``, the stream named in ``container.logStreamName``; a
+    multi-node job's node ``i``, described as ``<job id>#<i>``, names its own stream:
+    the job's for the main node, ``<job's stream>#<i>`` for the others), once the
+    process has ended.
     """
 
     def __init__(

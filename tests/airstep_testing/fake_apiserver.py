@@ -41,6 +41,11 @@ batch/v1 Jobs (Indexed ones too), core/v1 Services and a stand-in for cluster DN
 Job's pods: ``jobs`` (:class:`~airstep_testing.fake_jobs.FakeJobs`, described there) serves
 ``/apis/batch/v1[/namespaces/{ns}]/jobs[/{name}[/status]]`` (GET, POST, DELETE with
 ``propagationPolicy``) and ``/api/v1[/namespaces/{ns}]/services[/{name}]`` (GET, POST, DELETE).
+
+JobSets (jobset.x-k8s.io/v1alpha2, validated against the CRD's schema): ``jobsets``
+(:class:`~airstep_testing.fake_jobsets.FakeJobSets`, described there) serves
+``/apis/jobset.x-k8s.io/v1alpha2[/namespaces/{ns}]/jobsets[/{name}[/status]]`` and runs each
+JobSet's Jobs with ``jobs``.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from airstep_testing.fake_jobs import FakeJobs
+from airstep_testing.fake_jobsets import FakeJobSets
 
 K8S_VERSION = "1.33"
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -190,6 +196,7 @@ class FakeKubeApiServer:
         self._cv = threading.Condition()  # guards all state; notified on every change
         self._rv, self._stopping, self._httpd = 0, False, None
         self.jobs = FakeJobs(self)
+        self.jobsets = FakeJobSets(self)
 
     # ---- lifecycle and test helpers ---------------------------------------------------------
     @property
@@ -614,6 +621,8 @@ class FakeKubeApiServer:
         pods, listing = r"/api/v1/namespaces/([^/]+)/pods", r"/api/v1(?:/namespaces/([^/]+))?/"
         with self._cv:
             if (served := self.jobs.handle(method, path, query, body)) is not None:
+                return served
+            if (served := self.jobsets.handle(method, path, query, body)) is not None:
                 return served
             if method == "GET" and (m := re.fullmatch(listing + "pods", path)):
                 return self._list(

@@ -58,10 +58,12 @@ class FakeJobs:
 
     # ---- test helpers ------------------------------------------------------------------------
     def live_objects(self) -> list[str]:
-        """``kind/name`` of every Job, Service and pod that still exists (call under no lock)."""
+        """``kind/name`` of every JobSet, Job, Service and pod that still exists (call under
+        no lock)."""
         with self.api._cv:
             return (
-                [f"Job/{n}" for _, n in self.jobs]
+                [f"JobSet/{n}" for _, n in self.api.jobsets.jobsets]
+                + [f"Job/{n}" for _, n in self.jobs]
                 + [f"Service/{n}" for _, n in self.services]
                 + [f"Pod/{n}" for n, r in self.api.records.items() if r.live]
             )

@@ -4,6 +4,7 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import sys
 import threading
@@ -67,7 +68,7 @@ def test_batch_places_a_gang_in_one_multi_node_job_with_an_open_node_range():
 
 @pytest.mark.slow
 def test_a_gang_of_three_nodes_meets_at_the_main_node_and_the_join_sees_every_node(
-    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, moto_server
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, moto_server, capfd
 ):
     monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
     store = FlowDataStore("GangFlow", storage_for(s3_bucket))
@@ -86,6 +87,11 @@ def test_a_gang_of_three_nodes_meets_at_the_main_node_and_the_join_sees_every_no
         assert node.load("seen") == [0, 1, 2] and node.load("rank") == i
     join = run_task(GangFlow, TaskRequest(run_id="mnp", step="join"), store)
     assert store.task("mnp", "join", join.task_id).load("ranks") == [0, 1, 2]
+    # every node's CloudWatch stream reached the task log, each line under its node's index
+    logged = capfd.readouterr()
+    for i in range(3):  # "[node I] [<CloudWatch timestamp>] <the node's line>"
+        line = rf"\[node {i}\] \[[^]]+\] node {i} of 3 meets the others"
+        assert re.search(line, logged.out + logged.err)
 
     (job,) = local_batch_runner.jobs
     assert job.num_nodes == 3 and sorted(job.nodes) == [0, 1, 2]
@@ -142,7 +148,7 @@ def test_a_fargate_queue_is_refused_before_anything_is_submitted(
 
 @pytest.mark.slow
 def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
-    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling
+    monkeypatch, s3_bucket, batch_env, local_batch_runner, fast_batch_polling, capfd
 ):
     monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
     # node 1 fails before it connects: the main node would wait for it for ever
@@ -164,6 +170,8 @@ def test_a_failing_node_other_than_the_main_one_stops_the_gang_quickly(
     assert time.monotonic() - began < 60
     message = str(raised.value)
     assert "Step *train*: node 1 failed (exit code 1)" in message
+    logged = capfd.readouterr()
+    assert re.search(r"\[node 1\] \[[^]]+\] RuntimeError: node 1 breaks", logged.out)
     (job,) = local_batch_runner.jobs
     assert job.status == "FAILED"
     assert store.read_attempt("mnp-fail", "train", "1", 0).status == "failed"
@@ -202,3 +210,49 @@ def test_on_kill_terminates_the_job_and_every_node(
     (job,) = local_batch_runner.jobs
     assert job.status == "FAILED" and time.time() - began < 30
     assert sorted(job.nodes) == [0, 1]  # both node processes have ended
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+
+    def log(self, level: int, msg: str, *args) -> None:
+        self.lines.append((level, msg % args))
+
+    def warning(self, msg: str, *args) -> None:
+        self.log(30, msg, *args)
+
+
+def test_node_log_lines_keep_their_text_and_level_under_the_node_prefix():
+    from provider.operators.batch_gang import _NodeLogger
+
+    recorder = _Recorder()
+    node = _NodeLogger(recorder, 2)
+    node.log(40, "[2026-01-01 00:00:00,000] 100% done, %s left")  # no arguments: no formatting
+    node.info("Cannot find log stream %s yet", "s#2")
+    assert recorder.lines == [
+        (40, "[node 2] [2026-01-01 00:00:00,000] 100% done, %s left"),
+        (20, "[node 2] Cannot find log stream s#2 yet"),
+    ]
+
+
+def test_nodes_that_log_elsewhere_than_cloudwatch_are_not_followed():
+    from provider.operators.batch_gang import NodeLogs
+
+    class Hook:
+        conn_region_name = "us-east-1"
+
+        def get_job_description(self, job_id):
+            container = {"logConfiguration": {"logDriver": "splunk", "options": {}}}
+            return {"nodeProperties": {"nodeRangeProperties": [{"container": container}]}}
+
+    class Operator:
+        hook, log, step_name = Hook(), _Recorder(), "train"
+
+    logs = NodeLogs(Operator(), "job-1", 3)  # type: ignore[arg-type]
+    logs.start()
+    logs.stop()
+    logs.join()
+    assert logs.fetchers == {}
+    ((level, message),) = Operator.log.lines
+    assert level == 30 and "Step *train*: its nodes log with splunk" in message
