@@ -6,6 +6,14 @@ anything runs. Validation walks the steps in topological order and tracks the
 *split stack* of every step: the splits (branch or foreach) that enclose it.
 A join pops one split; ``end`` must be reached with an empty stack. The stack
 also gives each step its *foreach depth*, which fixes the shape of its task ids.
+
+A *switch* (``self.next({"a": self.a, "b": self.b}, condition="choice")``) takes one
+of its transitions, so it pushes no split: its arms may meet again at any step
+(a *merge*, not a join), or at a join of an enclosing split. Each step's *guard*
+records which switch arms lead to it; steps reached from several steps that are
+not a join must be on arms no run takes together. A switch may name itself (a
+*recursive switch*: the step runs again until another case is chosen); no other
+step may move back.
 """
 
 from __future__ import annotations
@@ -101,6 +109,8 @@ class FlowGraph:
                     raise self._fail(
                         f"step *{node.name}* moves to *start*; start can only be the first step."
                     )
+                if node.is_switch and target == node.name:
+                    continue  # a recursive switch runs again inside its own task
                 nodes[target].in_funcs.append(node.name)
             if (
                 node.is_foreach
@@ -133,7 +143,33 @@ class FlowGraph:
                 f"self.next() call or delete it."
             )
         self._validate_gangs()
+        self._validate_switches()
         self._assign_split_stacks()
+
+    def _validate_switches(self) -> None:
+        for node in self.nodes.values():
+            if not node.is_switch:
+                continue
+            cases = ", ".join(f"{k!r}: self.{v}" for k, v in node.switch_cases.items())
+            for target in node.next_steps:
+                if self.nodes[target].is_join:
+                    raise self._fail(
+                        f"the switch at step *{node.name}* ({{{cases}}}) moves straight to join "
+                        f"step *{target}*, which would wait for the cases not taken; put a step "
+                        f"between them on that case."
+                    )
+            if node.is_recursive and node.is_join:
+                raise self._fail(
+                    f"step *{node.name}* is a join and a switch that moves back to itself; a "
+                    f"join runs once per split: loop in a step after the join instead."
+                )
+            if "catch" in node.decorators:
+                raise self._fail(
+                    f"step *{node.name}* has @catch, but it is a switch: when its step fails "
+                    f"there is no value of *{node.condition}* to choose a case with; remove "
+                    f"@catch (use @retry), or catch the error inside the step and set "
+                    f"self.{node.condition} yourself."
+                )
 
     def _validate_gangs(self) -> None:
         """``num_parallel`` reaches one @parallel step, which a join follows."""
@@ -185,7 +221,7 @@ class FlowGraph:
         while ready:
             name = ready.pop(0)
             order.append(name)
-            for target in dict.fromkeys(self.nodes[name].out_funcs):
+            for target in dict.fromkeys(self.nodes[name].next_steps):
                 indegree[target] -= 1
                 if indegree[target] == 0:
                     ready.append(target)
@@ -196,7 +232,10 @@ class FlowGraph:
             looped = f"the steps {', '.join(cycle)} form" if len(cycle) > 1 else "it forms"
             raise self._fail(
                 f"step *{source}* moves back to *{target}*, so {looped} a cycle; a flow must "
-                f"not loop back to an earlier step."
+                f"not loop back to an earlier step. To repeat a step until a condition holds, "
+                f"let a switch name its own step, e.g. "
+                f"self.next({{'again': self.{target}, 'done': self.end}}, condition='state') "
+                f"in *{target}*."
             )
         return order
 
@@ -207,7 +246,7 @@ class FlowGraph:
 
         def visit(name: str) -> tuple[str, str] | None:
             path.append(name)
-            for target in self.nodes[name].out_funcs:
+            for target in self.nodes[name].next_steps:
                 if target in path:
                     return name, target
                 if target not in done:
@@ -225,6 +264,8 @@ class FlowGraph:
     def _assign_split_stacks(self) -> None:
         nodes = self.nodes
         joins_of: dict[str, set[str]] = {}
+        #: joins reached from several steps of one branch that can all run
+        shared: list[tuple[str, str, list[str]]] = []
         for name in self._topological_order():
             node = nodes[name]
             incoming: dict[str, tuple[str, ...]] = {}
@@ -233,6 +274,8 @@ class FlowGraph:
                 incoming[parent] = p.split_stack + ((parent,) if p.is_split or p.is_foreach else ())
             if name == "start":
                 continue
+            branches = {p: self._branch_into(p, name) for p in incoming}
+            guards = {p: self._guard_into(p, name) for p in incoming}
             if node.is_join:
                 popped = {stack[-1] if stack else None for stack in incoming.values()}
                 if None in popped:
@@ -251,19 +294,25 @@ class FlowGraph:
                 stacks = {stack[:-1] for stack in incoming.values()}
                 node.split_stack = stacks.pop()
                 node.split_parent = split
+                node.split_branch = nodes[split].split_branch
+                node.guard = dict(nodes[split].guard)
                 joins_of.setdefault(split, set()).add(name)
-                if nodes[split].is_foreach and len(incoming) != 1:
-                    raise self._fail(
-                        f"join step *{name}* closes the foreach of *{split}* but is reached from "
-                        f"{', '.join(incoming)}; a foreach body ends in one step before its join."
-                    )
+                for branch in dict.fromkeys(branches.values()):
+                    alike = [p for p in incoming if branches[p] == branch]
+                    if len(alike) > 1 and not self._exclusive(alike, guards):
+                        shared.append((name, split, alike))
             else:
-                if len(incoming) > 1:
+                if len(incoming) > 1 and (
+                    len(set(incoming.values())) > 1 or not self._exclusive(list(incoming), guards)
+                ):
                     raise self._fail(
-                        f"step *{name}* is reached from {', '.join(incoming)}, so it must be a "
-                        f"join: declare it as `def {name}(self, inputs)`."
+                        f"step *{name}* is reached from {', '.join(incoming)}, which can all run, "
+                        f"so it must be a join: declare it as `def {name}(self, inputs)`. (Steps "
+                        f"reached only through different cases of a switch need no join.)"
                     )
                 node.split_stack = next(iter(incoming.values()))
+                node.split_branch = next(iter(branches.values()))
+                node.guard = self._either(list(guards.values()))
         for split, joins in joins_of.items():
             if len(joins) > 1:
                 raise self._fail(
@@ -271,6 +320,14 @@ class FlowGraph:
                     f"({', '.join(sorted(joins))}); all its branches must meet in one join."
                 )
             nodes[split].matching_join = joins.pop()
+        for name, split, alike in shared:
+            kind = "foreach" if nodes[split].is_foreach else "branch"
+            raise self._fail(
+                f"join step *{name}* closes the {kind} of *{split}* but is reached from "
+                f"{', '.join(alike)}, which can all run; "
+                f"{'a foreach body' if kind == 'foreach' else 'a branch'} ends in one step "
+                f"before its join (or in one of the cases of a switch)."
+            )
         for name, node in nodes.items():
             if (node.is_split or node.is_foreach) and node.matching_join is None:
                 raise self._fail(
@@ -286,11 +343,53 @@ class FlowGraph:
         for name, node in nodes.items():
             if node.is_split and not node.is_foreach:
                 join = nodes[node.matching_join or ""]
-                if len(set(join.in_funcs)) < 2:
+                reached = {nodes[p].split_branch for p in join.in_funcs}
+                if len(join.in_funcs) < 2 or reached != set(node.out_funcs):
                     raise self._fail(
                         f"the branch at *{name}* meets in join *{join.name}* from one step only; "
                         f"every branch must reach the join."
                     )
+
+    # -- switches -------------------------------------------------------------------------
+    def _branch_into(self, parent: str, child: str) -> str | None:
+        """The branch ``child`` is on when reached from ``parent``."""
+        p = self.nodes[parent]
+        return child if p.is_split or p.is_foreach else p.split_branch
+
+    def _guard_into(self, parent: str, child: str) -> dict[str, frozenset[str]]:
+        """The switch arms that lead to ``child`` through ``parent``."""
+        p = self.nodes[parent]
+        guard = dict(p.guard)
+        if p.is_switch:
+            guard[parent] = frozenset({child})
+        return guard
+
+    @staticmethod
+    def _exclusive(steps: list[str], guards: dict[str, dict[str, frozenset[str]]]) -> bool:
+        """No run reaches two of ``steps``: each pair is on different arms of some switch."""
+        for i, one in enumerate(steps):
+            for other in steps[i + 1 :]:
+                a, b = guards[one], guards[other]
+                if not any(s in b and not (a[s] & b[s]) for s in a):
+                    return False
+        return True
+
+    def _either(self, guards: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
+        """What is known to hold when any one of ``guards`` holds (a merge of switch arms)."""
+        first, *rest = guards
+        merged = {}
+        for switch, arms in first.items():
+            if all(switch in g for g in rest):
+                union = arms.union(*(g[switch] for g in rest))
+                if union != set(self.nodes[switch].next_steps):
+                    merged[switch] = frozenset(union)
+        return merged
+
+    def may_skip(self, name: str) -> bool:
+        """Whether a run may pass the step by: it is on a case of a switch, or several cases
+        meet at it."""
+        node = self.nodes[name]
+        return bool(node.guard) or any(self.nodes[p].guard for p in node.in_funcs)
 
     def describe(self) -> str:
         """The graph in words (``python flow.py show``)."""
@@ -305,6 +404,12 @@ class FlowGraph:
                 move = f"=> {node.out_funcs[0]} on num_parallel={node.num_parallel} nodes"
             elif node.is_foreach:
                 move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
+            elif node.is_switch:
+                cases = "\n".join(
+                    f"       {value!r}: {target}" + (" (again)" if target == node.name else "")
+                    for value, target in node.switch_cases.items()
+                )
+                move = f"=> one of, by the value of {node.condition!r}:\n{cases}"
             else:
                 move = "=> " + ", ".join(node.out_funcs)
             lines.append(f"{head}{doc}\n    {move}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, task_id_for
 from provider.datastore.records import ArtifactEntry, ForeachFrame
+from provider.exceptions import DataStoreError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
 from provider.runtime.request import TaskRequest
@@ -44,9 +45,12 @@ def resolve_inputs(
 ) -> TaskInputs:
     if node.name == "start":
         return TaskInputs(start_parameters(flow_cls, request, store), [])
+    num_splits = _num_splits(store, request.run_id)
     records = [
         store.task(request.run_id, step, task_id_for(p))
-        for step, p in input_tasks(graph, node.name, path, _num_splits(store, request.run_id))
+        for step, p in input_tasks(
+            graph, node.name, path, num_splits, _the_one_that_ran(store, request.run_id)
+        )
     ]
     if node.is_join:
         return _join_inputs(flow_cls, graph, node, records)
@@ -102,6 +106,27 @@ def start_parameters(
     )
     constants = {k: v for k, v in flow_constants(flow_cls).items() if is_picklable(v)}
     return {attr: save_value(store, value) for attr, value in {**constants, **values}.items()}
+
+
+def _the_one_that_ran(
+    store: FlowDataStore, run_id: str
+) -> Callable[[list[tuple[str, Path]]], tuple[str, Path]]:
+    """Where cases of a switch meet: the input that ran (the newest, should an earlier try of
+    the run have left a task on another case)."""
+
+    def choose(alternatives: list[tuple[str, Path]]) -> tuple[str, Path]:
+        found = []
+        for step, path in alternatives:
+            manifest = store.read_manifest(run_id, step, task_id_for(path))
+            if manifest is not None:
+                found.append((manifest.finished_at, step, path))
+        if not found:
+            names = " or ".join(f"{s}/{task_id_for(p)}" for s, p in alternatives)
+            raise DataStoreError(f"Run {run_id} has no finished task {names} to read from.")
+        _, step, path = max(found)
+        return step, path
+
+    return choose
 
 
 def _num_splits(store: FlowDataStore, run_id: str) -> Callable[[str, Path], int]:

@@ -1,0 +1,95 @@
+"""A switch runs only the case its condition names, on this machine: a choice made by a
+parameter, a switch per foreach item, and a switch that loops until its condition holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+from helpers import run_flow
+
+from provider import Flow
+from provider.datastore.records import TaskManifest, decode, encode
+
+
+@pytest.mark.parametrize(("mode", "speed", "other"), [("fast", 10, "slow"), ("slow", 1, "fast")])
+def test_only_the_chosen_case_runs(datastore, mode, speed, other):
+    proc = run_flow("switch_flow.py", "run", "--mode", mode)
+    assert proc.returncode == 0, proc.stderr
+    run = Flow("SwitchFlow").latest_run
+    assert run.successful
+    assert mode in run and other not in run  # the case not taken has no tasks
+    with pytest.raises(KeyError):
+        run[other]
+    assert run.data.speed == speed
+    assert run["start"].task._record.manifest.chosen == mode
+    assert f"[{other}/" not in proc.stderr + proc.stdout
+
+
+def test_a_switch_inside_a_foreach_chooses_per_item(datastore):
+    proc = run_flow("switch_flow.py", "run")
+    assert proc.returncode == 0, proc.stderr
+    run = Flow("SwitchFlow").latest_run
+    chosen = {t.index: t._record.manifest.chosen for t in run["body"]}
+    assert chosen == {0: "triple", 1: "half", 2: "triple", 3: "half"}
+    assert sorted(t.index for t in run["half"]) == [1, 3]
+    assert sorted(t.index for t in run["triple"]) == [0, 2]
+    assert run.data.values == [1, 2, 4, 10]
+    assert run.data.steps_seen == ["half", "triple"]
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_a_recursive_switch_runs_again_until_its_condition_holds(datastore, rounds):
+    proc = run_flow("switch_flow.py", "run", "--rounds", str(rounds))
+    assert proc.returncode == 0, proc.stderr
+    run = Flow("SwitchFlow").latest_run
+    assert run.data.count == rounds
+    (loop,) = run["loop"].tasks()  # the whole loop is one task
+    assert loop._record.manifest.chosen == "end"
+
+
+def test_a_value_with_no_case_fails_naming_the_step_the_value_and_the_cases(datastore):
+    proc = run_flow("switch_flow.py", "run", "--mode", "medium")
+    assert proc.returncode == 1
+    assert (
+        "Step *start* switches on self.choice, whose value 'medium' is none of its cases "
+        "('fast', 'slow'); set self.choice to one of them, or add a case for it."
+    ) in proc.stderr
+    run = Flow("SwitchFlow").latest_run
+    assert not run.successful and "fast" not in run and "slow" not in run
+
+
+def test_resume_reuses_the_chosen_case(datastore):
+    first = run_flow("switch_flow.py", "run", "--mode", "slow", "--rounds", "2")
+    assert first.returncode == 0, first.stderr
+    origin = Flow("SwitchFlow").latest_run.id
+    proc = run_flow("switch_flow.py", "resume", "collect", "--origin-run-id", origin)
+    assert proc.returncode == 0, proc.stderr
+    run = Flow("SwitchFlow").latest_run
+    assert run.id != origin and "fast" not in run
+    assert run.data.speed == 1 and run.data.count == 2
+    assert "[slow/0] reused from run" in proc.stderr
+
+
+def test_a_manifest_without_chosen_still_reads():
+    manifest = TaskManifest(
+        flow="F",
+        run_id="1",
+        step="start",
+        task_id="0",
+        attempt=0,
+        parameters=(),
+        foreach_stack=(),
+        foreach=None,
+        next=("end",),
+        caught=None,
+        started_at=1.0,
+        finished_at=2.0,
+        artifacts={},
+        chosen="end",
+    )
+    assert decode(TaskManifest, encode(manifest), "here").chosen == "end"
+    old = asdict(manifest)
+    del old["chosen"]
+    assert decode(TaskManifest, json.dumps(old).encode(), "here").chosen is None
