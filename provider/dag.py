@@ -61,6 +61,20 @@ Distributed steps: one task per gang
     the nodes are local processes (:mod:`provider.runtime.gang`); on Kubernetes
     they are one Indexed Job, on AWS Batch one multi-node job (:func:`gang_operator_for`).
 
+Switch: skipped cases
+    A switch (``self.next({"a": self.a, "b": self.b}, condition="choice")``) is a
+    task with an edge to each case. Every step on a case, or where cases meet,
+    has the trigger rule ``none_failed_min_one_success`` and, before it runs,
+    reads its inputs' manifests (the switch records the case it chose): a task
+    no chosen case leads to ends *skipped*
+    (:meth:`~provider.operators.base.StepOperatorMixin.skip_unless_chosen`), so
+    inside a foreach each map index skips on its own, and the steps after a
+    skipped task skip in turn by their trigger rule. Such a step is mapped over
+    every task id of its depth (its foreach's split), never over a parent whose
+    skipped task instances pushed no pointer. A recursive switch (a step that
+    names itself as a case) runs its loop inside its one task: the DAG has no
+    edge back.
+
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
     runs once every other task is done, whatever their states (trigger rule
@@ -275,7 +289,7 @@ class _DagBuilder:
             self.tasks[node.name] = self._task(node)
         for node in self.graph:
             source = self.fanouts.get(node.name, self.tasks[node.name])
-            for child in node.out_funcs:
+            for child in node.next_steps:  # a recursive switch loops inside its own task
                 source >> self.tasks[child]
         status = RunStatusOperator(
             task_id=RUN_STATUS_TASK,
@@ -295,6 +309,10 @@ class _DagBuilder:
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
+        if self.graph.may_skip(node.name):
+            # on a switch's case, or where cases meet: runs after skipped inputs, and skips
+            # itself (StepOperatorMixin.skip_unless_chosen) when no chosen case leads here
+            kwargs["trigger_rule"] = "none_failed_min_one_success"
         if node.is_parallel:
             return with_card_link(self._gang_task(node, kwargs), node)
         operator = operator_for(placement)
@@ -333,7 +351,9 @@ class _DagBuilder:
 
     def _task_ids_for(self, node: StepNode) -> Any:
         """The XCom that lists this mapped step's task ids, one per map index."""
-        if node.is_join:
+        if node.is_join or self.graph.may_skip(node.name):
+            # a step that may skip maps over every task id of its depth, not over a parent
+            # whose skipped task instances pushed no pointer
             return self._ids_made_by(self.graph.foreach_frames(node.name)[-1])
         (parent,) = node.in_funcs
         if self.graph[parent].is_foreach:

@@ -1,0 +1,79 @@
+"""A switch under Airflow: only the chosen case runs, the others are skipped (per map index
+inside a foreach), the step where cases meet runs after them, and a recursive switch loops
+inside its one task."""
+
+from __future__ import annotations
+
+import pytest
+from dagrun_helpers import SHARED_FLOWS, end_artifacts, load_module, run_script, sync_dag
+from dagrun_helpers import task_instances as read_task_instances
+
+from provider import Run
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+MERGE_RULE = "none_failed_min_one_success"
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    dag = load_module(SHARED_FLOWS / "switch_flow.py").SwitchFlow.to_dag()
+    sync_dag(dag)
+    return dag
+
+
+def test_cases_and_merges_carry_the_trigger_rule_and_a_loop_has_no_edge(airflow_db):
+    dag = load_module(SHARED_FLOWS / "switch_flow.py").SwitchFlow.to_dag()
+    rules = {t.task_id: t.trigger_rule for t in dag.tasks}
+    for task in ("fast", "slow", "merge", "half", "triple", "collect"):
+        assert rules[task] == MERGE_RULE, task
+    for task in ("start", "body", "loop", "end"):
+        assert rules[task] == "all_success", task
+    assert dag.get_task("loop").downstream_task_ids == {"end", "__run_status"}
+    assert dag.get_task("start").downstream_task_ids == {"fast", "slow", "__run_status"}
+
+
+def test_only_the_chosen_case_runs_and_the_others_are_skipped(dag):
+    dag_run = dag.test(run_conf={"mode": "slow", "rounds": 2})
+    assert dag_run.state == "success"
+    tis = read_task_instances(dag_run)
+    state = {key: str(ti.state) for key, ti in tis.items()}
+    assert state[("start", -1)] == "success"
+    assert state[("fast", -1)] == "skipped"
+    assert state[("slow", -1)] == "success"
+    assert state[("merge", -1)] == "success"
+    # inside the foreach, each item skips the case it did not choose
+    assert {i: state[("half", i)] for i in range(4)} == {
+        0: "skipped",
+        1: "success",
+        2: "skipped",
+        3: "success",
+    }
+    assert {i: state[("triple", i)] for i in range(4)} == {
+        0: "success",
+        1: "skipped",
+        2: "success",
+        3: "skipped",
+    }
+    for task in ("collect", "loop", "end", "__run_status"):
+        assert state[(task, -1)] == "success", task
+
+    run = Run(f"SwitchFlow/{dag_run.run_id}")
+    assert "fast" not in run and run.successful
+    assert sorted(t.index for t in run["half"]) == [1, 3]
+    assert run.data.count == 2 and len(run["loop"].tasks()) == 1
+    local = run_script(
+        SHARED_FLOWS / "switch_flow.py", "run", "--mode", "slow", "--rounds", "2", "--run-id", "l"
+    )
+    assert local.returncode == 0, local.stderr
+    assert end_artifacts("SwitchFlow", dag_run.run_id) == end_artifacts("SwitchFlow", "l")
+
+
+def test_a_value_with_no_case_fails_the_switch_task(dag):
+    dag_run = dag.test(run_conf={"mode": "medium"})
+    assert dag_run.state == "failed"
+    state = {key: str(ti.state) for key, ti in read_task_instances(dag_run).items()}
+    assert state[("start", -1)] == "failed"
+    assert state[("fast", -1)] == state[("slow", -1)] == "upstream_failed"
+    attempts = Run(f"SwitchFlow/{dag_run.run_id}")["start"]["0"].attempts
+    assert "whose value 'medium' is none of its cases ('fast', 'slow')" in attempts[-1]["message"]
