@@ -105,10 +105,11 @@ def runs(
 
     ``finished(step, path)`` gives (whether that task finished, the case it chose).
     """
-    for slot in input_slots(graph, step, path, num_splits):
-        if not any(_feeds(graph, task, step, finished) for task in slot):
-            return False
-    return True
+    slots = input_slots(graph, step, path, num_splits)
+    # no slots: the foreach it joins never ran (a foreach over nothing fails its split)
+    return bool(slots) and all(
+        any(_feeds(graph, task, step, finished) for task in slot) for slot in slots
+    )
 
 
 def _feeds(

@@ -77,3 +77,65 @@ def test_a_value_with_no_case_fails_the_switch_task(dag):
     assert state[("fast", -1)] == state[("slow", -1)] == "upstream_failed"
     attempts = Run(f"SwitchFlow/{dag_run.run_id}")["start"]["0"].attempts
     assert "whose value 'medium' is none of its cases ('fast', 'slow')" in attempts[-1]["message"]
+
+
+@pytest.mark.parametrize("kind", ["worker", "kubernetes", "batch"])
+def test_every_operator_skips_a_case_not_chosen_before_it_launches(tmp_path, monkeypatch, kind):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from provider.datastore import FlowDataStore, storage_for
+    from provider.operators.batch import BatchStepOperator
+    from provider.operators.kubernetes import KubernetesStepOperator
+    from provider.operators.step import StepOperator
+
+    root = str(tmp_path / "datastore")
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", root)
+    local = run_script(SHARED_FLOWS / "switch_flow.py", "run", "--mode", "slow", "--run-id", "r")
+    assert local.returncode == 0, local.stderr
+    flow_cls = load_module(SHARED_FLOWS / "switch_flow.py").SwitchFlow
+    operator_cls, extra = {
+        "worker": (StepOperator, {}),
+        "kubernetes": (KubernetesStepOperator, {}),
+        "batch": (BatchStepOperator, {"job_queue": "q"}),
+    }[kind]
+    # the remote operators want an s3:// root; the decision reads the same manifests
+    store = FlowDataStore("SwitchFlow", storage_for(root))
+    monkeypatch.setattr(operator_cls, "datastore", lambda self: store)
+
+    def operator(step: str, task_id: str = "0"):
+        return operator_cls(
+            task_id=step, flow_cls=flow_cls, step_name=step, flow_task_id=task_id, **extra
+        )
+
+    # skipped in execute, before any pod or job is made (no cluster, no Batch here)
+    with pytest.raises(
+        AirflowSkipException,
+        match=r"Step \*fast\* \(task 0\) does not run in "
+        r"this run: switch \*start\* chose \*slow\*\.",
+    ):
+        operator("fast").execute({"run_id": "r"})
+    # inside the foreach, per item: item 0 (1, odd) chose triple, item 1 (2, even) half
+    with pytest.raises(AirflowSkipException, match=r"\*body\* chose \*triple\*"):
+        operator("half", "0").execute({"run_id": "r"})
+    operator("half", "1").skip_unless_chosen("r", "1")  # chosen: no skip
+    operator("slow").skip_unless_chosen("r", "0")
+    operator("merge").skip_unless_chosen("r", "0")
+
+
+@pytest.mark.parametrize("mode", ["fast", "slow"])
+def test_cases_meeting_at_a_branch_join_and_ending_separately_run_as_locally(airflow_db, mode):
+    compat = SHARED_FLOWS / "compat" / "switch_flow.py"
+    dag = load_module(compat).SwitchFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test(run_conf={"mode": mode})
+    assert dag_run.state == "success"
+    state = {key: str(ti.state) for key, ti in read_task_instances(dag_run).items()}
+    taken, not_taken = ("big", "small") if mode == "fast" else ("small", "big")
+    assert state[(taken, -1)] == "success" and state[(not_taken, -1)] == "skipped"
+    assert state[("both", -1)] == state[("end", -1)] == "success"
+    assert state[("detour", -1)] == ("skipped" if mode == "fast" else "success")
+    local = run_script(compat, "run", "--mode", mode, "--run-id", f"local-{mode}")
+    assert local.returncode == 0, local.stderr
+    assert end_artifacts("SwitchFlow", dag_run.run_id) == end_artifacts(
+        "SwitchFlow", f"local-{mode}"
+    )

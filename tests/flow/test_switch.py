@@ -23,7 +23,7 @@ def test_only_the_chosen_case_runs(datastore, mode, speed, other):
     with pytest.raises(KeyError):
         run[other]
     assert run.data.speed == speed
-    assert run["start"].task._record.manifest.chosen == mode
+    assert run["start"].task.chosen == mode
     assert f"[{other}/" not in proc.stderr + proc.stdout
 
 
@@ -31,7 +31,7 @@ def test_a_switch_inside_a_foreach_chooses_per_item(datastore):
     proc = run_flow("switch_flow.py", "run")
     assert proc.returncode == 0, proc.stderr
     run = Flow("SwitchFlow").latest_run
-    chosen = {t.index: t._record.manifest.chosen for t in run["body"]}
+    chosen = {t.index: t.chosen for t in run["body"]}
     assert chosen == {0: "triple", 1: "half", 2: "triple", 3: "half"}
     assert sorted(t.index for t in run["half"]) == [1, 3]
     assert sorted(t.index for t in run["triple"]) == [0, 2]
@@ -46,7 +46,7 @@ def test_a_recursive_switch_runs_again_until_its_condition_holds(datastore, roun
     run = Flow("SwitchFlow").latest_run
     assert run.data.count == rounds
     (loop,) = run["loop"].tasks()  # the whole loop is one task
-    assert loop._record.manifest.chosen == "end"
+    assert loop.chosen == "end"
 
 
 def test_a_value_with_no_case_fails_naming_the_step_the_value_and_the_cases(datastore):
