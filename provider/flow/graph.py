@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from provider.exceptions import GraphError
 from provider.flow.parameters import Parameter
 from provider.flow.parse import StepNode, parse_step
+from provider.flow.switch import branch_into, check_switches, either, exclusive, guard_into
 
 # names a step may not take: they are FlowSpec's own attributes
 RESERVED_NAMES = frozenset(
@@ -143,33 +144,8 @@ class FlowGraph:
                 f"self.next() call or delete it."
             )
         self._validate_gangs()
-        self._validate_switches()
+        check_switches(self.nodes, self._fail)
         self._assign_split_stacks()
-
-    def _validate_switches(self) -> None:
-        for node in self.nodes.values():
-            if not node.is_switch:
-                continue
-            cases = ", ".join(f"{k!r}: self.{v}" for k, v in node.switch_cases.items())
-            for target in node.next_steps:
-                if self.nodes[target].is_join:
-                    raise self._fail(
-                        f"the switch at step *{node.name}* ({{{cases}}}) moves straight to join "
-                        f"step *{target}*, which would wait for the cases not taken; put a step "
-                        f"between them on that case."
-                    )
-            if node.is_recursive and node.is_join:
-                raise self._fail(
-                    f"step *{node.name}* is a join and a switch that moves back to itself; a "
-                    f"join runs once per split: loop in a step after the join instead."
-                )
-            if "catch" in node.decorators:
-                raise self._fail(
-                    f"step *{node.name}* has @catch, but it is a switch: when its step fails "
-                    f"there is no value of *{node.condition}* to choose a case with; remove "
-                    f"@catch (use @retry), or catch the error inside the step and set "
-                    f"self.{node.condition} yourself."
-                )
 
     def _validate_gangs(self) -> None:
         """``num_parallel`` reaches one @parallel step, which a join follows."""
@@ -274,8 +250,8 @@ class FlowGraph:
                 incoming[parent] = p.split_stack + ((parent,) if p.is_split or p.is_foreach else ())
             if name == "start":
                 continue
-            branches = {p: self._branch_into(p, name) for p in incoming}
-            guards = {p: self._guard_into(p, name) for p in incoming}
+            branches = {p: branch_into(nodes[p], name) for p in incoming}
+            guards = {p: guard_into(nodes[p], name) for p in incoming}
             if node.is_join:
                 popped = {stack[-1] if stack else None for stack in incoming.values()}
                 if None in popped:
@@ -299,11 +275,11 @@ class FlowGraph:
                 joins_of.setdefault(split, set()).add(name)
                 for branch in dict.fromkeys(branches.values()):
                     alike = [p for p in incoming if branches[p] == branch]
-                    if len(alike) > 1 and not self._exclusive(alike, guards):
+                    if len(alike) > 1 and not exclusive(alike, guards):
                         shared.append((name, split, alike))
             else:
                 if len(incoming) > 1 and (
-                    len(set(incoming.values())) > 1 or not self._exclusive(list(incoming), guards)
+                    len(set(incoming.values())) > 1 or not exclusive(list(incoming), guards)
                 ):
                     raise self._fail(
                         f"step *{name}* is reached from {', '.join(incoming)}, which can all run, "
@@ -312,7 +288,7 @@ class FlowGraph:
                     )
                 node.split_stack = next(iter(incoming.values()))
                 node.split_branch = next(iter(branches.values()))
-                node.guard = self._either(list(guards.values()))
+                node.guard = either(nodes, list(guards.values()))
         for split, joins in joins_of.items():
             if len(joins) > 1:
                 raise self._fail(
@@ -351,40 +327,6 @@ class FlowGraph:
                     )
 
     # -- switches -------------------------------------------------------------------------
-    def _branch_into(self, parent: str, child: str) -> str | None:
-        """The branch ``child`` is on when reached from ``parent``."""
-        p = self.nodes[parent]
-        return child if p.is_split or p.is_foreach else p.split_branch
-
-    def _guard_into(self, parent: str, child: str) -> dict[str, frozenset[str]]:
-        """The switch arms that lead to ``child`` through ``parent``."""
-        p = self.nodes[parent]
-        guard = dict(p.guard)
-        if p.is_switch:
-            guard[parent] = frozenset({child})
-        return guard
-
-    @staticmethod
-    def _exclusive(steps: list[str], guards: dict[str, dict[str, frozenset[str]]]) -> bool:
-        """No run reaches two of ``steps``: each pair is on different arms of some switch."""
-        for i, one in enumerate(steps):
-            for other in steps[i + 1 :]:
-                a, b = guards[one], guards[other]
-                if not any(s in b and not (a[s] & b[s]) for s in a):
-                    return False
-        return True
-
-    def _either(self, guards: list[dict[str, frozenset[str]]]) -> dict[str, frozenset[str]]:
-        """What is known to hold when any one of ``guards`` holds (a merge of switch arms)."""
-        first, *rest = guards
-        merged = {}
-        for switch, arms in first.items():
-            if all(switch in g for g in rest):
-                union = arms.union(*(g[switch] for g in rest))
-                if union != set(self.nodes[switch].next_steps):
-                    merged[switch] = frozenset(union)
-        return merged
-
     def may_skip(self, name: str) -> bool:
         """Whether a run may pass the step by: it is on a case of a switch, or several cases
         meet at it."""
