@@ -24,7 +24,14 @@ from collections.abc import Iterator
 from provider.exceptions import GraphError
 from provider.flow.parameters import Parameter
 from provider.flow.parse import StepNode, parse_step
-from provider.flow.switch import branch_into, check_switches, either, exclusive, guard_into
+from provider.flow.switch import (
+    ALWAYS,
+    branch_into,
+    check_switches,
+    either,
+    exclusive,
+    guard_into,
+)
 
 # names a step may not take: they are FlowSpec's own attributes
 RESERVED_NAMES = frozenset(
@@ -251,7 +258,7 @@ class FlowGraph:
             if name == "start":
                 continue
             branches = {p: branch_into(nodes[p], name) for p in incoming}
-            guards = {p: guard_into(nodes[p], name) for p in incoming}
+            guards = {p: guard_into(nodes, nodes[p], name) for p in incoming}
             if node.is_join:
                 popped = {stack[-1] if stack else None for stack in incoming.values()}
                 if None in popped:
@@ -271,7 +278,7 @@ class FlowGraph:
                 node.split_stack = stacks.pop()
                 node.split_parent = split
                 node.split_branch = nodes[split].split_branch
-                node.guard = dict(nodes[split].guard)
+                node.guard = nodes[split].guard
                 joins_of.setdefault(split, set()).add(name)
                 for branch in dict.fromkeys(branches.values()):
                     alike = [p for p in incoming if branches[p] == branch]
@@ -331,7 +338,7 @@ class FlowGraph:
         """Whether a run may pass the step by: it is on a case of a switch, or several cases
         meet at it."""
         node = self.nodes[name]
-        return bool(node.guard) or any(self.nodes[p].guard for p in node.in_funcs)
+        return any(n.guard != ALWAYS for n in [node, *(self.nodes[p] for p in node.in_funcs)])
 
     def describe(self) -> str:
         """The graph in words (``python flow.py show``)."""

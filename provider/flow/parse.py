@@ -44,10 +44,10 @@ class StepNode:
     condition: str | None = None
     switch_cases: dict[Any, str] = field(default_factory=dict)
     #: filled in by the graph: for a step inside a branch, the branch it is on (the first
-    #: step after the split); the switches that decide whether it runs: switch -> the arms
-    #: (first steps) it may be reached through
+    #: step after the split); the switch choices that lead to it
+    #: (:mod:`provider.flow.switch`)
     split_branch: str | None = None
-    guard: dict[str, frozenset[str]] = field(default_factory=dict)
+    guard: tuple[dict[str, frozenset[str]], ...] = ({},)
 
     @property
     def is_switch(self) -> bool:

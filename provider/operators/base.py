@@ -35,7 +35,7 @@ from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import StepNode
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
-from provider.runtime.topology import Path, input_slots, runs
+from provider.runtime.topology import Path, on_chosen_path
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -204,17 +204,16 @@ class StepOperatorMixin:
             found = manifest(split, at)
             return found.foreach.num_splits if found and found.foreach else 0
 
-        def finished(step: str, at: Path) -> tuple[bool, str | None]:
-            found = manifest(step, at)
-            return found is not None, found.chosen if found else None
+        def chosen_by(switch: str, at: Path) -> str | None:
+            found = manifest(switch, at)
+            return found.chosen if found else None
 
-        if runs(graph, self.step_name, path, num_splits, finished):
+        if on_chosen_path(graph, self.step_name, path, num_splits, chosen_by):
             return
         choices = [
             f"*{step}* chose *{found.chosen}*"
-            for slot in input_slots(graph, self.step_name, path, num_splits)
-            for step, at in slot
-            if (found := manifest(step, at)) is not None and found.chosen
+            for (step, _), found in manifests.items()
+            if found is not None and found.chosen
         ]
         raise AirflowSkipException(
             f"Step *{self.step_name}* (task {task_id}) does not run in this run: "

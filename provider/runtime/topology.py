@@ -88,38 +88,41 @@ def child_paths(
     return children
 
 
-def leads_to(graph: FlowGraph, parent: str, chosen: str | None, step: str) -> bool:
-    """Whether a finished task of ``parent`` (a switch that chose ``chosen``) feeds ``step``."""
-    return not graph[parent].is_switch or chosen == step
-
-
-def runs(
+def on_chosen_path(
     graph: FlowGraph,
     step: str,
     path: Path,
     num_splits: Callable[[str, Path], int],
-    finished: Callable[[str, Path], tuple[bool, str | None]],
+    chosen_by: Callable[[str, Path], str | None],
 ) -> bool:
-    """Whether ``step`` runs at ``path`` once its inputs are done: every input slot has a task
-    that finished and leads here (a switch that chose another case does not).
+    """Whether the cases that this run's switches chose lead to ``step`` at ``path``.
 
-    ``finished(step, path)`` gives (whether that task finished, the case it chose).
+    ``chosen_by(switch, path)`` gives the step a switch's task chose (None if it has no
+    task). Only switches are read: a step is on the chosen path when one of its inputs is
+    and, if that input is a switch, it chose this step; a join is when its split is. So a
+    task left in the datastore by an earlier try of the run, on a case now not chosen,
+    never counts.
     """
-    slots = input_slots(graph, step, path, num_splits)
-    # no slots: the foreach it joins never ran (a foreach over nothing fails its split)
-    return bool(slots) and all(
-        any(_feeds(graph, task, step, finished) for task in slot) for slot in slots
-    )
+    memo: dict[Task, bool] = {}
 
+    def on_path(name: str, at: Path) -> bool:
+        if (name, at) not in memo:
+            node = graph[name]
+            if name == "start":
+                found = True
+            elif node.is_join:
+                found = on_path(node.split_parent or "", at)
+            else:
+                (slot,) = input_slots(graph, name, at, num_splits)
+                found = any(
+                    on_path(parent, parent_at)
+                    and (not graph[parent].is_switch or chosen_by(parent, parent_at) == name)
+                    for parent, parent_at in slot
+                )
+            memo[name, at] = found
+        return memo[name, at]
 
-def _feeds(
-    graph: FlowGraph,
-    task: Task,
-    step: str,
-    finished: Callable[[str, Path], tuple[bool, str | None]],
-) -> bool:
-    done, chosen = finished(*task)
-    return done and leads_to(graph, task[0], chosen, step)
+    return on_path(step, path)
 
 
 def unit_paths(

@@ -93,3 +93,30 @@ def test_a_manifest_without_chosen_still_reads():
     old = asdict(manifest)
     del old["chosen"]
     assert decode(TaskManifest, json.dumps(old).encode(), "here").chosen is None
+
+
+def test_whether_a_task_is_on_the_chosen_path_reads_only_the_switches():
+    """What an Airflow task decides before it runs: a task left by an earlier try of the run
+    on a case now not chosen never counts, since only the switches' choices are read."""
+    import importlib.util
+
+    from helpers import FLOWS
+
+    from provider.runtime.topology import on_chosen_path
+
+    spec = importlib.util.spec_from_file_location("switch_flow_for_paths", FLOWS / "switch_flow.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graph = module.SwitchFlow.graph()
+    chosen = {("start", ()): "slow", ("body", (0,)): "triple", ("body", (1,)): "half"}
+    chosen[("loop", ())] = "end"
+
+    def on_path(step: str, path: tuple[int, ...]) -> bool:
+        return on_chosen_path(graph, step, path, lambda s, p: 2, lambda s, p: chosen.get((s, p)))
+
+    assert not on_path("fast", ()) and on_path("slow", ()) and on_path("merge", ())
+    assert on_path("triple", (0,)) and not on_path("half", (0,))
+    assert on_path("half", (1,)) and not on_path("triple", (1,))
+    assert on_path("collect", ()) and on_path("end", ())
+    chosen[("start", ())] = "fast"  # the switch ran again and chose the other case
+    assert on_path("fast", ()) and not on_path("slow", ())

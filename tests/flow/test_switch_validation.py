@@ -42,7 +42,7 @@ def test_a_valid_switch_reads_its_cases_and_condition() -> None:
     assert start.switch_cases == {"a": "a", "b": "b"}
     assert graph["end"].in_funcs == ["a", "b"] and not graph["end"].is_join
     assert graph.may_skip("a") and graph.may_skip("end") and not graph.may_skip("start")
-    assert graph["end"].guard == {}  # both cases meet: end always runs
+    assert graph["end"].guard == ({},)  # both cases meet: end always runs
 
 
 def test_integer_cases_and_two_cases_to_one_step() -> None:
@@ -297,3 +297,41 @@ def test_show_describes_the_cases(capsys) -> None:
     assert run_cli(flow, ["show"]) == 0
     out = capsys.readouterr().out
     assert "=> one of, by the value of 'choice':\n       'a': a\n       'b': b" in out
+
+
+def test_nested_switches_may_meet_in_stages() -> None:
+    class Stages(FlowSpec):
+        @step
+        def start(self):
+            self.next({"a": self.a, "x": self.x}, condition="outer")
+
+        @step
+        def a(self):
+            self.next(self.m)
+
+        @step
+        def x(self):
+            self.next({"b": self.b, "c": self.c}, condition="inner")
+
+        @step
+        def b(self):
+            self.next(self.m)
+
+        @step
+        def c(self):
+            self.next(self.end)
+
+        @step
+        def m(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    graph = Stages.graph()
+    # m runs when outer chose a, or outer chose x and inner chose b
+    assert graph["m"].guard == ({"start": {"a"}}, {"start": {"x"}, "x": {"b"}})
+    assert graph["c"].guard == ({"start": {"x"}, "x": {"c"}},)
+    assert graph["end"].guard == ({},)
+    assert graph.may_skip("m") and graph.may_skip("end") and not graph.may_skip("start")
