@@ -139,3 +139,43 @@ def test_cases_meeting_at_a_branch_join_and_ending_separately_run_as_locally(air
     assert end_artifacts("SwitchFlow", dag_run.run_id) == end_artifacts(
         "SwitchFlow", f"local-{mode}"
     )
+
+
+@pytest.mark.parametrize(
+    ("conf", "ran", "skipped"),
+    [
+        ({"shape": "wide"}, {"wide", "work", "join_wide", "done"}, {"narrow", "small", "tiny"}),
+        (
+            {"shape": "narrow", "size": "small"},
+            {"narrow", "small", "done"},
+            {"wide", "work", "join_wide", "tiny"},
+        ),
+        (
+            {"shape": "narrow", "size": "tiny"},
+            {"narrow", "tiny"},
+            {"wide", "work", "join_wide", "small", "done"},
+        ),
+    ],
+)
+def test_a_whole_foreach_on_a_case_and_nested_switches_meeting_in_stages(
+    airflow_db, conf, ran, skipped
+):
+    flow_file = SHARED_FLOWS / "switch_shapes_flow.py"
+    dag = load_module(flow_file).SwitchShapesFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test(run_conf=conf)
+    assert dag_run.state == "success"
+    states: dict[str, set[str]] = {}
+    for (task, _), ti in read_task_instances(dag_run).items():
+        states.setdefault(task, set()).add(str(ti.state))
+    for task in ran | {"start", "end"}:
+        assert states[task] == {"success"}, (task, states)
+    for task in skipped:
+        assert states[task] == {"skipped"}, (task, states)
+    args = [f"--{k}={v}" for k, v in conf.items()]
+    local_id = "local-" + "-".join(conf.values())
+    local = run_script(flow_file, "run", *args, "--run-id", local_id)
+    assert local.returncode == 0, local.stderr
+    assert end_artifacts("SwitchShapesFlow", dag_run.run_id) == end_artifacts(
+        "SwitchShapesFlow", local_id
+    )
