@@ -3,14 +3,16 @@ parameter, a switch per foreach item, and a switch that loops until its conditio
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 
 import pytest
 from helpers import run_flow
 
-from provider import Flow
+from provider import Flow, FlowSpec, RunFailed, Task, step, timeout
 from provider.datastore.records import TaskManifest, decode, encode
+from provider.local.scheduler import LocalRun
 
 
 @pytest.mark.parametrize(("mode", "speed", "other"), [("fast", 10, "slow"), ("slow", 1, "fast")])
@@ -120,3 +122,32 @@ def test_whether_a_task_is_on_the_chosen_path_reads_only_the_switches():
     assert on_path("collect", ()) and on_path("end", ())
     chosen[("start", ())] = "fast"  # the switch ran again and chose the other case
     assert on_path("fast", ()) and not on_path("slow", ())
+
+
+class EndlessFlow(FlowSpec):
+    @step
+    def start(self):
+        self.rounds = 0
+        self.next(self.spin)
+
+    @timeout(seconds=2)
+    @step
+    def spin(self):
+        import time
+
+        self.rounds += 1
+        time.sleep(0.2)
+        self.state = "more"  # never done: only @timeout ends the loop
+        self.next({"more": self.spin, "done": self.end}, condition="state")
+
+    @step
+    def end(self):
+        pass
+
+
+def test_timeout_bounds_the_whole_loop_of_a_recursive_switch(datastore):
+    with pytest.raises(RunFailed) as failed:
+        LocalRun(EndlessFlow, run_id="endless", out=io.StringIO(), err=io.StringIO()).run()
+    assert "StepTimeout" in str(failed.value)
+    attempt = Task("EndlessFlow/endless/spin/0").attempts[-1]
+    assert attempt["status"] == "failed" and attempt["exception"] == "StepTimeout"
