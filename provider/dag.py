@@ -138,6 +138,8 @@ from provider.operators.step import ForeachFanoutOperator
 
 DEFAULT_START_DATE = (2024, 1, 1)
 FANOUT_SUFFIX = "__fanout"
+#: the trigger rule of a step that may be skipped by a switch: it runs after skipped inputs
+MERGE_RULE = "none_failed_min_one_success"
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _ANY_JSON = ["object", "array", "string", "number", "integer", "boolean", "null"]
@@ -312,7 +314,7 @@ class _DagBuilder:
         if self.graph.may_skip(node.name):
             # on a switch's case, or where cases meet: runs after skipped inputs, and skips
             # itself (StepOperatorMixin.skip_unless_chosen) when no chosen case leads here
-            kwargs["trigger_rule"] = "none_failed_min_one_success"
+            kwargs["trigger_rule"] = MERGE_RULE
         if node.is_parallel:
             return with_card_link(self._gang_task(node, kwargs), node)
         operator = operator_for(placement)
@@ -335,6 +337,8 @@ class _DagBuilder:
                 split_step=node.name,
                 child_lists=task.output,
                 doc_md=f"Collects the task ids of the nested foreach at step `{node.name}`.",
+                # on a switch's case: collects the ids of the split tasks that ran
+                **({"trigger_rule": MERGE_RULE} if self.graph.may_skip(node.name) else {}),
             )
         return task
 

@@ -179,3 +179,19 @@ def test_a_whole_foreach_on_a_case_and_nested_switches_meeting_in_stages(
     assert end_artifacts("SwitchShapesFlow", dag_run.run_id) == end_artifacts(
         "SwitchShapesFlow", local_id
     )
+
+
+def test_a_case_holding_a_nested_foreach_runs_for_the_items_that_chose_it(airflow_db):
+    flow_file = SHARED_FLOWS / "switch_nested_flow.py"
+    dag = load_module(flow_file).SwitchNestedFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success"
+    state = {key: str(ti.state) for key, ti in read_task_instances(dag_run).items()}
+    # items 1..4: the odd ones (map indexes 0, 2) take single, the even ones fan out
+    assert [state[("fan", i)] for i in range(4)] == ["skipped", "success"] * 2
+    assert [state[("single", i)] for i in range(4)] == ["success", "skipped"] * 2
+    assert state[("fan__fanout", -1)] == "success"
+    assert sorted(state[("part", i)] for i in range(4)) == ["success"] * 4
+    assert [state[("part_join", i)] for i in range(4)] == ["skipped", "success"] * 2
+    assert Run(f"SwitchNestedFlow/{dag_run.run_id}").data.values == [-3, -1, 60, 120]
