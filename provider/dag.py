@@ -71,7 +71,9 @@ Switch: skipped cases
     inside a foreach each map index skips on its own, and the steps after a
     skipped task skip in turn by their trigger rule. Such a step is mapped over
     every task id of its depth (its foreach's split), never over a parent whose
-    skipped task instances pushed no pointer. A recursive switch (a step that
+    skipped task instances pushed no pointer; a nested foreach's fanout, and a
+    gang mapped over its split, take the ids of the split tasks that ran. A
+    recursive switch (a step that
     names itself as a case) runs its loop inside its one task: the DAG has no
     edge back.
 

@@ -195,3 +195,18 @@ def test_a_case_holding_a_nested_foreach_runs_for_the_items_that_chose_it(airflo
     assert sorted(state[("part", i)] for i in range(4)) == ["success"] * 4
     assert [state[("part_join", i)] for i in range(4)] == ["skipped", "success"] * 2
     assert Run(f"SwitchNestedFlow/{dag_run.run_id}").data.values == [-3, -1, 60, 120]
+
+
+def test_a_case_holding_a_gang_runs_it_for_the_items_that_chose_it(airflow_db):
+    flow_file = SHARED_FLOWS / "switch_gang_flow.py"
+    dag = load_module(flow_file).SwitchGangFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success"
+    state: dict[str, list[str]] = {}
+    for (task, _), ti in sorted(read_task_instances(dag_run).items()):
+        state.setdefault(task, []).append(str(ti.state))
+    assert state["launch"] == ["skipped", "success"] * 2
+    assert state["train"] == ["success"] * 2  # one task per gang that ran
+    assert state["gang_join"] == ["skipped", "success"] * 2
+    assert Run(f"SwitchGangFlow/{dag_run.run_id}").data.values == [-3, -1, 201, 401]
