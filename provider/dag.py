@@ -65,17 +65,16 @@ Switch: skipped cases
     A switch (``self.next({"a": self.a, "b": self.b}, condition="choice")``) is a
     task with an edge to each case. Every step on a case, or where cases meet,
     has the trigger rule ``none_failed_min_one_success`` and, before it runs,
-    reads its inputs' manifests (the switch records the case it chose): a task
-    no chosen case leads to ends *skipped*
+    reads the manifests of the switches before it (each records the case it
+    chose): a task no chosen case leads to ends *skipped*
     (:meth:`~provider.operators.base.StepOperatorMixin.skip_unless_chosen`), so
     inside a foreach each map index skips on its own, and the steps after a
     skipped task skip in turn by their trigger rule. Such a step is mapped over
     every task id of its depth (its foreach's split), never over a parent whose
     skipped task instances pushed no pointer; a nested foreach's fanout, and a
     gang mapped over its split, take the ids of the split tasks that ran. A
-    recursive switch (a step that
-    names itself as a case) runs its loop inside its one task: the DAG has no
-    edge back.
+    recursive switch (a step that names itself as a case) runs its loop inside
+    its one task: the DAG has no edge back.
 
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
