@@ -151,3 +151,29 @@ def test_timeout_bounds_the_whole_loop_of_a_recursive_switch(datastore):
     assert "StepTimeout" in str(failed.value)
     attempt = Task("EndlessFlow/endless/spin/0").attempts[-1]
     assert attempt["status"] == "failed" and attempt["exception"] == "StepTimeout"
+
+
+class UnsetFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next({"a": self.a, "b": self.end}, condition="choice")  # self.choice never set
+
+    @step
+    def a(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_condition_never_set_fails_naming_the_step_and_the_cases(datastore):
+    err = io.StringIO()
+    with pytest.raises(RunFailed):
+        LocalRun(UnsetFlow, run_id="unset", out=io.StringIO(), err=err).run()
+    (attempt,) = Task("UnsetFlow/unset/start/0").attempts
+    assert attempt["exception"] == "StepError"
+    assert attempt["message"] == (
+        "Step *start* switches on self.choice, which is not set; set self.choice to one of "
+        "'a', 'b' before self.next()."
+    )
