@@ -323,6 +323,12 @@ class Task:
         return self._record.manifest.index
 
     @property
+    def chosen(self) -> str | None:
+        """For a switch step's task: the step it chose to run next (the cases it did not
+        choose have no tasks); None for other steps."""
+        return self._record.manifest.chosen
+
+    @property
     def exception(self) -> dict[str, Any] | None:
         """What went wrong in the task: ``exception`` (the class name), ``message`` and ``var``.
 

@@ -61,6 +61,21 @@ Distributed steps: one task per gang
     the nodes are local processes (:mod:`provider.runtime.gang`); on Kubernetes
     they are one Indexed Job, on AWS Batch one multi-node job (:func:`gang_operator_for`).
 
+Switch: skipped cases
+    A switch (``self.next({"a": self.a, "b": self.b}, condition="choice")``) is a
+    task with an edge to each case. Every step on a case, or where cases meet,
+    has the trigger rule ``none_failed_min_one_success`` and, before it runs,
+    reads the manifests of the switches before it (each records the case it
+    chose): a task no chosen case leads to ends *skipped*
+    (:meth:`~provider.operators.base.StepOperatorMixin.skip_unless_chosen`), so
+    inside a foreach each map index skips on its own, and the steps after a
+    skipped task skip in turn by their trigger rule. Such a step is mapped over
+    every task id of its depth (its foreach's split), never over a parent whose
+    skipped task instances pushed no pointer; a nested foreach's fanout, and a
+    gang mapped over its split, take the ids of the split tasks that ran. A
+    recursive switch (a step that names itself as a case) runs its loop inside
+    its one task: the DAG has no edge back.
+
 How the run ended
     A last task, ``__run_status`` (:class:`~provider.operators.status.RunStatusOperator`),
     runs once every other task is done, whatever their states (trigger rule
@@ -124,6 +139,8 @@ from provider.operators.step import ForeachFanoutOperator
 
 DEFAULT_START_DATE = (2024, 1, 1)
 FANOUT_SUFFIX = "__fanout"
+#: the trigger rule of a step that may be skipped by a switch: it runs after skipped inputs
+MERGE_RULE = "none_failed_min_one_success"
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _ANY_JSON = ["object", "array", "string", "number", "integer", "boolean", "null"]
@@ -275,7 +292,7 @@ class _DagBuilder:
             self.tasks[node.name] = self._task(node)
         for node in self.graph:
             source = self.fanouts.get(node.name, self.tasks[node.name])
-            for child in node.out_funcs:
+            for child in node.next_steps:  # a recursive switch loops inside its own task
                 source >> self.tasks[child]
         status = RunStatusOperator(
             task_id=RUN_STATUS_TASK,
@@ -295,6 +312,10 @@ class _DagBuilder:
         }
         if node.name in self.concurrency:
             kwargs["max_active_tis_per_dagrun"] = self.concurrency[node.name]
+        if self.graph.may_skip(node.name):
+            # on a switch's case, or where cases meet: runs after skipped inputs, and skips
+            # itself (StepOperatorMixin.skip_unless_chosen) when no chosen case leads here
+            kwargs["trigger_rule"] = MERGE_RULE
         if node.is_parallel:
             return with_card_link(self._gang_task(node, kwargs), node)
         operator = operator_for(placement)
@@ -317,6 +338,8 @@ class _DagBuilder:
                 split_step=node.name,
                 child_lists=task.output,
                 doc_md=f"Collects the task ids of the nested foreach at step `{node.name}`.",
+                # on a switch's case: collects the ids of the split tasks that ran
+                **({"trigger_rule": MERGE_RULE} if self.graph.may_skip(node.name) else {}),
             )
         return task
 
@@ -333,7 +356,9 @@ class _DagBuilder:
 
     def _task_ids_for(self, node: StepNode) -> Any:
         """The XCom that lists this mapped step's task ids, one per map index."""
-        if node.is_join:
+        if node.is_join or self.graph.may_skip(node.name):
+            # a step that may skip maps over every task id of its depth, not over a parent
+            # whose skipped task instances pushed no pointer
             return self._ids_made_by(self.graph.foreach_frames(node.name)[-1])
         (parent,) = node.in_funcs
         if self.graph[parent].is_foreach:

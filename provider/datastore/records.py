@@ -87,6 +87,8 @@ class TaskManifest:
     artifacts: dict[str, ArtifactEntry]
     #: the run this task was reused from by ``resume``
     cloned_from: str | None = None
+    #: for a switch: the step it chose (only that one follows); None for other steps
+    chosen: str | None = None
     version: int = RECORD_VERSION
 
     @property

@@ -6,6 +6,14 @@ anything runs. Validation walks the steps in topological order and tracks the
 *split stack* of every step: the splits (branch or foreach) that enclose it.
 A join pops one split; ``end`` must be reached with an empty stack. The stack
 also gives each step its *foreach depth*, which fixes the shape of its task ids.
+
+A *switch* (``self.next({"a": self.a, "b": self.b}, condition="choice")``) takes one
+of its transitions, so it pushes no split: its arms may meet again at any step
+(a *merge*, not a join), or at a join of an enclosing split. Each step's *guard*
+records which switch arms lead to it; steps reached from several steps that are
+not a join must be on arms no run takes together. A switch may name itself (a
+*recursive switch*: the step runs again until another case is chosen); no other
+step may move back.
 """
 
 from __future__ import annotations
@@ -16,6 +24,14 @@ from collections.abc import Iterator
 from provider.exceptions import GraphError
 from provider.flow.parameters import Parameter
 from provider.flow.parse import StepNode, parse_step
+from provider.flow.switch import (
+    ALWAYS,
+    branch_into,
+    check_switches,
+    either,
+    exclusive,
+    guard_into,
+)
 
 # names a step may not take: they are FlowSpec's own attributes
 RESERVED_NAMES = frozenset(
@@ -101,6 +117,8 @@ class FlowGraph:
                     raise self._fail(
                         f"step *{node.name}* moves to *start*; start can only be the first step."
                     )
+                if node.is_switch and target == node.name:
+                    continue  # a recursive switch runs again inside its own task
                 nodes[target].in_funcs.append(node.name)
             if (
                 node.is_foreach
@@ -133,6 +151,7 @@ class FlowGraph:
                 f"self.next() call or delete it."
             )
         self._validate_gangs()
+        check_switches(self.nodes, self._fail)
         self._assign_split_stacks()
 
     def _validate_gangs(self) -> None:
@@ -185,7 +204,7 @@ class FlowGraph:
         while ready:
             name = ready.pop(0)
             order.append(name)
-            for target in dict.fromkeys(self.nodes[name].out_funcs):
+            for target in dict.fromkeys(self.nodes[name].next_steps):
                 indegree[target] -= 1
                 if indegree[target] == 0:
                     ready.append(target)
@@ -196,7 +215,10 @@ class FlowGraph:
             looped = f"the steps {', '.join(cycle)} form" if len(cycle) > 1 else "it forms"
             raise self._fail(
                 f"step *{source}* moves back to *{target}*, so {looped} a cycle; a flow must "
-                f"not loop back to an earlier step."
+                f"not loop back to an earlier step. To repeat a step until a condition holds, "
+                f"let a switch name its own step, e.g. "
+                f"self.next({{'again': self.{target}, 'done': self.end}}, condition='state') "
+                f"in *{target}*."
             )
         return order
 
@@ -207,7 +229,7 @@ class FlowGraph:
 
         def visit(name: str) -> tuple[str, str] | None:
             path.append(name)
-            for target in self.nodes[name].out_funcs:
+            for target in self.nodes[name].next_steps:
                 if target in path:
                     return name, target
                 if target not in done:
@@ -225,6 +247,8 @@ class FlowGraph:
     def _assign_split_stacks(self) -> None:
         nodes = self.nodes
         joins_of: dict[str, set[str]] = {}
+        #: joins reached from several steps of one branch that can all run
+        shared: list[tuple[str, str, list[str]]] = []
         for name in self._topological_order():
             node = nodes[name]
             incoming: dict[str, tuple[str, ...]] = {}
@@ -233,6 +257,8 @@ class FlowGraph:
                 incoming[parent] = p.split_stack + ((parent,) if p.is_split or p.is_foreach else ())
             if name == "start":
                 continue
+            branches = {p: branch_into(nodes[p], name) for p in incoming}
+            guards = {p: guard_into(nodes, nodes[p], name) for p in incoming}
             if node.is_join:
                 popped = {stack[-1] if stack else None for stack in incoming.values()}
                 if None in popped:
@@ -251,19 +277,25 @@ class FlowGraph:
                 stacks = {stack[:-1] for stack in incoming.values()}
                 node.split_stack = stacks.pop()
                 node.split_parent = split
+                node.split_branch = nodes[split].split_branch
+                node.guard = nodes[split].guard
                 joins_of.setdefault(split, set()).add(name)
-                if nodes[split].is_foreach and len(incoming) != 1:
-                    raise self._fail(
-                        f"join step *{name}* closes the foreach of *{split}* but is reached from "
-                        f"{', '.join(incoming)}; a foreach body ends in one step before its join."
-                    )
+                for branch in dict.fromkeys(branches.values()):
+                    alike = [p for p in incoming if branches[p] == branch]
+                    if len(alike) > 1 and not exclusive(alike, guards):
+                        shared.append((name, split, alike))
             else:
-                if len(incoming) > 1:
+                if len(incoming) > 1 and (
+                    len(set(incoming.values())) > 1 or not exclusive(list(incoming), guards)
+                ):
                     raise self._fail(
-                        f"step *{name}* is reached from {', '.join(incoming)}, so it must be a "
-                        f"join: declare it as `def {name}(self, inputs)`."
+                        f"step *{name}* is reached from {', '.join(incoming)}, which can all run, "
+                        f"so it must be a join: declare it as `def {name}(self, inputs)`. (Steps "
+                        f"reached only through different cases of a switch need no join.)"
                     )
                 node.split_stack = next(iter(incoming.values()))
+                node.split_branch = next(iter(branches.values()))
+                node.guard = either(nodes, list(guards.values()))
         for split, joins in joins_of.items():
             if len(joins) > 1:
                 raise self._fail(
@@ -271,6 +303,14 @@ class FlowGraph:
                     f"({', '.join(sorted(joins))}); all its branches must meet in one join."
                 )
             nodes[split].matching_join = joins.pop()
+        for name, split, alike in shared:
+            kind = "foreach" if nodes[split].is_foreach else "branch"
+            raise self._fail(
+                f"join step *{name}* closes the {kind} of *{split}* but is reached from "
+                f"{', '.join(alike)}, which can all run; "
+                f"{'a foreach body' if kind == 'foreach' else 'a branch'} ends in one step "
+                f"before its join (or in one of the cases of a switch)."
+            )
         for name, node in nodes.items():
             if (node.is_split or node.is_foreach) and node.matching_join is None:
                 raise self._fail(
@@ -286,11 +326,19 @@ class FlowGraph:
         for name, node in nodes.items():
             if node.is_split and not node.is_foreach:
                 join = nodes[node.matching_join or ""]
-                if len(set(join.in_funcs)) < 2:
+                reached = {nodes[p].split_branch for p in join.in_funcs}
+                if len(join.in_funcs) < 2 or reached != set(node.out_funcs):
                     raise self._fail(
                         f"the branch at *{name}* meets in join *{join.name}* from one step only; "
                         f"every branch must reach the join."
                     )
+
+    # -- switches -------------------------------------------------------------------------
+    def may_skip(self, name: str) -> bool:
+        """Whether a run may pass the step by: it is on a case of a switch, or several cases
+        meet at it."""
+        node = self.nodes[name]
+        return any(n.guard != ALWAYS for n in [node, *(self.nodes[p] for p in node.in_funcs)])
 
     def describe(self) -> str:
         """The graph in words (``python flow.py show``)."""
@@ -305,6 +353,12 @@ class FlowGraph:
                 move = f"=> {node.out_funcs[0]} on num_parallel={node.num_parallel} nodes"
             elif node.is_foreach:
                 move = f"=> {node.out_funcs[0]} for each item of {node.foreach_var!r}"
+            elif node.is_switch:
+                cases = "\n".join(
+                    f"       {value!r}: {target}" + (" (again)" if target == node.name else "")
+                    for value, target in node.switch_cases.items()
+                )
+                move = f"=> one of, by the value of {node.condition!r}:\n{cases}"
             else:
                 move = "=> " + ", ".join(node.out_funcs)
             lines.append(f"{head}{doc}\n    {move}")

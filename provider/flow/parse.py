@@ -39,6 +39,30 @@ class StepNode:
     #: ``num_parallel=`` of a gang's split: an int literal, or the source of the expression
     #: (checked when it runs); the split is then a foreach over the node indices
     num_parallel: int | str | None = None
+    #: a switch (``self.next({"a": self.x, ...}, condition="choice")``): the artifact whose
+    #: value picks the branch, and each value's step, in the order written
+    condition: str | None = None
+    switch_cases: dict[Any, str] = field(default_factory=dict)
+    #: filled in by the graph: for a step inside a branch, the branch it is on (the first
+    #: step after the split); the switch choices that lead to it
+    #: (:mod:`provider.flow.switch`)
+    split_branch: str | None = None
+    guard: tuple[dict[str, frozenset[str]], ...] = ({},)
+
+    @property
+    def is_switch(self) -> bool:
+        """Takes exactly one of its transitions, chosen by an artifact's value."""
+        return self.condition is not None
+
+    @property
+    def is_recursive(self) -> bool:
+        """A switch that may move back to itself: it runs again until another case is chosen."""
+        return self.is_switch and self.name in self.out_funcs
+
+    @property
+    def next_steps(self) -> list[str]:
+        """The steps that may run after this one (a recursive switch's own name left out)."""
+        return [s for s in self.out_funcs if s != self.name or not self.is_switch]
 
     @property
     def is_foreach(self) -> bool:
@@ -57,7 +81,7 @@ class StepNode:
     @property
     def is_split(self) -> bool:
         """A branch: several different steps run in parallel."""
-        return len(self.out_funcs) > 1
+        return len(self.out_funcs) > 1 and not self.is_switch
 
     @property
     def type(self) -> str:
@@ -67,6 +91,8 @@ class StepNode:
             return "join"
         if self.is_foreach:
             return "foreach"
+        if self.is_switch:
+            return "switch"
         if self.is_split:
             return "split"
         return "start" if self.name == "start" else "linear"
@@ -118,10 +144,15 @@ def parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
     if len(calls) > 1 or not (isinstance(last, ast.Expr) and last.value is calls[0]):
         raise fail(
             "must call self.next() exactly once, as its last statement; for a choice between "
-            "steps, branch to both and join them."
+            "steps, use a switch: self.next({'a': self.a, 'b': self.b}, condition='choice')."
         )
     call = calls[0]
     node.has_next = True
+    if any(k.arg == "condition" for k in call.keywords) or any(
+        isinstance(a, ast.Dict) for a in call.args
+    ):
+        _parse_switch(node, call, fail)
+        return node
     for arg in call.args:
         if not (
             isinstance(arg, ast.Attribute)
@@ -154,7 +185,7 @@ def parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
         else:
             raise fail(
                 f"passes an unknown argument {keyword.arg}= to self.next(); it accepts "
-                f"foreach='artifact_name' or num_parallel=N."
+                f"foreach='artifact_name', num_parallel=N or condition='artifact_name'."
             )
     if node.num_parallel is not None and any(k.arg == "foreach" for k in call.keywords):
         raise fail(
@@ -167,6 +198,67 @@ def parse_step(flow_name: str, name: str, func: Callable[..., Any]) -> StepNode:
             f"@parallel step, e.g. self.next(self.{node.out_funcs[0]}, num_parallel=4)."
         )
     return node
+
+
+def _parse_switch(node: StepNode, call: ast.Call, fail: Callable[[str], GraphError]) -> None:
+    """``self.next({"a": self.a, "b": self.b}, condition="choice")``: read, never evaluated."""
+    example = "self.next({'a': self.a, 'b': self.b}, condition='choice')"
+    given = ast.unparse(call)
+    cases = call.args[0] if len(call.args) == 1 else None
+    if not isinstance(cases, ast.Dict):
+        raise fail(
+            f"calls {given}; a switch passes one dict from values to steps and the name of "
+            f"the artifact that picks one, e.g. {example}."
+        )
+    for keyword in call.keywords:
+        if keyword.arg != "condition":
+            raise fail(
+                f"passes {keyword.arg}= to a switch ({given}); a switch takes only "
+                f"condition='artifact_name', e.g. {example}."
+            )
+    condition = next((k.value for k in call.keywords if k.arg == "condition"), None)
+    if condition is None:
+        raise fail(
+            f"passes a dict to self.next() without condition= ({given}); name the artifact "
+            f"whose value picks the step, e.g. {example}."
+        )
+    if not (isinstance(condition, ast.Constant) and isinstance(condition.value, str)):
+        raise fail(
+            f"gives condition={ast.unparse(condition)}; condition takes the *name* of an "
+            f"artifact as a string, e.g. condition='choice'."
+        )
+    if not condition.value.isidentifier():
+        raise fail(f"gives condition={condition.value!r}, which is not an artifact name.")
+    if len(cases.keys) < 2:
+        raise fail(
+            f"gives a switch with {len(cases.keys)} case(s) ({given}); a switch chooses "
+            f"between at least two cases, e.g. {example}."
+        )
+    for key, value in zip(cases.keys, cases.values, strict=True):
+        if not (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str | int)
+            and not isinstance(key.value, bool)
+        ):
+            shown = "**" + ast.unparse(value) if key is None else ast.unparse(key)
+            raise fail(
+                f"uses {shown} as a case of its switch; cases are written as string or integer "
+                f"literals, e.g. {example}."
+            )
+        if not (
+            isinstance(value, ast.Attribute)
+            and isinstance(value.value, ast.Name)
+            and value.value.id == "self"
+        ):
+            raise fail(
+                f"maps case {key.value!r} of its switch to {ast.unparse(value)}; map each case "
+                f"to a step, as self.<step_name>."
+            )
+        if key.value in node.switch_cases:
+            raise fail(f"names case {key.value!r} twice in its switch; give each case once.")
+        node.switch_cases[key.value] = value.attr
+    node.condition = condition.value
+    node.out_funcs = list(dict.fromkeys(node.switch_cases.values()))
 
 
 def _num_parallel(value: ast.expr, fail: Callable[[str], GraphError]) -> int | str:

@@ -81,15 +81,26 @@ class FlowSpec:
         return build_dag(cls, **kwargs)
 
     # -- inside a step --------------------------------------------------------------------------
-    def next(self, *steps: Any, foreach: str | None = None, num_parallel: Any = None) -> None:
+    def next(
+        self,
+        *steps: Any,
+        foreach: str | None = None,
+        num_parallel: Any = None,
+        condition: str | None = None,
+    ) -> None:
         """Name the step(s) that run after this one.
 
         ``foreach="items"`` runs the next step once per item of ``self.items``;
-        ``num_parallel=N`` runs the next (``@parallel``) step as a gang of N nodes.
+        ``num_parallel=N`` runs the next (``@parallel``) step as a gang of N nodes;
+        ``self.next({"a": self.a, "b": self.b}, condition="choice")`` (a switch) runs
+        only the step that the value of ``self.choice`` names.
         """
         state = self._require_state("next")
-        names = [getattr(s, "__name__", repr(s)) for s in steps]
         node = state.node
+        if node.is_switch or condition is not None:
+            state.transition = [self._switch_case(steps, condition)]
+            return
+        names = [getattr(s, "__name__", repr(s)) for s in steps]
         expected_foreach = None if node.is_parallel_split else node.foreach_var
         if (
             names != node.out_funcs
@@ -112,6 +123,45 @@ class FlowSpec:
                 )
             state.num_parallel = num_parallel
         state.transition = names
+
+    def _switch_case(self, steps: tuple[Any, ...], condition: str | None) -> str:
+        """The step a switch moves to: the case that the condition artifact's value names."""
+        node = self._require_state("next").node
+        cases = steps[0] if len(steps) == 1 and isinstance(steps[0], dict) else None
+        given = (
+            {k: getattr(v, "__name__", repr(v)) for k, v in cases.items()}
+            if cases is not None
+            else None
+        )
+        if not node.is_switch or given != node.switch_cases or condition != node.condition:
+            source = (
+                f"{{{', '.join(f'{k!r}: {v}' for k, v in node.switch_cases.items())}}}, "
+                f"condition={node.condition!r}"
+                if node.is_switch
+                else ", ".join(node.out_funcs)
+            )
+            raise StepError(
+                f"Step *{node.name}* called self.next() with {given or steps!r}, "
+                f"condition={condition!r}, but its source says self.next({source}); self.next() "
+                "must be a plain call that the graph can read."
+            )
+        assert condition is not None
+        try:
+            value = getattr(self, condition)
+        except AttributeError:
+            raise StepError(
+                f"Step *{node.name}* switches on self.{condition}, which is not set; set "
+                f"self.{condition} to one of {', '.join(map(repr, node.switch_cases))} before "
+                "self.next()."
+            ) from None
+        try:
+            return node.switch_cases[value]
+        except (KeyError, TypeError):
+            raise StepError(
+                f"Step *{node.name}* switches on self.{condition}, whose value {value!r} is none "
+                f"of its cases ({', '.join(map(repr, node.switch_cases))}); set self.{condition} "
+                "to one of them, or add a case for it."
+            ) from None
 
     @property
     def input(self) -> Any:

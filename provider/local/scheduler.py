@@ -256,7 +256,14 @@ class LocalRun:
         return unit_paths(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
     def _inputs(self, step: str, path: Path) -> list[tuple[str, Path]]:
-        return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
+        """The tasks feeding a task; where switch cases meet, the one that finished."""
+        return input_tasks(
+            self.graph,
+            step,
+            path,
+            lambda s, p: self.splits[(s, p)],
+            lambda alternatives: next((t for t in alternatives if t in self.done), alternatives[0]),
+        )
 
     def _completed(self, step: str, path: Path, manifest: TaskManifest) -> None:
         self.done.add((step, path))
@@ -265,7 +272,7 @@ class LocalRun:
         if manifest.foreach is not None:
             width = manifest.foreach.num_splits
             self.splits[(step, path)] = width
-        for child, child_path in child_paths(self.graph, step, path, width):
+        for child, child_path in child_paths(self.graph, step, path, width, manifest.chosen):
             if self.graph[child].is_parallel and child_path[-1] != 0:
                 self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
                 continue

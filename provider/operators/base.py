@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowSkipException
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import TaskManifest
@@ -34,6 +35,7 @@ from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import StepNode
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
+from provider.runtime.topology import Path, on_chosen_path
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -165,6 +167,7 @@ class StepOperatorMixin:
         its task id (also what stays when the step fails)."""
         task_id = str(self.flow_task_id)
         context["label"] = f"task {task_id}"  # type: ignore[typeddict-unknown-key]
+        self.skip_unless_chosen(context["run_id"], task_id)
         request = TaskRequest(
             run_id=context["run_id"],
             step=self.step_name,
@@ -176,6 +179,46 @@ class StepOperatorMixin:
         with_card_link(self, self.flow_cls.graph()[self.step_name])
         push_task_pointer(self, context, request)
         return request
+
+    def skip_unless_chosen(self, run_id: str, task_id: str) -> None:
+        """Skip this task instance (Airflow's skipped state) when no switch case leads to it.
+
+        Only steps on a case of a switch, or where cases meet, are checked: each reads the
+        manifests of its inputs, so a task inside a foreach is skipped for its own item (map
+        index) only, whatever operator runs it. Downstream steps skip in turn (their
+        trigger rule, ``none_failed_min_one_success``, skips a task whose inputs all skipped).
+        """
+        graph = self.flow_cls.graph()
+        if not graph.may_skip(self.step_name):
+            return
+        store = self.datastore()
+        path = path_for(task_id, graph.foreach_depth(self.step_name))
+        manifests: dict[tuple[str, Path], TaskManifest | None] = {}
+
+        def manifest(step: str, at: Path) -> TaskManifest | None:
+            if (step, at) not in manifests:
+                manifests[step, at] = store.read_manifest(run_id, step, task_id_for(at))
+            return manifests[step, at]
+
+        def num_splits(split: str, at: Path) -> int:
+            found = manifest(split, at)
+            return found.foreach.num_splits if found and found.foreach else 0
+
+        def chosen_by(switch: str, at: Path) -> str | None:
+            found = manifest(switch, at)
+            return found.chosen if found else None
+
+        if on_chosen_path(graph, self.step_name, path, num_splits, chosen_by):
+            return
+        choices = [
+            f"*{step}* chose *{found.chosen}*"
+            for (step, _), found in manifests.items()
+            if found is not None and found.chosen
+        ]
+        raise AirflowSkipException(
+            f"Step *{self.step_name}* (task {task_id}) does not run in this run: "
+            + (f"switch {', '.join(choices)}." if choices else "no case of a switch leads to it.")
+        )
 
     def finish_task(self, context: Context, manifest: TaskManifest) -> str | list[str]:
         """The map index label from the manifest, and the pointer to push to XCom."""

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from provider.datastore.flowstore import FlowDataStore, TaskRecord, task_id_for
 from provider.datastore.records import ArtifactEntry, ForeachFrame
+from provider.exceptions import DataStoreError
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
 from provider.runtime.request import TaskRequest
-from provider.runtime.topology import Path, input_tasks
+from provider.runtime.topology import Path, input_tasks, on_chosen_path
 from provider.runtime.values import is_picklable, save_value
 
 
@@ -44,9 +45,16 @@ def resolve_inputs(
 ) -> TaskInputs:
     if node.name == "start":
         return TaskInputs(start_parameters(flow_cls, request, store), [])
+    num_splits = _num_splits(store, request.run_id)
     records = [
         store.task(request.run_id, step, task_id_for(p))
-        for step, p in input_tasks(graph, node.name, path, _num_splits(store, request.run_id))
+        for step, p in input_tasks(
+            graph,
+            node.name,
+            path,
+            num_splits,
+            _the_one_that_ran(graph, node.name, store, request.run_id),
+        )
     ]
     if node.is_join:
         return _join_inputs(flow_cls, graph, node, records)
@@ -102,6 +110,34 @@ def start_parameters(
     )
     constants = {k: v for k, v in flow_constants(flow_cls).items() if is_picklable(v)}
     return {attr: save_value(store, value) for attr, value in {**constants, **values}.items()}
+
+
+def _the_one_that_ran(
+    graph: FlowGraph, step: str, store: FlowDataStore, run_id: str
+) -> Callable[[list[tuple[str, Path]]], tuple[str, Path]]:
+    """Where cases of a switch meet: the input on the cases this run's switches chose (never
+    a task an earlier try of the run left on a case now not chosen)."""
+    chosen: dict[tuple[str, Path], str | None] = {}
+
+    def chosen_by(switch: str, path: Path) -> str | None:
+        if (switch, path) not in chosen:
+            manifest = store.read_manifest(run_id, switch, task_id_for(path))
+            chosen[switch, path] = manifest.chosen if manifest else None
+        return chosen[switch, path]
+
+    def choose(alternatives: list[tuple[str, Path]]) -> tuple[str, Path]:
+        for parent, path in alternatives:
+            if on_chosen_path(graph, parent, path, _num_splits(store, run_id), chosen_by) and (
+                not graph[parent].is_switch or chosen_by(parent, path) == step
+            ):
+                return parent, path
+        names = " or ".join(f"{s}/{task_id_for(p)}" for s, p in alternatives)
+        raise DataStoreError(
+            f"Step *{step}* of run {run_id} reads {names}, but no switch of the run chose "
+            "any of them; the run's switches must have run before it."
+        )
+
+    return choose
 
 
 def _num_splits(store: FlowDataStore, run_id: str) -> Callable[[str, Path], int]:

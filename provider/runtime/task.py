@@ -188,6 +188,11 @@ def _run_step(
         with _environment(env), step_deadline(node), termination_signals(node.name):
             step_func = getattr(flow, node.name)
             step_func(inputs.join_inputs) if node.is_join else step_func()
+            while node.is_recursive and state.transition == [node.name]:
+                # a recursive switch runs again in this task, from the artifacts it has now
+                # (its whole loop is one task, and @timeout bounds the loop)
+                state.transition = None
+                step_func()
     except Exception as exc:
         return _catch(node, request, flow, state, exc)
     return None
@@ -223,6 +228,7 @@ def _persist(
         foreach_stack=tuple(state.foreach_stack),
         foreach=split,
         next=tuple(node.out_funcs),
+        chosen=state.transition[0] if node.is_switch and state.transition else None,
         caught=caught,
         started_at=started,
         finished_at=time.time(),

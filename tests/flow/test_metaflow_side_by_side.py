@@ -66,6 +66,9 @@ SCENARIOS = {
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
     "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
     "merge_conflict": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "merge"}),
+    "switch": Scenario("SwitchFlow", "switch_flow.py"),
+    "switch_slow": Scenario("SwitchFlow", "switch_flow.py", ("--mode", "slow")),
+    "switch_no_case": Scenario("SwitchFlow", "switch_flow.py", ("--mode", "medium")),
 }
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
 NOTES = "some notes\non two lines\n"
@@ -75,6 +78,8 @@ AIRSTEP_EXCEPTION = {
     "UnhandledInMergeArtifactsException": "MergeArtifactsError",
     "InvalidNextException": "ForeachError",
     "TimeoutException": "StepTimeout",
+    # a switch's condition has a value with no case: Metaflow raises a RuntimeError
+    "RuntimeError": "StepError",
 }
 
 
@@ -283,7 +288,13 @@ def test_a_bad_command_line_starts_nothing_and_names_the_option(sides, scenario)
 
 @pytest.mark.parametrize(
     "scenario",
-    ["step_raises", "foreach_over_a_number", "foreach_over_nothing", "merge_conflict"],
+    [
+        "step_raises",
+        "foreach_over_a_number",
+        "foreach_over_nothing",
+        "merge_conflict",
+        "switch_no_case",
+    ],
 )
 def test_a_failed_run_names_the_same_exception(sides, scenario):
     metaflow, airstep = sides

@@ -246,7 +246,7 @@ def test_next_called_twice() -> None:
         def end(self):
             pass
 
-    assert_parts(graph_error(Twice), "step *start*", "exactly once", "branch to both and join them")
+    assert_parts(graph_error(Twice), "step *start*", "exactly once", "use a switch")
 
 
 def test_next_with_no_step() -> None:
@@ -279,7 +279,7 @@ def test_unknown_next_keyword() -> None:
     class Keyword(FlowSpec):
         @step
         def start(self):
-            self.next(self.end, condition="go")
+            self.next(self.end, retries=2)
 
         @step
         def end(self):
@@ -288,8 +288,9 @@ def test_unknown_next_keyword() -> None:
     assert_parts(
         graph_error(Keyword),
         "step *start*",
-        "unknown argument condition=",
+        "unknown argument retries=",
         "foreach='artifact_name'",
+        "condition='artifact_name'",
     )
 
 

@@ -126,8 +126,9 @@ def test_check_validates_without_running(datastore, capsys):
     assert cli(UnjoinedFlow, "check") == 1
     err = capsys.readouterr().err
     assert err.strip() == (
-        "Error: Flow *UnjoinedFlow*: step *end* is reached from a, b, so it must be a join: "
-        "declare it as `def end(self, inputs)`."
+        "Error: Flow *UnjoinedFlow*: step *end* is reached from a, b, which can all run, so it "
+        "must be a join: declare it as `def end(self, inputs)`. (Steps reached only through "
+        "different cases of a switch need no join.)"
     )
     assert not datastore.exists()
 
