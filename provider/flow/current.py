@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from provider.flow.distributed import SINGLE_NODE, GangNode, Parallel
+from provider.flow.project import ProjectInfo, project_info
 from provider.flow.torchrun import TorchRun
 
 
@@ -42,6 +43,8 @@ class Current:
         self._termination_reason: str | None = None
         #: the step's cards (a ``provider.cards.collector.CardCollector``), set by the runtime
         self._card: Any = None
+        #: the flow class of the running task (set when the task's flow object is made)
+        self._flow_cls: type | None = None
 
     def _set(self, info: TaskInfo, checkpoints: Checkpoints) -> None:
         self._info = info
@@ -147,6 +150,40 @@ class Current:
     @property
     def parameter_names(self) -> list[str]:
         return list(self._get("parameter_names") or [])
+
+    # -- @project ----------------------------------------------------------------------------
+    def _project(self) -> ProjectInfo | None:
+        if self._info is None or self._flow_cls is None:
+            return None
+        return project_info(self._flow_cls)
+
+    @property
+    def project_name(self) -> str | None:
+        """The name given to ``@project``; None when the flow has no @project."""
+        info = self._project()
+        return info.project_name if info else None
+
+    @property
+    def branch_name(self) -> str | None:
+        """``user.<name>``, ``test.<branch>``, ``prod`` or ``prod.<branch>``."""
+        info = self._project()
+        return info.branch_name if info else None
+
+    @property
+    def is_user_branch(self) -> bool | None:
+        info = self._project()
+        return info.is_user_branch if info else None
+
+    @property
+    def is_production(self) -> bool | None:
+        info = self._project()
+        return info.is_production if info else None
+
+    @property
+    def project_flow_name(self) -> str | None:
+        """``<project>.<branch>.<FlowName>``: also the id of the flow's Airflow DAG."""
+        info = self._project()
+        return info.project_flow_name if info else None
 
     # -- distributed steps --------------------------------------------------------------------
     @property

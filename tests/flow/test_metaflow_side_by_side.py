@@ -70,9 +70,8 @@ SCENARIOS = {
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
 NOTES = "some notes\non two lines\n"
 
-#: airstep raises its own exception classes for the same causes (README)
+#: where airstep raises a subclass of Metaflow's exception, or its own class (README)
 AIRSTEP_EXCEPTION = {
-    "UnhandledInMergeArtifactsException": "MergeArtifactsError",
     "InvalidNextException": "ForeachError",
     "TimeoutException": "StepTimeout",
 }
