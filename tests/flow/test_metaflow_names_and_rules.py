@@ -146,7 +146,9 @@ def test_a_bad_value_in_the_environment_names_the_variable(flow_dir):
 
 
 def test_branch_production_and_configs_from_the_command_line(flow_dir):
-    value = json.dumps({"timeout": 30, "env": {"GREETING": "given"}, "model": {"name": "v", "layers": []}})
+    value = json.dumps(
+        {"timeout": 30, "env": {"GREETING": "given"}, "model": {"name": "v", "layers": []}}
+    )
     proc = run(flow_dir, top=("--production", "--branch", "feat", "--config-value", "cfg", value))
     assert proc.returncode == 0, proc.stderr
     end = latest_end()
