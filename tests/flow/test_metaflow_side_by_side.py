@@ -46,6 +46,8 @@ class Scenario:
     file: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    #: options before ``run`` (Metaflow's top-level ones: --branch, --config, ...)
+    top: tuple[str, ...] = ()
 
 
 PARAMS = (
@@ -54,6 +56,15 @@ PARAMS = (
     *("--letters", "a;b;c", "--config", '{"b": [1, 2]}', "--token", "t0k"),
     *("--notes", "notes.txt"),
 )
+
+FEATURES_ENV = {
+    "USER": "ada",
+    "USERNAME": "ada",
+    "METAFLOW_RUN_COUNT": "3",
+    "METAFLOW_RUN_MY_WORDS": "a,b",
+    "METAFLOW_RUN_FLAG": "true",
+    "METAFLOW_RUN_GIVEN": "env",
+}
 
 #: run once on each side with ``run ... --run-id-file``; the runs of one flow in this order
 SCENARIOS = {
@@ -66,7 +77,21 @@ SCENARIOS = {
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
     "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
     "merge_conflict": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "merge"}),
+    # parameters from the environment (the command line wins), @project on the user's
+    # branch, the config's default file
+    "features": Scenario("FeaturesFlow", "features_flow.py", ("--given", "cli"), FEATURES_ENV),
+    "features_production": Scenario(
+        "FeaturesFlow",
+        "features_flow.py",
+        env={"USER": "ada", "USERNAME": "ada"},
+        top=("--production", "--branch", "feat", "--config", "cfg", "other_config.json"),
+    ),
+    "missing_config": Scenario(
+        "FeaturesFlow", "features_flow.py", top=("--config", "cfg", "nowhere.json")
+    ),
 }
+#: scenarios that start no run
+NO_RUN = ("bad_value", "missing_required", "missing_config")
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
 NOTES = "some notes\non two lines\n"
 
@@ -121,7 +146,7 @@ def _run_scenario(python: str, folder: Path, env: dict[str, str], name: str) -> 
     scenario = SCENARIOS[name]
     run_id_file = folder / f"{name}.run-id"
     proc = subprocess.run(
-        [python, scenario.file, "--no-pylint", "run", *scenario.args]
+        [python, scenario.file, "--no-pylint", *scenario.top, "run", *scenario.args]
         + ["--run-id-file", str(run_id_file)],
         cwd=folder,
         env={**env, **scenario.env},
@@ -139,7 +164,10 @@ def _run_side(library: str, python: str, folder: Path, env: dict[str, str]) -> S
     for template in TEMPLATES.glob("*_flow.py"):
         text = template.read_text()
         assert AIRSTEP_IMPORT in text, template
-        (folder / template.name).write_text(text.replace(AIRSTEP_IMPORT, f"from {library} import"))
+        # ``from provider.exception import`` is ``from metaflow.exception import`` too
+        (folder / template.name).write_text(text.replace("from provider", f"from {library}"))
+    for config in TEMPLATES.glob("*.json"):
+        (folder / config.name).write_text(config.read_text())
     (folder / "notes.txt").write_text(NOTES)
 
     def run_group(names: list[str]) -> dict[str, Outcome]:
@@ -239,9 +267,7 @@ def test_the_same_runs_start_succeed_and_fail(sides, scenario):
     assert (airstep.run_id is None) == (metaflow.run_id is None)
 
 
-@pytest.mark.parametrize(
-    "scenario", [n for n in SCENARIOS if n not in ("bad_value", "missing_required")]
-)
+@pytest.mark.parametrize("scenario", [n for n in SCENARIOS if n not in NO_RUN])
 def test_the_client_reads_the_same_steps_tasks_and_artifacts(sides, scenario):
     metaflow, airstep = (side.run(scenario) for side in sides)
     assert metaflow["steps"], "Metaflow's run has no steps: nothing would be compared"
@@ -317,3 +343,10 @@ def _scenarios(side: Side, value: str | list[str] | None) -> str | list[str | No
     if isinstance(value, list):
         return [side.scenario_of(v) for v in value]
     return side.scenario_of(value)
+
+
+def test_a_missing_config_file_starts_nothing(sides):
+    for side in sides:
+        outcome = side.outcomes["missing_config"]
+        assert outcome.returncode != 0 and outcome.run_id is None
+        assert "nowhere.json" in outcome.stderr
