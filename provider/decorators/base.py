@@ -58,17 +58,17 @@ class StepDecorator:
         #: names the user gave explicitly (they beat defaults when decorators merge)
         self.explicit: frozenset[str] = frozenset(attributes)
         self.attributes: dict[str, Any] = {**self.defaults, **attributes}
-        #: an argument refers to a Config (config_expr): validated once configs are read
-        self.has_delayed = any(_is_delayed(v) for v in attributes.values())
+        #: arguments that refer to a Config (config_expr): validated once configs are read
+        self.delayed = {k: v for k, v in attributes.items() if _is_delayed(v)}
+        self.has_delayed = bool(self.delayed)
         if not self.has_delayed:
             self.validate()
 
     def resolve_delayed(self, evaluate: Callable[[Any], Any]) -> None:
-        """Replace config references by their values (``evaluate``), then validate."""
-        for attr, value in self.attributes.items():
-            if _is_delayed(value):
-                self.attributes[attr] = evaluate(value)
-        self.has_delayed = False
+        """Give config references their values (``evaluate``), then validate; again whenever
+        the configs are read again (another ``--config``)."""
+        for attr, reference in self.delayed.items():
+            self.attributes[attr] = evaluate(reference)
         self.validate()
 
     def validate(self) -> None:

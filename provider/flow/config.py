@@ -52,7 +52,8 @@ class ConfigValue(dict):  # type: ignore[type-arg]
 
     def _read_only(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
-            "A config value is read-only; copy it first (d = cfg.to_dict()) to change it."
+            "ConfigValue is immutable: a config is read-only in a flow; copy it first "
+            "(d = self.cfg.to_dict()) to change the copy."
         )
 
     __setitem__ = __delitem__ = __setattr__ = __delattr__ = _read_only
@@ -65,8 +66,7 @@ class ConfigValue(dict):  # type: ignore[type-arg]
     def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
         return (ConfigValue, (dict(self),))
 
-    def __repr__(self) -> str:
-        return f"ConfigValue({dict.__repr__(self)})"
+    __repr__ = dict.__repr__  # shown as the plain dict it holds, as in Metaflow
 
 
 def _frozen(value: Any) -> Any:
@@ -276,12 +276,16 @@ def set_config_sources(flow_cls: type, files: Mapping[str, str], values: Mapping
                     f"{name} = Config({name!r}, ...) to the flow."
                 )
     type.__setattr__(flow_cls, "_airstep_config_sources", (dict(files), dict(values)))
+    if "_airstep_graph" in flow_cls.__dict__:  # built with other values: build it again
+        type.__delattr__(flow_cls, "_airstep_graph")
 
 
 def resolve_configs(flow_cls: type) -> dict[str, ConfigValue | None]:
     """Read every config of the flow once, then put the values into decorator arguments."""
     configs = flow_configs(flow_cls)
-    if not configs and not _has_delayed(flow_cls):
+    if not configs:
+        if _has_delayed(flow_cls):  # config_expr in a flow without configs: say which
+            _resolve_references(flow_cls, {})
         return {}
     files, values = flow_cls.__dict__.get("_airstep_config_sources", ({}, {}))
     base_dir = os.path.dirname(os.path.abspath(inspect.getfile(flow_cls)))
@@ -292,12 +296,22 @@ def resolve_configs(flow_cls: type) -> dict[str, ConfigValue | None]:
         )
         config._value = value
         resolved[attr] = value
+    _resolve_references(flow_cls, resolved)
+    return resolved
+
+
+def _resolve_references(flow_cls: type, resolved: dict[str, ConfigValue | None]) -> None:
+    """Config references in step decorator arguments and parameter defaults get values."""
+    flow = flow_cls.__name__
     for func in _steps(flow_cls):
         for deco in getattr(func, "decorators", []):
             if getattr(deco, "has_delayed", False):
-                where = f"@{deco.name} on step *{func.__name__}* of flow *{flow_cls.__name__}*"
+                where = f"@{deco.name} on step *{func.__name__}* of flow *{flow}*"
                 deco.resolve_delayed(lambda v, w=where: v.evaluate(resolved, w))
-    return resolved
+    for param in flow_cls.parameters().values():  # type: ignore[attr-defined]
+        if param.default_ref is not None:
+            where = f"Parameter *{param.name}* of flow *{flow}* (its default)"
+            param.set_default(param.default_ref.evaluate(resolved, where))
 
 
 def evaluate(value: Any, flow_cls: type, where: str) -> Any:
@@ -322,4 +336,4 @@ def _has_delayed(flow_cls: type) -> bool:
         getattr(d, "has_delayed", False)
         for f in _steps(flow_cls)
         for d in getattr(f, "decorators", [])
-    )
+    ) or any(p.default_ref is not None for p in flow_cls.parameters().values())  # type: ignore[attr-defined]

@@ -152,38 +152,42 @@ class Current:
         return list(self._get("parameter_names") or [])
 
     # -- @project ----------------------------------------------------------------------------
-    def _project(self) -> ProjectInfo | None:
-        if self._info is None or self._flow_cls is None:
-            return None
-        return project_info(self._flow_cls)
+    def _project(self, what: str) -> ProjectInfo:
+        """As in Metaflow, the project's names exist only in a running flow with @project
+        (``hasattr(current, "project_name")`` tells)."""
+        info = None
+        if self._info is not None and self._flow_cls is not None:
+            info = project_info(self._flow_cls)
+        if info is None:
+            where = f"flow {self.flow_name}" if self._info is not None else "no running flow"
+            raise AttributeError(
+                f"current.{what} is set only inside a step of a flow with @project "
+                f"(here: {where}); add @project(name=...) to the flow class."
+            )
+        return info
 
     @property
-    def project_name(self) -> str | None:
-        """The name given to ``@project``; None when the flow has no @project."""
-        info = self._project()
-        return info.project_name if info else None
+    def project_name(self) -> str:
+        """The name given to ``@project``."""
+        return self._project("project_name").project_name
 
     @property
-    def branch_name(self) -> str | None:
+    def branch_name(self) -> str:
         """``user.<name>``, ``test.<branch>``, ``prod`` or ``prod.<branch>``."""
-        info = self._project()
-        return info.branch_name if info else None
+        return self._project("branch_name").branch_name
 
     @property
-    def is_user_branch(self) -> bool | None:
-        info = self._project()
-        return info.is_user_branch if info else None
+    def is_user_branch(self) -> bool:
+        return self._project("is_user_branch").is_user_branch
 
     @property
-    def is_production(self) -> bool | None:
-        info = self._project()
-        return info.is_production if info else None
+    def is_production(self) -> bool:
+        return self._project("is_production").is_production
 
     @property
-    def project_flow_name(self) -> str | None:
+    def project_flow_name(self) -> str:
         """``<project>.<branch>.<FlowName>``: also the id of the flow's Airflow DAG."""
-        info = self._project()
-        return info.project_flow_name if info else None
+        return self._project("project_flow_name").project_flow_name
 
     # -- distributed steps --------------------------------------------------------------------
     @property

@@ -126,6 +126,9 @@ def test_a_run_catches_merge_errors_by_metaflows_names_and_reads_configs_and_env
     assert end.model_name == "m1" and end.layers == [1, 2]
     assert end.cfg_seen["model"]["name"] == "m1"
     assert end.cfg.model.layers == [1, 2]
+    assert end.first_layer == 1  # a parameter's default from config_expr, typed by its value
+    assert end.cfg_repr == repr(end.cfg_seen)
+    assert end.cfg_immutable == ["TypeError", "ConfigValue is immutable"]
 
 
 def test_airsteps_environment_name_beats_metaflows(flow_dir):
@@ -147,13 +150,13 @@ def test_a_bad_value_in_the_environment_names_the_variable(flow_dir):
 
 def test_branch_production_and_configs_from_the_command_line(flow_dir):
     value = json.dumps(
-        {"timeout": 30, "env": {"GREETING": "given"}, "model": {"name": "v", "layers": []}}
+        {"timeout": 30, "env": {"GREETING": "given"}, "model": {"name": "v", "layers": [7]}}
     )
     proc = run(flow_dir, top=("--production", "--branch", "feat", "--config-value", "cfg", value))
     assert proc.returncode == 0, proc.stderr
     end = latest_end()
     assert end.project == ["compat_demo", "prod.feat", True, "compat_demo.prod.feat.FeaturesFlow"]
-    assert (end.greeting, end.model_name) == ("given", "v")
+    assert (end.greeting, end.model_name, end.first_layer) == ("given", "v", 7)
 
     proc = run(flow_dir, top=("--production", "--config", "cfg", "other_config.json"))
     assert proc.returncode == 0, proc.stderr
@@ -235,3 +238,36 @@ def test_a_constant_cannot_be_assigned_outside_a_run_either():
         "self.LIMIT = 4"
     )
     flow.other = 1  # any other name is an artifact
+
+
+def test_configs_read_again_give_decorators_and_defaults_new_values(tmp_path):
+    from provider import Config, config_expr, resources
+    from provider.flow.config import set_config_sources
+
+    class ReloadFlow(FlowSpec):
+        cfg = Config("cfg", default_value={"cpu": 2, "n": 1})
+        n = Parameter("n", default=config_expr("cfg.n"))
+
+        @resources(cpu=cfg.cpu)
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    assert ReloadFlow.graph()["start"].decorators["resources"].attributes["cpu"] == 2
+    assert (ReloadFlow.n.default, ReloadFlow.n.type) == (1, int)
+    set_config_sources(ReloadFlow, {}, {"cfg": '{"cpu": 0.5, "n": 4}'})
+    assert ReloadFlow.graph()["start"].decorators["resources"].attributes["cpu"] == 0.5
+    assert ReloadFlow.n.default == 4
+    assert ReloadFlow.cfg.value == {"cpu": 0.5, "n": 4}
+
+
+def test_project_names_are_not_set_outside_a_project_flow():
+    from provider import current
+
+    assert not hasattr(current, "project_name")
+    with pytest.raises(AttributeError, match=r"add @project\(name=...\)"):
+        _ = current.branch_name

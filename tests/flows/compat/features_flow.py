@@ -28,6 +28,7 @@ class FeaturesFlow(FlowSpec):
     my_words = Parameter("my-words", default="x", separator=",")
     flag = Parameter("flag", type=bool, default=False)
     given = Parameter("given", default="default")
+    first_layer = Parameter("first-layer", default=config_expr("cfg.model.layers[0]"))
     RATE = 0.5
 
     @environment(vars=config_expr("cfg.env"))
@@ -74,6 +75,11 @@ class FeaturesFlow(FlowSpec):
     @step
     def end(self):
         self.cfg_seen = dict(self.cfg)
+        self.cfg_repr = repr(self.cfg)
+        try:
+            self.cfg["model"] = None
+        except TypeError as error:
+            self.cfg_immutable = [type(error).__name__, str(error).split(":")[0]]
 
 
 if __name__ == "__main__":
