@@ -82,7 +82,7 @@ def project_info(
             raise MetaflowUnknownUser(
                 f"Flow *{flow}* is in @project {name!r}, whose default branch is "
                 "user.<your name>, but no user name is set: set $USER (or $METAFLOW_USER), "
-                "or choose a branch with --branch NAME."
+                "or choose a branch (--branch NAME, or to_dag(branch=...) for its DAG)."
             )
         branch_name = f"user.{user}"
     return ProjectInfo(

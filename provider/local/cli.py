@@ -220,7 +220,14 @@ def parameters_from_environment(flow_cls: type[FlowSpec]) -> dict[str, str]:
 def _choose_deployment(flow_cls: type[FlowSpec], args: argparse.Namespace) -> None:
     """Configs and the @project branch from the command line, before the graph is built."""
     set_config_sources(flow_cls, dict(args.config_files), dict(args.config_values))
-    fixed = getattr(flow_cls, "_project", None) or {}
+    project = getattr(flow_cls, "_project", None)
+    if project is None and (args.branch or args.production):
+        option = "--branch" if args.branch else "--production"
+        raise FlowDefinitionError(
+            f"Flow *{flow_cls.__name__}* has no @project, so {option} has nothing to choose; "
+            "add @project(name=...) to the flow, or drop the option."
+        )
+    fixed = project or {}
     for option, given in (("branch", args.branch), ("production", args.production or None)):
         if given is not None and fixed.get(option) not in (None, given):
             raise FlowDefinitionError(

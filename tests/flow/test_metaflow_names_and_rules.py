@@ -271,3 +271,29 @@ def test_project_names_are_not_set_outside_a_project_flow():
     assert not hasattr(current, "project_name")
     with pytest.raises(AttributeError, match=r"add @project\(name=...\)"):
         _ = current.branch_name
+
+
+def test_branch_for_a_flow_without_project_is_refused(datastore):
+    proc = subprocess.run(
+        [sys.executable, str(COMPAT / "nested_flow.py"), "--branch", "x", "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "Flow *NestedFlow* has no @project, so --branch has nothing to choose" in proc.stderr
+
+
+def test_no_user_name_for_the_default_branch_names_the_fixes(flow_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("USER", "USERNAME", "SUDO_USER")}
+    proc = subprocess.run(
+        [sys.executable, "features_flow.py", "run"],
+        cwd=flow_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "USER": "root"},
+    )
+    assert proc.returncode == 1
+    assert "Flow *FeaturesFlow* is in @project 'compat_demo'" in proc.stderr
+    assert "--branch NAME, or to_dag(branch=...)" in proc.stderr
