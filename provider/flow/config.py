@@ -162,7 +162,6 @@ class Config(Parameter):
         self.default_value = default_value
         self.parser = parser
         self._value: ConfigValue | None = None
-        self._resolved = False
 
     # ``cfg.cpu`` in the class body (a decorator argument) is a reference into the value
     def __getattr__(self, name: str) -> DelayedConfig:
@@ -296,8 +295,15 @@ def resolve_configs(flow_cls: type) -> dict[str, ConfigValue | None]:
         )
         config._value = value
         resolved[attr] = value
-    _resolve_references(flow_cls, resolved)
+    _resolve_references(flow_cls, _namespace(configs))
     return resolved
+
+
+def _namespace(configs: Mapping[str, Config]) -> dict[str, ConfigValue | None]:
+    """Names a config reference may use: the attribute, and the config's own name (what
+    ``cfg.x`` in the class body refers to before the attribute is known)."""
+    names = {c.name.replace("-", "_"): c.value for c in configs.values()}
+    return {**names, **{attr: c.value for attr, c in configs.items()}}
 
 
 def _resolve_references(flow_cls: type, resolved: dict[str, ConfigValue | None]) -> None:
@@ -318,8 +324,7 @@ def evaluate(value: Any, flow_cls: type, where: str) -> Any:
     """``value``, or what it refers to when it is a config reference (flow decorators)."""
     if not is_delayed(value):
         return value
-    configs = {a: c.value for a, c in flow_configs(flow_cls).items()}
-    return value.evaluate(configs, where)
+    return value.evaluate(_namespace(flow_configs(flow_cls)), where)
 
 
 def _steps(flow_cls: type) -> list[Any]:

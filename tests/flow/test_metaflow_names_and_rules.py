@@ -297,3 +297,30 @@ def test_no_user_name_for_the_default_branch_names_the_fixes(flow_dir):
     assert proc.returncode == 1
     assert "Flow *FeaturesFlow* is in @project 'compat_demo'" in proc.stderr
     assert "--branch NAME, or to_dag(branch=...)" in proc.stderr
+
+
+def test_a_config_named_apart_from_its_attribute_and_a_project_name_from_a_config(monkeypatch):
+    from provider import Config, config_expr, project, resources
+    from provider.flow.project import project_info
+
+    monkeypatch.delenv("AIRSTEP_BRANCH", raising=False)
+    monkeypatch.delenv("METAFLOW_BRANCH", raising=False)
+    monkeypatch.setenv("METAFLOW_OWNER", "ops")
+
+    @project(name=config_expr("settings.project"))
+    class NamedFlow(FlowSpec):
+        settings = Config("my-settings", default_value='{"project": "shop", "cpu": 3}')
+
+        @resources(cpu=settings.cpu)
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    assert NamedFlow.graph()["start"].decorators["resources"].attributes["cpu"] == 3
+    info = project_info(NamedFlow)
+    assert (info.project_name, info.branch_name) == ("shop", "user.ops")
+    assert info.project_flow_name == "shop.user.ops.NamedFlow"
