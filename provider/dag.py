@@ -14,6 +14,14 @@ Parameters
     ``Param`` without a default, which Airflow allows only in unscheduled DAGs.
     The ``start`` task hands the validated values to the runtime.
 
+Projects and configs
+    A ``@project`` flow's DAG id is ``<project>.<branch>.<Flow>`` (the branch from
+    ``to_dag(branch=..., production=...)``, else the environment, else the user's), with
+    ``project:`` / ``project_branch:`` tags, so branches deploy side by side; each task
+    passes the DAG's choice to its step (:func:`provider.flow.project.task_environment`).
+    ``Config`` values are read when the file is parsed and shown in the DAG's doc; they
+    are not ``Param``s.
+
 XCom holds pointers, never data
     Artifacts live in the datastore. A task returns its airstep task id (its
     foreach index path: ``"0"``, ``"3"``, ``"3.5"``); a foreach split returns its
