@@ -246,7 +246,7 @@ def _deployment_doc(flow_cls: type[FlowSpec], project: ProjectInfo | None) -> st
     if configs:
         parts.append("**Configs**, read when this file was parsed:")
         for config in configs.values():
-            text = json.dumps(config.value, indent=2, sort_keys=True)
+            text = json.dumps(config.value, indent=2, sort_keys=True, default=repr)
             parts.append(f"`{config.name}`\n\n```json\n{text}\n```")
     return "\n\n".join(parts)
 

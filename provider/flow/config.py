@@ -139,6 +139,7 @@ class Config(Parameter):
     :param default_value: the value itself: a dict, or a JSON string.
     :param parser: a function (or ``"module.function"``) turning the file's text into a dict.
     :param required: fail when no value is given at all.
+    :param plain: keep the parsed value as it is (any object), not a read-only ConfigValue.
     """
 
     _airstep_delayed = True  # ``@environment(vars=cfg)`` waits for the value too
@@ -151,8 +152,10 @@ class Config(Parameter):
         help: str | None = None,  # noqa: A002 - Metaflow's signature
         required: bool = False,
         parser: str | Callable[[str], Any] | None = None,
+        show_default: bool = True,
+        plain: bool = False,
     ) -> None:
-        super().__init__(name, help=help, required=required, type=str)
+        super().__init__(name, help=help, required=required, type=str, show_default=show_default)
         if default is not None and default_value is not None:
             raise ConfigError(
                 f"Config *{name}* has both default={default!r} and default_value; give one: a "
@@ -161,7 +164,9 @@ class Config(Parameter):
         self.default_file = default
         self.default_value = default_value
         self.parser = parser
-        self._value: ConfigValue | None = None
+        #: the value as parsed (any object), not a read-only ConfigValue
+        self.plain = plain
+        self._value: Any = None
 
     # ``cfg.cpu`` in the class body (a decorator argument) is a reference into the value
     def __getattr__(self, name: str) -> DelayedConfig:
@@ -180,7 +185,7 @@ class Config(Parameter):
         return self._value
 
     @property
-    def value(self) -> ConfigValue | None:
+    def value(self) -> Any:
         return self._value
 
     # -- reading --------------------------------------------------------------------------------
@@ -237,11 +242,14 @@ class Config(Parameter):
             ) from None
         return self._checked(value, where, what)
 
-    def _checked(self, value: Any, where: str, what: str) -> ConfigValue:
+    def _checked(self, value: Any, where: str, what: str) -> Any:
+        if self.plain:
+            return value
         if not isinstance(value, Mapping):
             raise ConfigError(
                 f"{where}: {what} gives a {type(value).__name__} ({value!r:.60}), not a JSON "
-                'object; a config is an object, e.g. {"key": 1}.'
+                'object; a config is an object, e.g. {"key": 1} (or give the Config plain=True '
+                "to keep any value)."
             )
         return ConfigValue(value)
 

@@ -324,3 +324,31 @@ def test_a_config_named_apart_from_its_attribute_and_a_project_name_from_a_confi
     info = project_info(NamedFlow)
     assert (info.project_name, info.branch_name) == ("shop", "user.ops")
     assert info.project_flow_name == "shop.user.ops.NamedFlow"
+
+
+def test_a_plain_config_with_a_parser_keeps_what_the_parser_made(tmp_path, monkeypatch):
+    from provider import Config
+    from provider.exceptions import ConfigError
+
+    (tmp_path / "hosts.txt").write_text("a.example\nb.example\n")
+    monkeypatch.chdir(tmp_path)
+
+    def flow_with(plain: bool) -> type[FlowSpec]:
+        class PlainFlow(FlowSpec):
+            hosts = Config("hosts", default="hosts.txt", parser=str.splitlines, plain=plain)
+
+            @step
+            def start(self):
+                self.next(self.end)
+
+            @step
+            def end(self):
+                pass
+
+        return PlainFlow
+
+    plain = flow_with(plain=True)
+    plain.graph()
+    assert plain.hosts.value == ["a.example", "b.example"]
+    with pytest.raises(ConfigError, match=r"Config \*hosts\* of flow \*PlainFlow\*.*plain=True"):
+        flow_with(plain=False).graph()
