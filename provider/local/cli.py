@@ -137,8 +137,8 @@ def run_cli(
     try:
         _choose_deployment(flow_cls, args)
         graph = flow_cls.graph()
-        info = project_info(flow_cls)
-        if info is not None and args.command in ("run", "resume"):
+        info = project_info(flow_cls) if args.command in ("run", "resume", "check") else None
+        if info is not None:
             print(f"Project: {info.project_name}, Branch: {info.branch_name}", file=sys.stderr)
         if args.command == "show":
             print(graph.describe())
