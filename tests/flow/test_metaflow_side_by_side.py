@@ -73,6 +73,22 @@ SCENARIOS = {
     "params": Scenario("ParamsFlow", "params_flow.py", PARAMS),
     "bad_value": Scenario("ParamsFlow", "params_flow.py", ("--count", "many", "--token", "x")),
     "missing_required": Scenario("ParamsFlow", "params_flow.py", ("--count", "3")),
+    # every kind of parameter from the environment; the command line still wins
+    "params_from_env": Scenario(
+        "ParamsFlow",
+        "params_flow.py",
+        ("--count", "4"),
+        {
+            "METAFLOW_RUN_COUNT": "9",
+            "METAFLOW_RUN_TOKEN": "from-env",
+            "METAFLOW_RUN_NOTES": "notes.txt",
+            "METAFLOW_RUN_LETTERS": "p;q",
+            "METAFLOW_RUN_B1": "yes",
+            "METAFLOW_RUN_B4": "0",
+            "METAFLOW_RUN_RATIO": "0.75",
+            "METAFLOW_RUN_CONFIG": '{"env": [1, 2]}',
+        },
+    ),
     "step_raises": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "raise"}),
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
     "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
@@ -301,9 +317,10 @@ def test_a_bad_command_line_starts_nothing_and_names_the_option(sides, scenario)
     assert options, metaflow.stderr
     for option in options:
         assert option in airstep.stderr
-    # nothing ran: the only run of the flow is the good one
+    # nothing ran: the runs of the flow are the good ones
     for side in sides:
-        assert [side.scenario_of(r) for r in side.read["ParamsFlow"]["runs"]] == ["params"]
+        runs = [side.scenario_of(r) for r in side.read["ParamsFlow"]["runs"]]
+        assert sorted(runs) == ["params", "params_from_env"]
 
 
 @pytest.mark.parametrize(
