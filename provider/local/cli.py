@@ -98,6 +98,8 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
             continue
         kind = "JSON" if param.type is JSONType else param.type.__name__
         default = f" (default {param.default!r})" if param.show_default else ""
+        if param.default_ref is not None:  # known once the configs are read
+            kind, default = "value", f" (default {param.default_ref!r})"
         required = " (required)" if param.required and param.default is None else ""
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if param.type is bool else {}
         group.add_argument(
