@@ -12,6 +12,7 @@ from provider.decorators import (
     environment,
     kubernetes,
     parallel,
+    project,
     resources,
     retry,
     schedule,
@@ -20,6 +21,7 @@ from provider.decorators import (
 )
 from provider.exceptions import (
     AirstepError,
+    ConfigError,
     FlowDefinitionError,
     GraphError,
     InvalidDecoratorError,
@@ -28,7 +30,16 @@ from provider.exceptions import (
     RunFailed,
     StepError,
 )
-from provider.flow import FlowSpec, IncludeFile, JSONType, Parameter, current
+from provider.flow import (
+    Config,
+    ConfigValue,
+    FlowSpec,
+    IncludeFile,
+    JSONType,
+    Parameter,
+    config_expr,
+    current,
+)
 from provider.parallel_map import parallel_imap_unordered, parallel_map
 
 # ``MyFlow()`` and ``MyFlow.to_dag()`` reach the command line and the DAG compiler,
@@ -37,6 +48,9 @@ frontends.register()
 
 __all__ = [
     "AirstepError",
+    "Config",
+    "ConfigError",
+    "ConfigValue",
     "Flow",
     "FlowDefinitionError",
     "FlowSpec",
@@ -55,12 +69,14 @@ __all__ = [
     "batch",
     "card",
     "catch",
+    "config_expr",
     "current",
     "environment",
     "kubernetes",
     "parallel",
     "parallel_imap_unordered",
     "parallel_map",
+    "project",
     "resources",
     "retry",
     "schedule",

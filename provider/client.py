@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from provider.exceptions import DataStoreError
+from provider.exceptions import DataStoreError, MetaflowInvalidPathspec, MetaflowNotFound
 from provider.runtime.processes import attempt_as_seen, run_as_seen
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def _split(pathspec: str, parts: int, what: str) -> list[str]:
     pieces = pathspec.split("/")
     if len(pieces) != parts or not all(pieces):
         example = "/".join(["TrainFlow", "1700000000", "train", "3"][:parts])
-        raise ValueError(f"{what} pathspec {pathspec!r} is invalid; write it as {example!r}.")
+        raise MetaflowInvalidPathspec(
+            f"{what} pathspec {pathspec!r} is invalid; write it as {example!r}."
+        )
     return pieces
 
 
@@ -59,7 +61,7 @@ class Flow:
     def __getitem__(self, run_id: str) -> Run:
         run = Run(f"{self.name}/{run_id}", store=self._store)
         if not run.exists:
-            raise KeyError(f"Flow {self.name} has no run {run_id!r} in {self._store.root}.")
+            raise MetaflowNotFound(f"Flow {self.name} has no run {run_id!r} in {self._store.root}.")
         return run
 
     @property
@@ -136,7 +138,7 @@ class Run:
 
     def __getitem__(self, step: str) -> Step:
         if step not in self._store.list_steps(self.id):
-            raise KeyError(f"Run {self.pathspec} has no step {step!r} (yet).")
+            raise MetaflowNotFound(f"Run {self.pathspec} has no step {step!r} (yet).")
         return Step(f"{self.pathspec}/{step}", store=self._store)
 
     def __contains__(self, step: str) -> bool:
@@ -303,7 +305,7 @@ class Task:
 
     def __getitem__(self, name: str) -> DataArtifact:
         if name not in self._record.artifacts:
-            raise KeyError(f"Task {self.pathspec} has no artifact {name!r}.")
+            raise MetaflowNotFound(f"Task {self.pathspec} has no artifact {name!r}.")
         return DataArtifact(self, name)
 
     def __contains__(self, name: str) -> bool:

@@ -14,6 +14,14 @@ Parameters
     ``Param`` without a default, which Airflow allows only in unscheduled DAGs.
     The ``start`` task hands the validated values to the runtime.
 
+Projects and configs
+    A ``@project`` flow's DAG id is ``<project>.<branch>.<Flow>`` (the branch from
+    ``to_dag(branch=..., production=...)``, else the environment, else the user's), with
+    ``project:`` / ``project_branch:`` tags, so branches deploy side by side; each task
+    passes the DAG's choice to its step (:func:`provider.flow.project.task_environment`).
+    ``Config`` values are read when the file is parsed and shown in the DAG's doc; they
+    are not ``Param``s.
+
 XCom holds pointers, never data
     Artifacts live in the datastore. A task returns its airstep task id (its
     foreach index path: ``"0"``, ``"3"``, ``"3.5"``); a foreach split returns its
@@ -113,6 +121,7 @@ Where steps run
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -124,8 +133,10 @@ from airflow.sdk import DAG, BaseOperator, Param
 
 from provider.decorators.resolve import step_attempts, step_catches
 from provider.exceptions import FlowDefinitionError
+from provider.flow.config import Config, flow_configs
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import JSONType, Parameter
+from provider.flow.project import ProjectInfo, project_info, task_environment
 from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
 from provider.operators.card_link import with_card_link
@@ -158,6 +169,8 @@ def flow_to_dag(
     max_active_tasks: int | None = None,
     max_active_runs: int | None = None,
     step_concurrency: Mapping[str, int] | None = None,
+    branch: str | None = None,
+    production: bool | None = None,
     **dag_kwargs: Any,
 ) -> DAG:
     """The flow as an Airflow DAG (see the module docstring for the mapping).
@@ -171,9 +184,20 @@ def flow_to_dag(
     :param max_active_tasks: running task instances per DAG run.
     :param max_active_runs: DAG runs at once.
     :param step_concurrency: step name -> running task instances of that step per run.
+    :param branch: the ``@project`` branch of this DAG (``test.<branch>``, or ``prod.<branch>``
+        with production); default ``$AIRSTEP_BRANCH`` / ``$METAFLOW_BRANCH``, else the user's.
+    :param production: deploy ``@project``'s production branch; default
+        ``$AIRSTEP_PRODUCTION`` / ``$METAFLOW_PRODUCTION``.
     :param dag_kwargs: any other ``DAG`` argument.
     """
     graph = flow_cls.graph()  # an invalid flow raises here, with the local run's message
+    project = project_info(flow_cls, branch, production)
+    if project is None and (branch is not None or production is not None):
+        raise FlowDefinitionError(
+            f"Flow *{flow_cls.__name__}* has no @project, so to_dag(branch={branch!r}, "
+            f"production={production!r}) has nothing to choose; add @project(name=...) to the "
+            "flow, or drop the arguments."
+        )
     flow_schedule = flow_cls._schedule or {}
     if schedule is None:
         schedule = flow_schedule.get("schedule")
@@ -185,21 +209,22 @@ def flow_to_dag(
             f"start; give *{required[0]}* a default, or drop the schedule."
         )
     doc = _flow_doc(flow_cls)
+    deployment_doc = _deployment_doc(flow_cls, project)
     if start_date is None:
         start_date = pendulum.datetime(
             *DEFAULT_START_DATE, tz=flow_schedule.get("timezone") or "UTC"
         )
     settings: dict[str, Any] = {
         "catchup": False,
-        "doc_md": doc or None,
+        "doc_md": "\n\n".join(filter(None, [doc, deployment_doc])) or None,
         "description": doc.split("\n\n")[0].replace("\n", " ") or None,
-        "tags": list(dict.fromkeys(["airstep", *(tags or [])])),
+        "tags": list(dict.fromkeys(["airstep", *_project_tags(project), *(tags or [])])),
         "max_active_tasks": max_active_tasks,
         "max_active_runs": max_active_runs,
     }
     settings.update(dag_kwargs)
     dag = DAG(
-        dag_id=dag_id or flow_cls.__name__,
+        dag_id=dag_id or (project.project_flow_name if project else flow_cls.__name__),
         schedule=schedule,
         start_date=start_date,
         default_args=dict(default_args or {}),
@@ -207,6 +232,8 @@ def flow_to_dag(
         **{k: v for k, v in settings.items() if v is not None},
     )
     dag.fileloc = _caller_file()
+    #: what every task of this DAG sets so the step names the DAG's branch wherever it runs
+    dag.airstep_task_env = task_environment(project)
     with dag:
         _DagBuilder(flow_cls, graph, _check_concurrency(graph, step_concurrency)).build()
     return dag
@@ -218,15 +245,41 @@ def _flow_doc(flow_cls: type[FlowSpec]) -> str:
     return inspect.cleandoc(flow_cls.__doc__ or getattr(module, "__doc__", None) or "")
 
 
+def _project_tags(project: ProjectInfo | None) -> list[str]:
+    if project is None:
+        return []
+    return [f"project:{project.project_name}", f"project_branch:{project.branch_name}"]
+
+
+def _deployment_doc(flow_cls: type[FlowSpec], project: ProjectInfo | None) -> str:
+    """The project, branch and configs this DAG was made with, for the DAG's page."""
+    parts = []
+    if project is not None:
+        parts.append(
+            f"**Project** `{project.project_name}`, branch `{project.branch_name}`"
+            + (" (production)" if project.is_production else "")
+        )
+    configs = flow_configs(flow_cls)
+    if configs:
+        parts.append("**Configs**, read when this file was parsed:")
+        for config in configs.values():
+            text = json.dumps(config.value, indent=2, sort_keys=True, default=repr)
+            parts.append(f"`{config.name}`\n\n```json\n{text}\n```")
+    return "\n\n".join(parts)
+
+
 # -- parameters ---------------------------------------------------------------------------------
 def _is_required(param: Parameter) -> bool:
-    return param.required and param.default is None
+    return param.required and param.default is None and not isinstance(param, Config)
 
 
 def dag_params(flow_cls: type[FlowSpec]) -> dict[str, Param]:
-    """One ``Param`` per flow parameter, keyed by the parameter's name."""
+    """One ``Param`` per flow parameter, keyed by the parameter's name (a ``Config`` is
+    resolved when the DAG is parsed and shown in its doc, not asked for)."""
     params = {}
     for param in flow_cls.parameters().values():
+        if isinstance(param, Config):
+            continue
         schema: dict[str, Any] = {"description": param.help or None}
         json_type: Any = _ANY_JSON if param.type is JSONType else _JSON_TYPES[param.type]
         if _is_required(param):

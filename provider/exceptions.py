@@ -1,23 +1,37 @@
-"""Every error airstep raises on purpose.
+"""Every error airstep raises on purpose, in one tree.
 
-::
+The tree carries Metaflow's names too (``provider.exception`` is
+``metaflow.exception``'s place), so ``except MissingInMergeArtifactsException``
+works around the same call in both libraries::
 
-    AirstepError
+    AirstepError = MetaflowException
      ├── FlowDefinitionError          a flow is wrong before it runs (parse time)
      │    ├── InvalidDecoratorError   a decorator value or placement is wrong
-     │    └── GraphError              the step graph is wrong (missing step, bad join, ...)
+     │    │    └── InvalidDecoratorAttribute   an argument the decorator does not take
+     │    ├── GraphError              the step graph is wrong (missing step, bad join, ...)
+     │    └── ConfigError             a Config's file or value is missing or not JSON
      ├── ParameterError               a parameter value given at run start is wrong
+     │    ├── ParameterFieldFailed    computing a parameter's field raised
+     │    └── ParameterFieldTypeMismatch   a parameter's field has the wrong type
      ├── StepError                    a step broke a rule while it ran
-     │    ├── ForeachError            foreach target not iterable or empty
-     │    │    └── ForeachTooWide     more items than the executor allows
-     │    ├── MergeArtifactsError     merge_artifacts() met conflicting values
+     │    ├── InvalidNextException    self.next() does not match the graph, or a bad foreach
+     │    │    └── ForeachError       foreach target not iterable or empty
+     │    │         └── ForeachTooWide     more items than the executor allows
+     │    ├── MergeArtifactsError     merge_artifacts() was called wrongly or met a conflict
+     │    │    ├── UnhandledInMergeArtifactsException   values differ between the inputs
+     │    │    └── MissingInMergeArtifactsException     include= names what no input has
      │    ├── StepTimeout             a step ran longer than its @timeout
      │    ├── GangFailed              a node of a @parallel step failed; the others were stopped
      │    └── AttemptFailed           what @catch stores when an attempt failed outside the step
      │         └── TaskCrashed        the attempt's process exited or was killed
-     ├── DataStoreError               an artifact or task record is missing or unreadable
+     ├── DataStoreError = MetaflowDataMissing   an artifact or task record is missing or unreadable
+     ├── MetaflowNotFound             the client has no such run, step or artifact (a KeyError)
+     ├── MetaflowInvalidPathspec      the client got a malformed pathspec (a ValueError)
+     ├── MetaflowUnknownUser          no user name for @project's default branch
      ├── ResourceError                a step asks for more than this machine has
-     └── RunFailed                    a local run ended with failed tasks
+     ├── RunFailed                    a local run ended with failed tasks
+     └── ExternalCommandFailed, MetaflowNamespaceMismatch, MetaflowInternalError,
+         MetaflowTaggingError, CommandException: Metaflow's names, for code that catches them
 
 Each message is a sentence naming the step, the bad value and the fix.
 """
@@ -25,10 +39,31 @@ Each message is a sentence naming the step, the bad value and the fix.
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 
 
 class AirstepError(Exception):
-    """Base class of airstep's own errors."""
+    """Base class of airstep's own errors; also importable as ``MetaflowException``.
+
+    Built like Metaflow's: ``AirstepError(msg, lineno=None, source_file=None)``; ``message``
+    is the text and ``headline`` a short title of the kind of error.
+    """
+
+    headline = "Flow failed"
+
+    def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None):
+        self.line_no = lineno
+        self.source_file = source_file
+        where = f"line {lineno}: " if lineno else (f"{source_file}: " if source_file else "")
+        super().__init__(f"{where}{msg}" if where else msg)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+#: Metaflow's name of the root of the tree
+MetaflowException = AirstepError
 
 
 class FlowDefinitionError(AirstepError):
@@ -39,19 +74,47 @@ class InvalidDecoratorError(FlowDefinitionError):
     """A decorator has a bad value, an unknown keyword, or sits in the wrong place."""
 
 
+class InvalidDecoratorAttribute(InvalidDecoratorError):
+    """A decorator got an argument it does not take."""
+
+    headline = "Unknown decorator attribute"
+
+
 class GraphError(FlowDefinitionError):
     """The graph of steps is not a valid flow."""
+
+
+class ConfigError(FlowDefinitionError):
+    """A ``Config`` cannot be read: no such file, not JSON, or an unknown config name."""
 
 
 class ParameterError(AirstepError):
     """A parameter value is missing or of the wrong type."""
 
 
+class ParameterFieldFailed(ParameterError):
+    """Computing a field of a parameter (e.g. a callable default) raised."""
+
+    headline = "Parameter field failed"
+
+
+class ParameterFieldTypeMismatch(ParameterError):
+    """A field of a parameter has a value of the wrong type."""
+
+    headline = "Parameter field with a mismatching type"
+
+
 class StepError(AirstepError):
     """A step broke one of the flow's rules while running."""
 
 
-class ForeachError(StepError):
+class InvalidNextException(StepError):
+    """``self.next(...)`` does not match the step's source, or its foreach cannot split."""
+
+    headline = "Invalid self.next() transition detected"
+
+
+class ForeachError(InvalidNextException):
     """A foreach target is not iterable, or has more items than allowed."""
 
 
@@ -76,7 +139,31 @@ class ForeachTooWide(ForeachError):
 
 
 class MergeArtifactsError(StepError):
-    """``merge_artifacts`` found an artifact with different values in its inputs."""
+    """``merge_artifacts`` was called outside a join or with include and exclude, or (its
+    subclasses) met values it cannot merge."""
+
+
+class _ArtifactsNamed(MergeArtifactsError):
+    """Carries the names at fault as ``artifact_names``, as Metaflow's class does."""
+
+    def __init__(self, msg: str, artifact_names: Sequence[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(artifact_names)
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        return (type(self), (self.message, self.artifact_names))
+
+
+class UnhandledInMergeArtifactsException(_ArtifactsNamed):
+    """Artifacts whose values differ between the inputs of ``merge_artifacts``."""
+
+    headline = "Unhandled artifacts in merge"
+
+
+class MissingInMergeArtifactsException(_ArtifactsNamed):
+    """``merge_artifacts(include=...)`` names artifacts that no input has."""
+
+    headline = "Missing artifacts in merge"
 
 
 class StepTimeout(StepError):
@@ -126,6 +213,76 @@ class TaskCrashed(AttemptFailed):
 
 class DataStoreError(AirstepError):
     """An artifact, task or run cannot be found or read."""
+
+    headline = "Data missing"
+
+
+#: Metaflow's name for data that cannot be read
+MetaflowDataMissing = DataStoreError
+
+
+class MetaflowNotFound(AirstepError, KeyError):
+    """The client found no such flow, run, step, task or artifact.
+
+    Also a ``KeyError``, so ``except KeyError`` around a lookup keeps working.
+    """
+
+    headline = "Object not found"
+
+    def __str__(self) -> str:  # KeyError would quote the sentence
+        return self.message
+
+
+class MetaflowInvalidPathspec(AirstepError, ValueError):
+    """The client got a pathspec that is not ``Flow/run/step/task``-shaped."""
+
+    headline = "Invalid pathspec"
+
+
+class MetaflowNamespaceMismatch(AirstepError):
+    """An object outside the current namespace (airstep has one namespace: never raised)."""
+
+    headline = "Object not in the current namespace"
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"Object not in namespace {namespace!r}.")
+
+
+class MetaflowUnknownUser(AirstepError):
+    """No user name for ``@project``'s default branch ``user.<name>``."""
+
+    headline = "Unknown user"
+
+    def __init__(self, msg: str = "") -> None:
+        super().__init__(
+            msg
+            or "Could not tell who you are for @project's default branch user.<name>: set "
+            "$METAFLOW_USER or $USER, or choose a branch with --branch NAME."
+        )
+
+
+class MetaflowInternalError(AirstepError):
+    """Something airstep itself got wrong."""
+
+    headline = "Internal error"
+
+
+class MetaflowTaggingError(AirstepError):
+    """A run tag is invalid."""
+
+    headline = "Tagging error"
+
+
+class CommandException(AirstepError):
+    """A command line is invalid."""
+
+    headline = "Invalid command"
+
+
+class ExternalCommandFailed(AirstepError):
+    """A command the flow ran outside Python failed."""
+
+    headline = "External command failed"
 
 
 class ResourceError(AirstepError):

@@ -17,6 +17,7 @@ from provider.decorators.core import (
 )
 from provider.decorators.flow import schedule
 from provider.decorators.parallel import ParallelDecorator, parallel
+from provider.decorators.project import project
 
 __all__ = [
     "BatchDecorator",
@@ -35,6 +36,7 @@ __all__ = [
     "environment",
     "kubernetes",
     "parallel",
+    "project",
     "resources",
     "retry",
     "schedule",

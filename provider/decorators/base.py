@@ -20,7 +20,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from provider.exceptions import InvalidDecoratorError
+from provider.exceptions import InvalidDecoratorAttribute, InvalidDecoratorError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,13 +51,24 @@ class StepDecorator:
         unknown = sorted(set(attributes) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise InvalidDecoratorError(
+            raise InvalidDecoratorAttribute(
                 f"@{self.name} on step *{step_name}* got unknown argument(s) {', '.join(unknown)}; "
                 f"it accepts: {known}."
             )
         #: names the user gave explicitly (they beat defaults when decorators merge)
         self.explicit: frozenset[str] = frozenset(attributes)
         self.attributes: dict[str, Any] = {**self.defaults, **attributes}
+        #: arguments that refer to a Config (config_expr): validated once configs are read
+        self.delayed = {k: v for k, v in attributes.items() if _is_delayed(v)}
+        self.has_delayed = bool(self.delayed)
+        if not self.has_delayed:
+            self.validate()
+
+    def resolve_delayed(self, evaluate: Callable[[Any], Any]) -> None:
+        """Give config references their values (``evaluate``), then validate; again whenever
+        the configs are read again (another ``--config``)."""
+        for attr, reference in self.delayed.items():
+            self.attributes[attr] = evaluate(reference)
         self.validate()
 
     def validate(self) -> None:
@@ -109,6 +120,11 @@ class StepDecorator:
     def __repr__(self) -> str:
         given = ", ".join(f"{k}={self.attributes[k]!r}" for k in sorted(self.explicit))
         return f"@{self.name}({given})"
+
+
+def _is_delayed(value: Any) -> bool:
+    """A reference to a Config's content (``config_expr``), known by its class's marker."""
+    return getattr(type(value), "_airstep_delayed", False)
 
 
 def make_step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:

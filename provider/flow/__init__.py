@@ -1,11 +1,14 @@
 """Flows: FlowSpec, the step graph, parameters and ``current`` (no Airflow)."""
 
+from provider.flow.config import Config, ConfigValue, config_expr
 from provider.flow.current import current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.parameters import IncludeFile, JSONType, Parameter
 from provider.flow.spec import FlowSpec, Inputs
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "FlowGraph",
     "FlowSpec",
     "IncludeFile",
@@ -13,5 +16,6 @@ __all__ = [
     "JSONType",
     "Parameter",
     "StepNode",
+    "config_expr",
     "current",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from provider.flow.distributed import SINGLE_NODE, GangNode, Parallel
+from provider.flow.project import ProjectInfo, project_info
 from provider.flow.torchrun import TorchRun
 
 
@@ -42,6 +43,8 @@ class Current:
         self._termination_reason: str | None = None
         #: the step's cards (a ``provider.cards.collector.CardCollector``), set by the runtime
         self._card: Any = None
+        #: the flow class of the running task (set when the task's flow object is made)
+        self._flow_cls: type | None = None
 
     def _set(self, info: TaskInfo, checkpoints: Checkpoints) -> None:
         self._info = info
@@ -147,6 +150,44 @@ class Current:
     @property
     def parameter_names(self) -> list[str]:
         return list(self._get("parameter_names") or [])
+
+    # -- @project ----------------------------------------------------------------------------
+    def _project(self, what: str) -> ProjectInfo:
+        """As in Metaflow, the project's names exist only in a running flow with @project
+        (``hasattr(current, "project_name")`` tells)."""
+        info = None
+        if self._info is not None and self._flow_cls is not None:
+            info = project_info(self._flow_cls)
+        if info is None:
+            where = f"flow {self.flow_name}" if self._info is not None else "no running flow"
+            raise AttributeError(
+                f"current.{what} is set only inside a step of a flow with @project "
+                f"(here: {where}); add @project(name=...) to the flow class."
+            )
+        return info
+
+    @property
+    def project_name(self) -> str:
+        """The name given to ``@project``."""
+        return self._project("project_name").project_name
+
+    @property
+    def branch_name(self) -> str:
+        """``user.<name>``, ``test.<branch>``, ``prod`` or ``prod.<branch>``."""
+        return self._project("branch_name").branch_name
+
+    @property
+    def is_user_branch(self) -> bool:
+        return self._project("is_user_branch").is_user_branch
+
+    @property
+    def is_production(self) -> bool:
+        return self._project("is_production").is_production
+
+    @property
+    def project_flow_name(self) -> str:
+        """``<project>.<branch>.<FlowName>``: also the id of the flow's Airflow DAG."""
+        return self._project("project_flow_name").project_flow_name
 
     # -- distributed steps --------------------------------------------------------------------
     @property

@@ -7,6 +7,7 @@ A parameter is a class attribute of the flow. Its value is fixed at run start
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from typing import Any
@@ -46,14 +47,24 @@ class Parameter:
         self.help = help or ""
         self.required = required
         self.show_default = show_default
+        #: ``default=config_expr("cfg.x")``: set once the flow's configs are read
+        self.default_ref: Any = None
+        if getattr(builtins.type(default), "_airstep_delayed", False):
+            self.default_ref, default = default, None
+        self._given_type = type
+        self.set_default(default)
+
+    def set_default(self, default: Any) -> None:
+        """Fix the default (and, when no type was given, the type it implies)."""
+        name, separator, type = self.name, self.separator, self._given_type  # noqa: A001
         if type is None:
-            type = (
+            type = (  # noqa: A001
                 default.__class__
                 if default is not None and default.__class__ in _TYPE_NAMES
                 else (JSONType if isinstance(default, dict | list) else str)
             )
         if type in (dict, list):
-            type = JSONType
+            type = JSONType  # noqa: A001
         if type not in _TYPE_NAMES:
             raise ParameterError(
                 f"Parameter *{name}* has type={type!r}; use str, int, float, bool or JSONType."
@@ -80,8 +91,9 @@ class Parameter:
 
     def __set__(self, obj: Any, value: Any) -> None:
         raise AttributeError(
-            f"Parameter *{self.name}* is read-only inside the flow; store a new artifact under "
-            f"another name instead (self.my_{self.attr} = ...)."
+            f"Flow level attributes and Parameters are not modifiable: Parameter *{self.name}* "
+            f"is read-only inside the flow; store a new artifact under another name instead "
+            f"(self.my_{self.attr} = ...)."
         )
 
     def convert(self, value: Any) -> Any:

@@ -14,7 +14,15 @@ import types
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from provider.exceptions import FlowDefinitionError, MergeArtifactsError, StepError
+from provider.exceptions import (
+    FlowDefinitionError,
+    MergeArtifactsError,
+    MissingInMergeArtifactsException,
+    StepError,
+    UnhandledInMergeArtifactsException,
+)
+from provider.flow.config import resolve_configs
+from provider.flow.current import current
 from provider.flow.distributed import max_num_parallel, num_parallel_problem
 from provider.flow.frontends import build_dag, run_cli
 from provider.flow.graph import RESERVED_NAMES, FlowGraph
@@ -34,6 +42,7 @@ class FlowSpec:
 
     def __init__(self, use_cli: bool = True) -> None:
         object.__setattr__(self, "_state", None)
+        current._flow_cls = type(self)  # for current.project_name and friends
         if use_cli:
             run_cli(type(self))
 
@@ -43,6 +52,7 @@ class FlowSpec:
         """The validated step graph (built once per class)."""
         graph = cls.__dict__.get("_airstep_graph")
         if graph is None:
+            resolve_configs(cls)  # decorator arguments may come from configs
             graph = FlowGraph(cls)
             clash = sorted(set(graph.nodes) & {p.attr for p in cls.parameters().values()})
             if clash:
@@ -225,15 +235,17 @@ class FlowSpec:
             else:
                 merged[name] = next(iter(values[name].values()))
         if conflicts:  # nothing is merged when anything conflicts
-            raise MergeArtifactsError(
+            raise UnhandledInMergeArtifactsException(
                 f"Step *{step}* cannot merge artifact(s) {', '.join(sorted(conflicts))}: their "
                 "values differ between the inputs. Set them in the join (self.x = ...) before "
-                f"merging, or pass exclude={sorted(conflicts)!r}."
+                f"merging, or pass exclude={sorted(conflicts)!r}.",
+                sorted(conflicts),
             )
         if missing:
-            raise MergeArtifactsError(
+            raise MissingInMergeArtifactsException(
                 f"Step *{step}*: merge_artifacts(include=...) names {', '.join(missing)}, which "
-                "no input has; remove them from include."
+                "no input has; remove them from include.",
+                missing,
             )
         state.inherited.update(merged)
 
@@ -243,6 +255,15 @@ class FlowSpec:
             raise AttributeError(f"self.{name} is part of FlowSpec and cannot be assigned.")
         if isinstance(getattr(type(self), name, None), Parameter):
             getattr(type(self), name).__set__(self, value)
+        if name in _constant_names(type(self)):
+            state = self.__dict__.get("_state")
+            where = f"step *{state.node.name}* of " if state is not None else ""
+            raise AttributeError(
+                f"Flow level attributes and Parameters are not modifiable: {where}flow "
+                f"*{type(self).__name__}* assigns self.{name} = {_short(value)}, but {name} is "
+                f"a class attribute of the flow; store the new value under another name "
+                f"(self.my_{name} = ...)."
+            )
         cls_attr = getattr(type(self), name, None)
         if callable(cls_attr) and getattr(cls_attr, "is_step", False):
             raise AttributeError(f"self.{name} is a step and cannot be assigned; use another name.")
@@ -295,6 +316,20 @@ def flow_constants(flow_cls: type[FlowSpec]) -> dict[str, Any]:
         ) and not getattr(value, "is_step", False):
             found[name] = value
     return found
+
+
+def _constant_names(flow_cls: type[FlowSpec]) -> frozenset[str]:
+    """The names of :func:`flow_constants`, computed once per class."""
+    names = flow_cls.__dict__.get("_airstep_constant_names")
+    if names is None:
+        names = frozenset(flow_constants(flow_cls))
+        type.__setattr__(flow_cls, "_airstep_constant_names", names)
+    return names
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class InputTask:

@@ -13,9 +13,11 @@ import sys
 from typing import Any, NoReturn
 
 from provider.datastore.flowstore import FlowDataStore
-from provider.exceptions import AirstepError, RunFailed
+from provider.exceptions import AirstepError, FlowDefinitionError, ParameterError, RunFailed
+from provider.flow.config import Config, set_config_sources
 from provider.flow.distributed import DEFAULT_MAX_NUM_PARALLEL, MAX_NUM_PARALLEL_ENV
 from provider.flow.parameters import JSONType
+from provider.flow.project import BRANCH_ENV, PRODUCTION_ENV, project_info
 from provider.flow.spec import FlowSpec
 from provider.local.cards import add_card_commands, run_card_command
 from provider.local.scheduler import LocalRun, new_run_id
@@ -30,6 +32,30 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
     for flags in (("--quiet", "--not-quiet"), ("--pylint", "--no-pylint")):
         for flag in flags:  # Metaflow's top-level switches, so its command lines work as-is
             parser.add_argument(flag, action="store_true", help="accepted; has no effect")
+    parser.add_argument(
+        "--branch", help="@project: run on branch test.BRANCH (prod.BRANCH with --production)"
+    )
+    parser.add_argument(
+        "--production", action="store_true", help="@project: run on the production branch"
+    )
+    parser.add_argument(
+        "--config",
+        nargs=2,
+        action="append",
+        default=[],
+        dest="config_files",
+        metavar=("NAME", "PATH"),
+        help="read Config NAME from the file at PATH (repeatable)",
+    )
+    parser.add_argument(
+        "--config-value",
+        nargs=2,
+        action="append",
+        default=[],
+        dest="config_values",
+        metavar=("NAME", "JSON"),
+        help="give Config NAME as a JSON value (repeatable)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     names = {p.name for p in flow_cls.parameters().values()}
@@ -68,8 +94,12 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
     run.add_argument("--run-id", help="use this run id instead of a new one")
     group = run.add_argument_group("parameters")
     for attr, param in flow_cls.parameters().items():
+        if isinstance(param, Config):  # given before the command: --config NAME PATH
+            continue
         kind = "JSON" if param.type is JSONType else param.type.__name__
         default = f" (default {param.default!r})" if param.show_default else ""
+        if param.default_ref is not None:  # known once the configs are read
+            kind, default = "value", f" (default {param.default_ref!r})"
         required = " (required)" if param.required and param.default is None else ""
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if param.type is bool else {}
         group.add_argument(
@@ -107,7 +137,11 @@ def run_cli(
             parser.error("--max-num-parallel must be at least 1")
         os.environ[MAX_NUM_PARALLEL_ENV] = str(args.max_num_parallel)  # for the graph and tasks
     try:
+        _choose_deployment(flow_cls, args)
         graph = flow_cls.graph()
+        info = project_info(flow_cls) if args.command in ("run", "resume", "check") else None
+        if info is not None:
+            print(f"Project: {info.project_name}, Branch: {info.branch_name}", file=sys.stderr)
         if args.command == "show":
             print(graph.describe())
             return 0
@@ -126,6 +160,7 @@ def run_cli(
                 for key, value in vars(args).items()
                 if key.startswith("param:") and value is not None
             }
+            params = {**parameters_from_environment(flow_cls), **params}
             for attr, param in flow_cls.parameters().items():  # fail before anything runs
                 param.resolve(params.get(attr), base_dir=_flow_dir(flow_cls))
             options.update(params=params)
@@ -157,6 +192,56 @@ def run_cli(
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+#: where a parameter not given on the command line is looked up, first to last
+ENV_PREFIXES = ("AIRSTEP_RUN_", "METAFLOW_RUN_")
+
+
+def parameters_from_environment(flow_cls: type[FlowSpec]) -> dict[str, str]:
+    """Parameters given as ``AIRSTEP_RUN_<NAME>`` or Metaflow's ``METAFLOW_RUN_<NAME>``
+    (the name upper-cased, dashes as underscores); airstep's name wins."""
+    found = {}
+    for attr, param in flow_cls.parameters().items():
+        if isinstance(param, Config):
+            continue
+        for prefix in ENV_PREFIXES:
+            var = prefix + param.name.replace("-", "_").upper()
+            if var in os.environ:
+                try:
+                    param.convert(os.environ[var])
+                except ParameterError as exc:
+                    raise ParameterError(
+                        f"{exc} The value comes from ${var}: fix it, or unset it."
+                    ) from None
+                found[attr] = os.environ[var]
+                break
+    return found
+
+
+def _choose_deployment(flow_cls: type[FlowSpec], args: argparse.Namespace) -> None:
+    """Configs and the @project branch from the command line, before the graph is built."""
+    set_config_sources(flow_cls, dict(args.config_files), dict(args.config_values))
+    project = getattr(flow_cls, "_project", None)
+    if project is None and (args.branch or args.production):
+        option = "--branch" if args.branch else "--production"
+        raise FlowDefinitionError(
+            f"Flow *{flow_cls.__name__}* has no @project, so {option} has nothing to choose; "
+            "add @project(name=...) to the flow, or drop the option."
+        )
+    fixed = project or {}
+    for option, given in (("branch", args.branch), ("production", args.production or None)):
+        if given is not None and fixed.get(option) not in (None, given):
+            raise FlowDefinitionError(
+                f"Flow *{flow_cls.__name__}* sets @project({option}={fixed[option]!r}) and the "
+                f"command line gives --{option}{' ' + given if option == 'branch' else ''}; "
+                "drop one of them."
+            )
+    # the environment carries the choice to every task process of the run
+    if args.branch:
+        os.environ[BRANCH_ENV[0]] = args.branch
+    if args.production:
+        os.environ[PRODUCTION_ENV[0]] = "1"
 
 
 def _flow_dir(flow_cls: type[FlowSpec]) -> str:

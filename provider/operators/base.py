@@ -175,6 +175,8 @@ class StepOperatorMixin:
             attempt=context["ti"].try_number - 1,
             params=self._start_params(context) if self.step_name == "start" else None,
             max_num_splits=max_map_length(),
+            # the DAG's @project branch, so the step names it wherever it runs
+            extra_env=dict(getattr(self.get_dag(), "airstep_task_env", None) or {}),  # type: ignore[attr-defined]
         )
         with_card_link(self, self.flow_cls.graph()[self.step_name])
         push_task_pointer(self, context, request)

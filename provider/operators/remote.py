@@ -109,6 +109,7 @@ class RemoteStepMixin(StepOperatorMixin):
         if request.params is not None:
             args += ["--params-json", json.dumps(request.params)]
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
+        env.update(request.extra_env)
         env.update(aws_connection_env())
         return args, env
 

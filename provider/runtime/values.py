@@ -46,7 +46,7 @@ def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: i
             f"assign it before self.next(), e.g. self.{var} = [...]."
         ) from None
     items: list[Any] | None = None
-    if not isinstance(value, str | bytes | dict):
+    if not isinstance(value, bytes | dict):  # a string splits into its characters
         try:
             items = list(value)
         except TypeError:

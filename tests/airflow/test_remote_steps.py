@@ -126,3 +126,27 @@ def test_gangs_on_kubernetes_and_batch_run_end_to_end(
     fake_k8s.wait_for(lambda: not fake_k8s.jobs.live_objects() or None, timeout=30)
     (batch_job,) = [j for j in local_batch_runner.jobs if j.num_nodes]
     assert batch_job.num_nodes == 2 and batch_job.status == "SUCCEEDED"
+
+
+def test_a_pod_step_names_its_dags_branch_and_reads_the_config(
+    remote_settings, fake_k8s, monkeypatch
+):
+    monkeypatch.setenv("USER", "ada")
+    module = fresh_module(TEST_FLOWS / "remote_project_flow.py")
+    dag = module.RemoteProjectFlow.to_dag(branch="feat")
+    assert dag.dag_id == "remote_demo.test.feat.RemoteProjectFlow"
+    sync_dag(dag)
+    # the pod gets no branch from the worker's environment, only the DAG's choice
+    monkeypatch.setenv("AIRSTEP_BRANCH", "other")
+    run = dag.test()
+    assert run.state == "success", states(run)
+
+    data = Run(f"RemoteProjectFlow/{run.run_id}", root=remote_settings).data
+    assert data.branch == "test.feat"
+    assert data.project_flow_name == "remote_demo.test.feat.RemoteProjectFlow"
+    # the config file travelled with the code; config_expr and cfg.cpu became arguments
+    assert (data.word, data.mode) == ("pod", "from the config")
+    (pod,) = [p for p in fake_k8s.pods.values() if "in" in p["metadata"]["labels"]["airstep/step"]]
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "0.5"
+    assert data.chars == ["p", "o", "d"]
+    assert data.constant_error == "AttributeError"

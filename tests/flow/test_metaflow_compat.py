@@ -84,7 +84,7 @@ def test_class_constants_are_artifacts_of_every_task_including_joins(compat_run)
 def test_merge_artifacts_merges_nothing_on_conflict_and_skips_what_the_join_has(compat_run):
     run, _, _ = compat_run
     join = run["join"].task.data
-    assert join.conflict_error == "MergeArtifactsError"
+    assert join.conflict_error == "UnhandledInMergeArtifactsException"
     assert join.common_after_failed_merge == "MISSING"  # the failed merge set nothing
     assert join.common == 5  # the second merge did; include=["y", "LR"] is not "missing"
     assert join.y == "set in the join"

@@ -46,6 +46,8 @@ class Scenario:
     file: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    #: options before ``run`` (Metaflow's top-level ones: --branch, --config, ...)
+    top: tuple[str, ...] = ()
 
 
 PARAMS = (
@@ -55,6 +57,15 @@ PARAMS = (
     *("--notes", "notes.txt"),
 )
 
+FEATURES_ENV = {
+    "USER": "ada",
+    "USERNAME": "ada",
+    "METAFLOW_RUN_COUNT": "3",
+    "METAFLOW_RUN_MY_WORDS": "a,b",
+    "METAFLOW_RUN_FLAG": "true",
+    "METAFLOW_RUN_GIVEN": "env",
+}
+
 #: run once on each side with ``run ... --run-id-file``; the runs of one flow in this order
 SCENARIOS = {
     "compat": Scenario("CompatFlow", "compat_flow.py", ("--flag", "t", "--tag", "one")),
@@ -62,6 +73,22 @@ SCENARIOS = {
     "params": Scenario("ParamsFlow", "params_flow.py", PARAMS),
     "bad_value": Scenario("ParamsFlow", "params_flow.py", ("--count", "many", "--token", "x")),
     "missing_required": Scenario("ParamsFlow", "params_flow.py", ("--count", "3")),
+    # every kind of parameter from the environment; the command line still wins
+    "params_from_env": Scenario(
+        "ParamsFlow",
+        "params_flow.py",
+        ("--count", "4"),
+        {
+            "METAFLOW_RUN_COUNT": "9",
+            "METAFLOW_RUN_TOKEN": "from-env",
+            "METAFLOW_RUN_NOTES": "notes.txt",
+            "METAFLOW_RUN_LETTERS": "p;q",
+            "METAFLOW_RUN_B1": "yes",
+            "METAFLOW_RUN_B4": "0",
+            "METAFLOW_RUN_RATIO": "0.75",
+            "METAFLOW_RUN_CONFIG": '{"env": [1, 2]}',
+        },
+    ),
     "step_raises": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "raise"}),
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
     "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
@@ -69,13 +96,26 @@ SCENARIOS = {
     "switch": Scenario("SwitchFlow", "switch_flow.py"),
     "switch_slow": Scenario("SwitchFlow", "switch_flow.py", ("--mode", "slow")),
     "switch_no_case": Scenario("SwitchFlow", "switch_flow.py", ("--mode", "medium")),
+    # parameters from the environment (the command line wins), @project on the user's
+    # branch, the config's default file
+    "features": Scenario("FeaturesFlow", "features_flow.py", ("--given", "cli"), FEATURES_ENV),
+    "features_production": Scenario(
+        "FeaturesFlow",
+        "features_flow.py",
+        env={"USER": "ada", "USERNAME": "ada"},
+        top=("--production", "--branch", "feat", "--config", "cfg", "other_config.json"),
+    ),
+    "missing_config": Scenario(
+        "FeaturesFlow", "features_flow.py", top=("--config", "cfg", "nowhere.json")
+    ),
 }
+#: scenarios that start no run
+NO_RUN = ("bad_value", "missing_required", "missing_config")
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
 NOTES = "some notes\non two lines\n"
 
-#: airstep raises its own exception classes for the same causes (README)
+#: where airstep raises a subclass of Metaflow's exception, or its own class (README)
 AIRSTEP_EXCEPTION = {
-    "UnhandledInMergeArtifactsException": "MergeArtifactsError",
     "InvalidNextException": "ForeachError",
     "TimeoutException": "StepTimeout",
     # a switch's condition has a value with no case: Metaflow raises a RuntimeError
@@ -127,7 +167,7 @@ def _run_scenario(python: str, folder: Path, env: dict[str, str], name: str) -> 
     scenario = SCENARIOS[name]
     run_id_file = folder / f"{name}.run-id"
     proc = subprocess.run(
-        [python, scenario.file, "--no-pylint", "run", *scenario.args]
+        [python, scenario.file, "--no-pylint", *scenario.top, "run", *scenario.args]
         + ["--run-id-file", str(run_id_file)],
         cwd=folder,
         env={**env, **scenario.env},
@@ -145,7 +185,10 @@ def _run_side(library: str, python: str, folder: Path, env: dict[str, str]) -> S
     for template in TEMPLATES.glob("*_flow.py"):
         text = template.read_text()
         assert AIRSTEP_IMPORT in text, template
-        (folder / template.name).write_text(text.replace(AIRSTEP_IMPORT, f"from {library} import"))
+        # ``from provider.exception import`` is ``from metaflow.exception import`` too
+        (folder / template.name).write_text(text.replace("from provider", f"from {library}"))
+    for config in TEMPLATES.glob("*.json"):
+        (folder / config.name).write_text(config.read_text())
     (folder / "notes.txt").write_text(NOTES)
 
     def run_group(names: list[str]) -> dict[str, Outcome]:
@@ -245,9 +288,7 @@ def test_the_same_runs_start_succeed_and_fail(sides, scenario):
     assert (airstep.run_id is None) == (metaflow.run_id is None)
 
 
-@pytest.mark.parametrize(
-    "scenario", [n for n in SCENARIOS if n not in ("bad_value", "missing_required")]
-)
+@pytest.mark.parametrize("scenario", [n for n in SCENARIOS if n not in NO_RUN])
 def test_the_client_reads_the_same_steps_tasks_and_artifacts(sides, scenario):
     metaflow, airstep = (side.run(scenario) for side in sides)
     assert metaflow["steps"], "Metaflow's run has no steps: nothing would be compared"
@@ -281,9 +322,10 @@ def test_a_bad_command_line_starts_nothing_and_names_the_option(sides, scenario)
     assert options, metaflow.stderr
     for option in options:
         assert option in airstep.stderr
-    # nothing ran: the only run of the flow is the good one
+    # nothing ran: the runs of the flow are the good ones
     for side in sides:
-        assert [side.scenario_of(r) for r in side.read["ParamsFlow"]["runs"]] == ["params"]
+        runs = [side.scenario_of(r) for r in side.read["ParamsFlow"]["runs"]]
+        assert sorted(runs) == ["params", "params_from_env"]
 
 
 @pytest.mark.parametrize(
@@ -329,3 +371,10 @@ def _scenarios(side: Side, value: str | list[str] | None) -> str | list[str | No
     if isinstance(value, list):
         return [side.scenario_of(v) for v in value]
     return side.scenario_of(value)
+
+
+def test_a_missing_config_file_starts_nothing(sides):
+    for side in sides:
+        outcome = side.outcomes["missing_config"]
+        assert outcome.returncode != 0 and outcome.run_id is None
+        assert "nowhere.json" in outcome.stderr

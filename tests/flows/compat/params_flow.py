@@ -13,6 +13,8 @@ def facts():
         "origin_run_id": current.origin_run_id,
         "is_running_flow": current.is_running_flow,
         "parameter_names": sorted(current.parameter_names),
+        # without @project, current has no project names (an AttributeError)
+        "has_project_name": hasattr(current, "project_name"),
     }
 
 
