@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from provider.exceptions import (
     FlowDefinitionError,
+    InvalidNextException,
     MergeArtifactsError,
     MissingInMergeArtifactsException,
     StepError,
@@ -119,7 +120,7 @@ class FlowSpec:
         ):
             extra = f", foreach={foreach!r}" if foreach else ""
             extra += f", num_parallel={num_parallel!r}" if num_parallel is not None else ""
-            raise StepError(
+            raise InvalidNextException(
                 f"Step *{node.name}* called self.next({', '.join(names)}{extra}) but its source "
                 f"says self.next({', '.join(node.out_funcs)}); self.next() must be a plain call "
                 "that the graph can read."
@@ -128,7 +129,7 @@ class FlowSpec:
             problem = num_parallel_problem(num_parallel, max_num_parallel())
             if problem:
                 source = f" ({node.num_parallel})" if isinstance(node.num_parallel, str) else ""
-                raise StepError(
+                raise InvalidNextException(
                     f"Step *{node.name}* gives num_parallel={num_parallel!r}{source}; {problem}."
                 )
             state.num_parallel = num_parallel
@@ -150,7 +151,7 @@ class FlowSpec:
                 if node.is_switch
                 else ", ".join(node.out_funcs)
             )
-            raise StepError(
+            raise InvalidNextException(
                 f"Step *{node.name}* called self.next() with {given or steps!r}, "
                 f"condition={condition!r}, but its source says self.next({source}); self.next() "
                 "must be a plain call that the graph can read."
