@@ -6,6 +6,10 @@ Importing this package does not import Airflow: a step process starts fast.
 from provider import frontends
 from provider.client import Flow, Run, Step, Task
 from provider.decorators import (
+    USER_SKIP_STEP,
+    FlowMutator,
+    StepMutator,
+    UserStepDecorator,
     batch,
     card,
     catch,
@@ -17,6 +21,7 @@ from provider.decorators import (
     schedule,
     step,
     timeout,
+    user_step_decorator,
 )
 from provider.exceptions import (
     AirstepError,
@@ -39,6 +44,7 @@ __all__ = [
     "AirstepError",
     "Flow",
     "FlowDefinitionError",
+    "FlowMutator",
     "FlowSpec",
     "GraphError",
     "IncludeFile",
@@ -51,7 +57,10 @@ __all__ = [
     "RunFailed",
     "Step",
     "StepError",
+    "StepMutator",
     "Task",
+    "USER_SKIP_STEP",
+    "UserStepDecorator",
     "batch",
     "card",
     "catch",
@@ -66,4 +75,5 @@ __all__ = [
     "schedule",
     "step",
     "timeout",
+    "user_step_decorator",
 ]

@@ -17,18 +17,33 @@ from provider.decorators.core import (
 )
 from provider.decorators.flow import schedule
 from provider.decorators.parallel import ParallelDecorator, parallel
+from provider.decorators.user import (
+    USER_SKIP_STEP,
+    FlowMutator,
+    MutableFlow,
+    MutableStep,
+    StepMutator,
+    UserStepDecorator,
+    user_step_decorator,
+)
 
 __all__ = [
     "BatchDecorator",
     "CardDecorator",
     "CatchDecorator",
     "EnvironmentDecorator",
+    "FlowMutator",
     "KubernetesDecorator",
+    "MutableFlow",
+    "MutableStep",
     "ParallelDecorator",
     "ResourcesDecorator",
     "RetryDecorator",
     "StepDecorator",
+    "StepMutator",
     "TimeoutDecorator",
+    "USER_SKIP_STEP",
+    "UserStepDecorator",
     "batch",
     "card",
     "catch",
@@ -40,4 +55,5 @@ __all__ = [
     "schedule",
     "step",
     "timeout",
+    "user_step_decorator",
 ]

@@ -66,6 +66,7 @@ SCENARIOS = {
     "foreach_over_a_number": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "foreach"}),
     "foreach_over_nothing": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "empty"}),
     "merge_conflict": Scenario("ErrorsFlow", "errors_flow.py", env={"MODE": "merge"}),
+    "user_decorators": Scenario("UserDecoratorsFlow", "user_decorators_flow.py"),
 }
 FLOWS = sorted({s.flow_name for s in SCENARIOS.values()})
 NOTES = "some notes\non two lines\n"
