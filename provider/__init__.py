@@ -4,7 +4,18 @@ Importing this package does not import Airflow: a step process starts fast.
 """
 
 from provider import frontends
-from provider.client import Flow, Run, Step, Task
+from provider.client import (
+    Flow,
+    NamespaceMismatch,
+    Run,
+    Step,
+    Task,
+    TaskException,
+    default_namespace,
+    get_namespace,
+    namespace,
+)
+from provider.datastore.run_tags import TaggingError
 from provider.decorators import (
     USER_SKIP_STEP,
     FlowMutator,
@@ -51,6 +62,7 @@ __all__ = [
     "InvalidDecoratorError",
     "JSONType",
     "MergeArtifactsError",
+    "NamespaceMismatch",
     "Parameter",
     "ParameterError",
     "Run",
@@ -58,15 +70,20 @@ __all__ = [
     "Step",
     "StepError",
     "StepMutator",
+    "TaggingError",
     "Task",
+    "TaskException",
     "USER_SKIP_STEP",
     "UserStepDecorator",
     "batch",
     "card",
     "catch",
     "current",
+    "default_namespace",
     "environment",
+    "get_namespace",
     "kubernetes",
+    "namespace",
     "parallel",
     "parallel_imap_unordered",
     "parallel_map",

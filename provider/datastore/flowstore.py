@@ -37,6 +37,7 @@ from provider.datastore.records import (
     encode,
 )
 from provider.datastore.storage import Storage, storage_for
+from provider.datastore.user import username
 from provider.exceptions import DataStoreError
 
 MANIFEST = "task.json"
@@ -151,6 +152,7 @@ class FlowDataStore:
         Exclusive: of two runs started at once with one id, exactly one gets True.
         """
         key = f"{self.run_prefix(record.run_id)}/{RUN_RECORD}"
+        record = record if record.user else replace(record, user=username())
         return self.storage.put_new(key, encode(record))
 
     def read_run(self, run_id: str) -> RunRecord | None:
@@ -162,7 +164,11 @@ class FlowDataStore:
         if existing is not None:
             return existing
         record = RunRecord(
-            flow=self.flow_name, run_id=run_id, created_at=time.time(), origin_run_id=origin_run_id
+            flow=self.flow_name,
+            run_id=run_id,
+            created_at=time.time(),
+            origin_run_id=origin_run_id,
+            user=username(),
         )
         self.write_run(record)
         return record
