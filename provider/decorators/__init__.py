@@ -17,6 +17,7 @@ from provider.decorators.core import (
 )
 from provider.decorators.flow import schedule
 from provider.decorators.parallel import ParallelDecorator, parallel
+from provider.decorators.secrets import SecretsDecorator, secrets
 from provider.decorators.user import (
     USER_SKIP_STEP,
     FlowMutator,
@@ -39,6 +40,7 @@ __all__ = [
     "ParallelDecorator",
     "ResourcesDecorator",
     "RetryDecorator",
+    "SecretsDecorator",
     "StepDecorator",
     "StepMutator",
     "TimeoutDecorator",
@@ -53,6 +55,7 @@ __all__ = [
     "resources",
     "retry",
     "schedule",
+    "secrets",
     "step",
     "timeout",
     "user_step_decorator",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from provider.decorators.core import ResourcesDecorator
+from provider.decorators.secrets import secrets_environment
 
 
 class StepNode(Protocol):
@@ -96,6 +97,9 @@ def retry_delay_seconds(node: StepNode) -> float:
 
 
 def step_environment(node: StepNode) -> dict[str, str]:
-    """Variables ``@environment`` sets for the step's process."""
+    """Variables ``@environment`` sets for the step's process, and ``@secrets``' values
+    (read now: call it in the task, just before the step runs)."""
     deco = node.decorators.get("environment")
-    return deco.vars if deco else {}
+    env = deco.vars if deco else {}
+    secrets = node.decorators.get("secrets")
+    return {**env, **secrets_environment(node.name, secrets)} if secrets else env

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
+from provider.decorators.secrets import HANDOFF_ARN_VARIABLE
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin, deferral_asked
+from provider.operators.secrets import airflow_handoff, create_batch_handoff, handoff_name
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -195,5 +197,31 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        super().execute(context)
+        handoff = self._hand_off_secrets()
+        try:
+            super().execute(context)
+        finally:
+            if handoff is not None:
+                self._secrets_client().delete_secret(
+                    SecretId=handoff, ForceDeleteWithoutRecovery=True
+                )
         return self.finish_remote_task(context)
+
+    # -- @secrets: Airflow's values reach the job through a Secrets Manager secret -------------
+    def _secrets_client(self) -> Any:
+        return self.hook.get_session(region_name=self.hook.region_name).client(
+            "secretsmanager", endpoint_url=self.hook.conn_config.endpoint_url
+        )
+
+    def _hand_off_secrets(self) -> str | None:
+        """Store the step's Airflow secrets in a new Secrets Manager secret; the job's env
+        gets its ARN (a reference), the job reads it with its role. Returns the ARN."""
+        values = airflow_handoff(self.node)
+        if not values:
+            return None
+        name = handoff_name("airstep", self.flow_cls.__name__, self.step_name)
+        env = create_batch_handoff(self._secrets_client(), name, values)
+        self.container_overrides["environment"] += [
+            {"name": k, "value": v} for k, v in env.items()
+        ]
+        return env[HANDOFF_ARN_VARIABLE]

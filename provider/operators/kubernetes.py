@@ -42,6 +42,7 @@ from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline, startup_seconds
 from provider.operators.remote import RemoteStepMixin, deferral_asked
+from provider.operators.secrets import airflow_handoff, handoff_name
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -241,8 +242,49 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.do_xcom_push = False  # (again, on a retry of this same object)
-        super().execute(context)
+        handoff = self._hand_off_secrets()
+        try:
+            super().execute(context)
+        finally:
+            if handoff is not None:
+                self._delete_handoff(handoff)
         # the pod writes no XCom file, so the provider ran it without the XCom sidecar; what
         # this returns, the task's pointer, is the task's XCom (a mapped step maps over it)
         self.do_xcom_push = True
         return self.finish_remote_task(context)
+
+    # -- @secrets: Airflow's values reach the pod through a Secret made for it -------------------
+    def _hand_off_secrets(self) -> str | None:
+        """Put the step's Airflow secrets in a new Secret and reference its keys from the
+        pod's env (``secretKeyRef``): no value is in the pod spec. Returns its name."""
+        values = airflow_handoff(self.flow_cls.graph()[self.step_name])
+        if not values:
+            return None
+        name = handoff_name(dns_label(self.flow_cls.__name__, self.step_name)[:40], "secrets")
+        body = k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(
+                name=name, labels={"app.kubernetes.io/managed-by": "airstep"}
+            ),
+            string_data=values,
+            type="Opaque",
+        )
+        self.hook.core_v1_client.create_namespaced_secret(self.namespace, body)
+        self.env_vars = [
+            *self.env_vars,
+            *(
+                k8s.V1EnvVar(
+                    name=key,
+                    value_from=k8s.V1EnvVarSource(
+                        secret_key_ref=k8s.V1SecretKeySelector(name=name, key=key)
+                    ),
+                )
+                for key in sorted(values)
+            ),
+        ]
+        return name
+
+    def _delete_handoff(self, name: str) -> None:
+        try:
+            self.hook.core_v1_client.delete_namespaced_secret(name, self.namespace)
+        except Exception as exc:  # noqa: BLE001 - the task's outcome stands; say what is left
+            log.warning("Could not delete the Secret %s in %s: %s", name, self.namespace, exc)
