@@ -84,8 +84,8 @@ _namespace: Any = _DEFAULT
 def default_namespace() -> str:
     """Go back to the default namespace, ``user:<you>`` (your runs), and return it."""
     global _namespace
-    _namespace = f"user:{username()}"
-    return _namespace
+    _namespace = _DEFAULT
+    return f"user:{username()}"
 
 
 def namespace(ns: str | None) -> str | None:
@@ -101,7 +101,8 @@ def namespace(ns: str | None) -> str | None:
 
 def get_namespace() -> str | None:
     """The current namespace: ``user:<you>`` unless :func:`namespace` changed it."""
-    return default_namespace() if _namespace is _DEFAULT else _namespace
+    # the default follows $AIRSTEP_USER (a worker process may serve several users' runs)
+    return f"user:{username()}" if _namespace is _DEFAULT else _namespace
 
 
 def _in_namespace(run: Run) -> bool:

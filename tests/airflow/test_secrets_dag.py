@@ -46,6 +46,7 @@ def airflow_secrets(airflow_db, monkeypatch, moto_server, tmp_path):
     from airflow.models import Connection, Variable
     from airflow.utils.session import create_session
 
+    monkeypatch.setenv("AIRSTEP_USER", "airflow-user")  # the user the worker runs as
     monkeypatch.delenv("AIRFLOW_VAR_API_TOKEN", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_TEAM_DB", raising=False)
     Variable.set("api_token", VALUES["token"])
@@ -118,6 +119,13 @@ def test_secrets_reach_worker_pod_and_job_by_reference_only(
         "AWS_USER": sha(VALUES["aws_user"]),
         "AWS_PASS": sha(VALUES["aws_pass"]),
     }
+
+    # a user-defined wrapper ran in the pod and in the job, where current knows the user
+    assert data.wrapped_in == [("on_batch", "airflow-user", []), ("on_k8s", "airflow-user", [])]
+    assert flow_run.system_tags == {"user:airflow-user", "runtime:airflow"}
+    join = flow_run["join"].task
+    assert sorted(t.step_name for t in join.parent_tasks) == ["on_batch", "on_k8s"]
+    assert sorted(t.step_name for t in flow_run["start"].task.child_tasks) == ["on_batch", "on_k8s"]
 
     # the pod: its spec references a Secret made for it, which is gone now
     (pod,) = [p for p in fake_k8s.pods.values() if "on" in p["metadata"]["labels"]["airstep/step"]]

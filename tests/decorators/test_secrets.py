@@ -120,10 +120,11 @@ def test_a_local_run_reads_every_kind_of_source_and_stores_no_value(
     datastore, moto_server, tmp_path
 ):
     sm = moto_server.client("secretsmanager")
-    sm.create_secret(
-        Name="airstep/test-creds",
-        SecretString=json.dumps({"AWS_USER": VALUES["aws_user"], "AWS_PASS": VALUES["aws_pass"]}),
-    )
+    creds = json.dumps({"AWS_USER": VALUES["aws_user"], "AWS_PASS": VALUES["aws_pass"]})
+    try:
+        sm.create_secret(Name="airstep/test-creds", SecretString=creds)
+    except sm.exceptions.ResourceExistsException:  # the moto server lives for the session
+        sm.put_secret_value(SecretId="airstep/test-creds", SecretString=creds)
     secrets_file = tmp_path / "secrets.env"
     secrets_file.write_text(f"# for the flow\nFILE_KEY={VALUES['file_key']}\n")
     uri = f"postgres://{VALUES['login']}:{VALUES['password'].replace('/', '%2F')}@db.local/x"

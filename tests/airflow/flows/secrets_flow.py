@@ -9,7 +9,7 @@ An Airflow DAG: ``SecretsFlow.to_dag()``.
 import hashlib
 import os
 
-from provider import FlowSpec, batch, kubernetes, secrets, step
+from provider import FlowSpec, batch, current, kubernetes, secrets, step, user_step_decorator
 
 SECRETS_FILE = os.environ.get("SECRETS_FILE", "secrets.env")
 CONNECTION = "airflow-connection.team_db"
@@ -19,6 +19,13 @@ AWS_SECRET = {"type": "aws-secrets-manager", "id": "airstep/test-creds"}
 
 def fingerprints(*names):
     return {n: hashlib.sha256(os.environ[n].encode()).hexdigest() for n in names if n in os.environ}
+
+
+@user_step_decorator
+def where(step_name, flow, inputs):
+    """A team's wrapper: it runs wherever the step runs."""
+    yield
+    flow.wrapped = (step_name, current.username, sorted(current.tags))
 
 
 class SecretsFlow(FlowSpec):
@@ -32,6 +39,7 @@ class SecretsFlow(FlowSpec):
         print(f"start got {len(self.seen_start)} secrets")
         self.next(self.on_k8s, self.on_batch)
 
+    @where
     @kubernetes(secrets=["aws-credentials"])
     @secrets(sources=[CONNECTION, VARIABLE])
     @step
@@ -40,6 +48,7 @@ class SecretsFlow(FlowSpec):
         print(f"pod got {len(self.seen_k8s)} secrets")
         self.next(self.join)
 
+    @where
     @batch(cpu=0.5, memory=512)
     @secrets(sources=[VARIABLE, AWS_SECRET])
     @step
@@ -50,7 +59,8 @@ class SecretsFlow(FlowSpec):
 
     @step
     def join(self, inputs):
-        self.merge_artifacts(inputs)
+        self.wrapped_in = sorted(i.wrapped for i in inputs)
+        self.merge_artifacts(inputs, exclude=["wrapped"])
         self.left_after_step = "API_TOKEN" in os.environ
         self.next(self.end)
 
