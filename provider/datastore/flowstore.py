@@ -152,7 +152,6 @@ class FlowDataStore:
         Exclusive: of two runs started at once with one id, exactly one gets True.
         """
         key = f"{self.run_prefix(record.run_id)}/{RUN_RECORD}"
-        record = record if record.user else replace(record, user=username())
         return self.storage.put_new(key, encode(record))
 
     def read_run(self, run_id: str) -> RunRecord | None:
