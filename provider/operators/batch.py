@@ -197,14 +197,14 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        handoff = self._hand_off_secrets()
+        handoff, extra_env = self.hand_off_secrets()
+        self.container_overrides["environment"] += [
+            {"name": k, "value": v} for k, v in extra_env.items()
+        ]
         try:
             super().execute(context)
         finally:
-            if handoff is not None:
-                self._secrets_client().delete_secret(
-                    SecretId=handoff, ForceDeleteWithoutRecovery=True
-                )
+            self.delete_handoff(handoff)
         return self.finish_remote_task(context)
 
     # -- @secrets: Airflow's values reach the job through a Secrets Manager secret -------------
@@ -213,15 +213,20 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "secretsmanager", endpoint_url=self.hook.conn_config.endpoint_url
         )
 
-    def _hand_off_secrets(self) -> str | None:
+    def hand_off_secrets(self) -> tuple[str | None, dict[str, str]]:
         """Store the step's Airflow secrets in a new Secrets Manager secret; the job's env
-        gets its ARN (a reference), the job reads it with its role. Returns the ARN."""
+        gets its ARN (a reference), the job reads it with its role.
+
+        Returns the ARN (None when the step has no Airflow source) and the env to add.
+        """
         values = airflow_handoff(self.node)
         if not values:
-            return None
+            return None, {}
         name = handoff_name("airstep", self.flow_cls.__name__, self.step_name)
         env = create_batch_handoff(self._secrets_client(), name, values)
-        self.container_overrides["environment"] += [
-            {"name": k, "value": v} for k, v in env.items()
-        ]
-        return env[HANDOFF_ARN_VARIABLE]
+        return env[HANDOFF_ARN_VARIABLE], env
+
+    def delete_handoff(self, arn: str | None) -> None:
+        """Delete the secret :meth:`hand_off_secrets` made, once its job has ended."""
+        if arn is not None:
+            self._secrets_client().delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)

@@ -163,3 +163,27 @@ def test_secrets_reach_worker_pod_and_job_by_reference_only(
         assert not leaks(flow_run[step].task.stdout), step
     out, err = capfd.readouterr()
     assert not leaks(out + err)
+
+
+def test_every_node_of_a_gang_gets_the_secrets(
+    airflow_secrets, remote_settings, fake_k8s, local_batch_runner
+):
+    module = fresh_module(TEST_FLOWS / "secret_gang_flow.py")
+    dag = module.SecretGangFlow.to_dag()
+    sync_dag(dag)
+    run = dag.test()
+    assert run.state == "success", states(run)
+    data = Run(f"SecretGangFlow/{run.run_id}", root=remote_settings).data
+    token = sha(VALUES["token"])
+    assert data.pod_views == [(0, token), (1, token)]
+    assert data.job_views == [(0, token), (1, token)]
+    (job,) = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
+    assert not leaks(json.dumps(job))
+    assert [event for event, _ in fake_k8s.secret_log] == ["created", "deleted"]
+    (batch_job,) = [j for j in local_batch_runner.jobs if j.num_nodes]
+    (nodes,) = batch_job.request["nodeOverrides"]["nodePropertyOverrides"]
+    env = {e["name"]: e["value"] for e in nodes["containerOverrides"]["environment"]}
+    assert env["AIRSTEP_SECRETS_ARN"].startswith("arn:aws:secretsmanager:")
+    assert not leaks(json.dumps(batch_job.request))
+    names = [s["Name"] for s in airflow_secrets.list_secrets()["SecretList"]]
+    assert names == ["airstep/test-creds"]
