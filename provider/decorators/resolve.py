@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from provider.decorators.core import ResourcesDecorator
-from provider.decorators.secrets import secrets_environment
+from provider.decorators.secrets import SecretsError, secrets_environment
 
 
 class StepNode(Protocol):
@@ -102,4 +102,13 @@ def step_environment(node: StepNode) -> dict[str, str]:
     deco = node.decorators.get("environment")
     env = deco.vars if deco else {}
     secrets = node.decorators.get("secrets")
-    return {**env, **secrets_environment(node.name, secrets)} if secrets else env
+    if secrets is None:
+        return env
+    values = secrets_environment(node.name, secrets)
+    both = sorted(set(env) & set(values))
+    if both and not secrets.attributes["allow_override"]:
+        raise SecretsError(
+            f"@secrets on step *{node.name}* sets {', '.join(both)}, which @environment sets "
+            "too; rename one, or pass @secrets(allow_override=True) to let the secret win."
+        )
+    return {**env, **values}

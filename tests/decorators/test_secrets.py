@@ -163,3 +163,18 @@ def test_a_local_run_reads_every_kind_of_source_and_stores_no_value(
     assert not leaked, leaked
     for name, value in VALUES.items():
         assert value not in proc.stdout + proc.stderr, name
+
+
+def test_a_secret_and_environment_setting_one_variable_is_refused(monkeypatch):
+    from provider import environment
+    from provider.decorators.resolve import step_environment
+    from provider.flow.parse import StepNode
+
+    monkeypatch.setenv("AIRFLOW_VAR_MODE", "from-secret")
+    func = environment(vars={"MODE": "plain"})(secrets(sources=["mode"])(step(lambda self: 0)))
+    node = StepNode(name="train", func=func, is_join=False)
+    node.decorators = {d.name: d for d in func.decorators}
+    with pytest.raises(SecretsError, match=r"step \*train\* sets MODE, which @environment sets"):
+        step_environment(node)
+    func.decorators[0].attributes["allow_override"] = True
+    assert step_environment(node) == {"MODE": "from-secret"}
