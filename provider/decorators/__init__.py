@@ -16,17 +16,10 @@ from provider.decorators.core import (
     timeout,
 )
 from provider.decorators.flow import schedule
+from provider.decorators.mutators import FlowMutator, MutableFlow, MutableStep, StepMutator
 from provider.decorators.parallel import ParallelDecorator, parallel
 from provider.decorators.secrets import SecretsDecorator, secrets
-from provider.decorators.user import (
-    USER_SKIP_STEP,
-    FlowMutator,
-    MutableFlow,
-    MutableStep,
-    StepMutator,
-    UserStepDecorator,
-    user_step_decorator,
-)
+from provider.decorators.user import USER_SKIP_STEP, UserStepDecorator, user_step_decorator
 
 __all__ = [
     "BatchDecorator",
