@@ -240,7 +240,8 @@ class MetaflowInvalidPathspec(AirstepError, ValueError):
 
 
 class MetaflowNamespaceMismatch(AirstepError):
-    """An object outside the current namespace (airstep has one namespace: never raised)."""
+    """An object outside the current namespace (the client raises its subclass
+    ``NamespaceMismatch``)."""
 
     headline = "Object not in the current namespace"
 

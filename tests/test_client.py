@@ -195,15 +195,17 @@ def test_attempts_after_a_retry(runs):
 
 def test_private_artifacts_are_readable_by_name_but_not_listed(runs):
     task = runs.good["start"].task
-    assert task.artifacts == ["items", "public", "width"]
-    assert [a.id for a in task] == ["items", "public", "width"]
+    # "name" (the flow's name) as in Metaflow
+    assert task.artifacts == ["items", "name", "public", "width"]
+    assert [a.id for a in task] == ["items", "name", "public", "width"]
+    assert task.data.name == task["name"].data == "ClientFlow"
     assert "_secret" in task and task["_secret"].data == "hidden"
     assert task.artifacts.public.data == "shown"
     with pytest.raises(AttributeError):
         task.data._secret  # noqa: B018
     with pytest.raises(AttributeError):
         task.artifacts._secret  # noqa: B018
-    assert dir(task.data) == ["items", "public", "width"]  # what task.data.<name> reads
+    assert dir(task.data) == ["items", "name", "public", "width"]  # what task.data.<name> reads
 
 
 def test_a_missing_artifact_is_named_with_the_task(runs):

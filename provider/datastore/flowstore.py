@@ -37,6 +37,7 @@ from provider.datastore.records import (
     encode,
 )
 from provider.datastore.storage import Storage, storage_for
+from provider.datastore.user import username
 from provider.exceptions import DataStoreError
 
 MANIFEST = "task.json"
@@ -162,7 +163,11 @@ class FlowDataStore:
         if existing is not None:
             return existing
         record = RunRecord(
-            flow=self.flow_name, run_id=run_id, created_at=time.time(), origin_run_id=origin_run_id
+            flow=self.flow_name,
+            run_id=run_id,
+            created_at=time.time(),
+            origin_run_id=origin_run_id,
+            user=username(),
         )
         self.write_run(record)
         return record

@@ -135,6 +135,17 @@ class RunRecord:
     #: a run whose process died from one still running; None in older records
     pid: int | None = None
     host: str | None = None
+    #: who started the run (``current.username``; the run's ``user:NAME`` tag); None in
+    #: older records
+    user: str | None = None
+    version: int = RECORD_VERSION
+
+
+@dataclass(frozen=True)
+class RunTags:
+    """A run's user tags after ``Run.add_tag`` & co: one record per change, never rewritten."""
+
+    tags: tuple[str, ...] = ()
     version: int = RECORD_VERSION
 
 
@@ -170,8 +181,8 @@ class TaskCards:
     version: int = RECORD_VERSION
 
 
-Record = TaskManifest | AttemptRecord | RunRecord | CheckpointPointer | TaskCards
-R = TypeVar("R", TaskManifest, AttemptRecord, RunRecord, CheckpointPointer, TaskCards)
+Record = TaskManifest | AttemptRecord | RunRecord | CheckpointPointer | TaskCards | RunTags
+R = TypeVar("R", TaskManifest, AttemptRecord, RunRecord, CheckpointPointer, TaskCards, RunTags)
 
 
 def encode(record: Record) -> bytes:
@@ -233,9 +244,10 @@ def _build(kind: type[R], raw: dict[str, Any]) -> R:
         values["cards"] = tuple(
             CardEntry(**{k: v for k, v in c.items() if k in known_entry}) for c in values["cards"]
         )
-    elif kind is RunRecord:
+    elif kind is RunRecord or kind is RunTags:
         values["tags"] = tuple(values.get("tags") or ())
-        values["parameters"] = dict(values.get("parameters") or {})
+        if kind is RunRecord:
+            values["parameters"] = dict(values.get("parameters") or {})
     return kind(**values)
 
 

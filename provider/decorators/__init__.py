@@ -16,20 +16,30 @@ from provider.decorators.core import (
     timeout,
 )
 from provider.decorators.flow import schedule
+from provider.decorators.mutators import FlowMutator, MutableFlow, MutableStep, StepMutator
 from provider.decorators.parallel import ParallelDecorator, parallel
 from provider.decorators.project import project
+from provider.decorators.secrets import SecretsDecorator, secrets
+from provider.decorators.user import USER_SKIP_STEP, UserStepDecorator, user_step_decorator
 
 __all__ = [
     "BatchDecorator",
     "CardDecorator",
     "CatchDecorator",
     "EnvironmentDecorator",
+    "FlowMutator",
     "KubernetesDecorator",
+    "MutableFlow",
+    "MutableStep",
     "ParallelDecorator",
     "ResourcesDecorator",
     "RetryDecorator",
+    "SecretsDecorator",
     "StepDecorator",
+    "StepMutator",
     "TimeoutDecorator",
+    "USER_SKIP_STEP",
+    "UserStepDecorator",
     "batch",
     "card",
     "catch",
@@ -40,6 +50,8 @@ __all__ = [
     "resources",
     "retry",
     "schedule",
+    "secrets",
     "step",
     "timeout",
+    "user_step_decorator",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from provider.decorators.core import ResourcesDecorator
+from provider.decorators.secrets import SecretsError, secrets_environment
 
 
 class StepNode(Protocol):
@@ -96,6 +97,18 @@ def retry_delay_seconds(node: StepNode) -> float:
 
 
 def step_environment(node: StepNode) -> dict[str, str]:
-    """Variables ``@environment`` sets for the step's process."""
+    """Variables ``@environment`` sets for the step's process, and ``@secrets``' values
+    (read now: call it in the task, just before the step runs)."""
     deco = node.decorators.get("environment")
-    return deco.vars if deco else {}
+    env = deco.vars if deco else {}
+    secrets = node.decorators.get("secrets")
+    if secrets is None:
+        return env
+    values = secrets_environment(node.name, secrets)
+    both = sorted(set(env) & set(values))
+    if both and not secrets.attributes["allow_override"]:
+        raise SecretsError(
+            f"@secrets on step *{node.name}* sets {', '.join(both)}, which @environment sets "
+            "too; rename one, or pass @secrets(allow_override=True) to let the secret win."
+        )
+    return {**env, **values}

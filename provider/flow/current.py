@@ -209,6 +209,28 @@ class Current:
         """``current.torch.run("train.py", nproc_per_node=4)``: torchrun across the gang."""
         return TorchRun(self._get("node"), self.step_name)
 
+    # -- who runs the flow, and its tags (namespaces) ------------------------------------------
+    def _set_run_identity(self, username: str, tags: frozenset[str]) -> None:
+        """Set by the runtime from the run record: the run's owner and user tags."""
+        self._identity = (username, frozenset(tags))
+
+    @property
+    def username(self) -> str | None:
+        """Who started the run (``$AIRSTEP_USER``, else the login name)."""
+        return self._identity[0] if self._info is not None and self._identity else None
+
+    @property
+    def namespace(self) -> str | None:
+        """The run's namespace, ``user:<username>``: the client reads it by default."""
+        return f"user:{self.username}" if self.username is not None else None
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's user tags (``run --tag NAME``)."""
+        return self._identity[1] if self._info is not None and self._identity else frozenset()
+
+    _identity: tuple[str, frozenset[str]] | None = None
+
     def __repr__(self) -> str:
         return f"<current {self.pathspec or 'outside a flow'}>"
 

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from provider.datastore.flowstore import RUN_RECORD, FlowDataStore, path_for, task_id_for
 from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
 from provider.datastore.storage import remove_stale_temp_files
+from provider.datastore.user import username
 from provider.decorators.resolve import (
     catch_refusal,
     is_fallback_attempt,
@@ -111,6 +112,7 @@ class LocalRun:
             origin_run_id=self.origin_run_id,
             executor="local",
             tags=self.tags,
+            user=username(),  # the run's owner: its namespace (user:NAME)
             # which process runs the run: a reader then tells a dead run from a running one
             pid=os.getpid(),
             host=this_host(),

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
+from provider.decorators.secrets import HANDOFF_ARN_VARIABLE
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin, deferral_asked
+from provider.operators.secrets import airflow_handoff, create_batch_handoff, handoff_name
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -195,5 +197,36 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        super().execute(context)
+        handoff, extra_env = self.hand_off_secrets()
+        self.container_overrides["environment"] += [
+            {"name": k, "value": v} for k, v in extra_env.items()
+        ]
+        try:
+            super().execute(context)
+        finally:
+            self.delete_handoff(handoff)
         return self.finish_remote_task(context)
+
+    # -- @secrets: Airflow's values reach the job through a Secrets Manager secret -------------
+    def _secrets_client(self) -> Any:
+        return self.hook.get_session(region_name=self.hook.region_name).client(
+            "secretsmanager", endpoint_url=self.hook.conn_config.endpoint_url
+        )
+
+    def hand_off_secrets(self) -> tuple[str | None, dict[str, str]]:
+        """Store the step's Airflow secrets in a new Secrets Manager secret; the job's env
+        gets its ARN (a reference), the job reads it with its role.
+
+        Returns the ARN (None when the step has no Airflow source) and the env to add.
+        """
+        values = airflow_handoff(self.node)
+        if not values:
+            return None, {}
+        name = handoff_name("airstep", self.flow_cls.__name__, self.step_name)
+        env = create_batch_handoff(self._secrets_client(), name, values)
+        return env[HANDOFF_ARN_VARIABLE], env
+
+    def delete_handoff(self, arn: str | None) -> None:
+        """Delete the secret :meth:`hand_off_secrets` made, once its job has ended."""
+        if arn is not None:
+            self._secrets_client().delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)

@@ -42,6 +42,7 @@ from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline, startup_seconds
 from provider.operators.remote import RemoteStepMixin, deferral_asked
+from provider.operators.secrets import airflow_handoff, handoff_name
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -167,6 +168,44 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if v is not None}
 
 
+def hand_off_secrets(
+    hook: Any, namespace: str, flow_cls: type[FlowSpec], step_name: str, env_vars: list[Any]
+) -> tuple[str | None, list[Any]]:
+    """``@secrets``: put the step's Airflow secrets in a new Secret and reference its keys
+    from the pod's env (``secretKeyRef``), so no value is in the pod spec.
+
+    Returns the Secret's name (None when the step has no Airflow source) and the env.
+    """
+    values = airflow_handoff(flow_cls.graph()[step_name])
+    if not values:
+        return None, env_vars
+    name = handoff_name(dns_label(flow_cls.__name__, step_name)[:40], "secrets")
+    body = k8s.V1Secret(
+        metadata=k8s.V1ObjectMeta(name=name, labels={"app.kubernetes.io/managed-by": "airstep"}),
+        string_data=values,
+        type="Opaque",
+    )
+    hook.core_v1_client.create_namespaced_secret(namespace, body)
+    refs = [
+        k8s.V1EnvVar(
+            name=key,
+            value_from=k8s.V1EnvVarSource(
+                secret_key_ref=k8s.V1SecretKeySelector(name=name, key=key)
+            ),
+        )
+        for key in sorted(values)
+    ]
+    return name, [*(env_vars or []), *refs]
+
+
+def delete_handoff(hook: Any, namespace: str, name: str) -> None:
+    """Delete a Secret :func:`hand_off_secrets` made, once its pods have ended."""
+    try:
+        hook.core_v1_client.delete_namespaced_secret(name, namespace)
+    except Exception as exc:  # noqa: BLE001 - the task's outcome stands; say what is left
+        log.warning("Could not delete the Secret %s in %s: %s", name, namespace, exc)
+
+
 class KubernetesPodLink(BaseOperatorLink):
     """A link to the step's pod, from the ``[airstep] kubernetes_pod_link`` template.
 
@@ -241,8 +280,22 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.do_xcom_push = False  # (again, on a retry of this same object)
-        super().execute(context)
+        handoff = self._hand_off_secrets()
+        try:
+            super().execute(context)
+        finally:
+            if handoff is not None:
+                self._delete_handoff(handoff)
         # the pod writes no XCom file, so the provider ran it without the XCom sidecar; what
         # this returns, the task's pointer, is the task's XCom (a mapped step maps over it)
         self.do_xcom_push = True
         return self.finish_remote_task(context)
+
+    def _hand_off_secrets(self) -> str | None:
+        name, self.env_vars = hand_off_secrets(
+            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars
+        )
+        return name
+
+    def _delete_handoff(self, name: str) -> None:
+        delete_handoff(self.hook, self.namespace, name)

@@ -41,7 +41,7 @@ from provider.datastore.flowstore import path_for
 from provider.exceptions import StepError
 from provider.flow.distributed import DEFAULT_MAIN_PORT
 from provider.operators import kubernetes_jobset as jobsets
-from provider.operators.kubernetes import pod_settings
+from provider.operators.kubernetes import delete_handoff, hand_off_secrets, pod_settings
 from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.runtime.gang import gang_size
 from provider.settings import setting
@@ -133,6 +133,9 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.completions = self.parallelism = size
+        handoff, self.env_vars = hand_off_secrets(
+            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars
+        )
         job = self.build_job_request_obj(context)
         name, namespace = job.metadata.name, job.metadata.namespace
         pod = job.spec.template
@@ -190,6 +193,8 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
             self._wait(kind, namespace, name, size)
         finally:
             self._delete_gang()
+            if handoff is not None:
+                delete_handoff(self.hook, namespace, handoff)
         self.do_xcom_push = True
         return self.finish_remote_task(context)
 

@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
 from provider.operators.base import SPLIT_LIMIT_FIX, StepOperatorMixin, max_map_length
+from provider.operators.secrets import use_airflow_secrets
 from provider.runtime.run import run_task
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class StepOperator(StepOperatorMixin, BaseOperator):
 
     def execute(self, context: Context) -> str | list[str]:
         request = self.start_task(context)
+        use_airflow_secrets()  # @secrets: Airflow sources through Airflow's secrets backends
         try:
             manifest = run_task(self.flow_cls, request, self.datastore())
         except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours

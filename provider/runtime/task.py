@@ -20,6 +20,7 @@ import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, path_for
 from provider.datastore.records import AttemptRecord, CaughtException, TaskManifest
+from provider.datastore.run_tags import run_identity
 from provider.decorators.resolve import (
     catch_refusal,
     is_fallback_attempt,
@@ -168,6 +169,7 @@ def _prepare(
         node=request.node,
     )
     current._set(info, store.checkpoints(request.run_id, node.name, request.task_id))
+    current._set_run_identity(*run_identity(store, request.run_id))
     return flow, state
 
 

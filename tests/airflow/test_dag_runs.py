@@ -233,7 +233,7 @@ def test_a_caught_step_whose_process_crashes_gets_a_fallback_try_and_the_run_car
     assert isinstance(err, TaskCrashed)
     assert f"Step *crash* failed in task CrashCatchFlow/{dag_run.run_id}/crash/0" in str(err)
     assert "crashed or was killed" in str(err)
-    assert task.exception == {"exception": "TaskCrashed", "message": str(err), "var": "err"}
+    assert task.caught == {"exception": "TaskCrashed", "message": str(err), "var": "err"}
     data = Run(f"CrashCatchFlow/{dag_run.run_id}", root=s3_bucket).data
     assert data.seen == ("set by start", "TaskCrashed", False)
 

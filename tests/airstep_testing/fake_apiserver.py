@@ -46,10 +46,14 @@ JobSets (jobset.x-k8s.io/v1alpha2, validated against the CRD's schema): ``jobset
 (:class:`~airstep_testing.fake_jobsets.FakeJobSets`, described there) serves
 ``/apis/jobset.x-k8s.io/v1alpha2[/namespaces/{ns}]/jobsets[/{name}[/status]]`` and runs each
 JobSet's Jobs with ``jobs``.
+Secrets: ``/api/v1/namespaces/{ns}/secrets[/{name}]`` (GET, POST, DELETE) keep their data in
+``secrets`` (what ``secretKeyRef`` / ``secretRef`` read); ``secret_log`` lists
+("created" | "deleted", name) in order.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import json
@@ -188,6 +192,7 @@ class FakeKubeApiServer:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fake-k8s-"))
         self.extra_env = dict(extra_env or {})
         self.secrets, self.config_maps = dict(secrets or {}), dict(config_maps or {})
+        self.secret_log: list[tuple[str, str]] = []
         self.substitutions: dict[str, list[str]] = {"python": [python], "python3": [python]}
         self.records: dict[str, _Pod] = {}
         self.events: list[dict] = []
@@ -588,6 +593,35 @@ class FakeKubeApiServer:
             "metadata": {"resourceVersion": str(self._rv)},
         }
 
+    def _secret(self, method: str, ns: str, name: str | None, body) -> tuple[int, dict]:
+        def obj(secret_name: str) -> dict:
+            data = {
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in self.secrets[secret_name].items()
+            }
+            meta = {"name": secret_name, "namespace": ns}
+            return {"kind": "Secret", "apiVersion": "v1", "metadata": meta, "data": data}
+
+        if method == "POST" and name is None:
+            name = body["metadata"]["name"]
+            if name in self.secrets:
+                raise ApiError(409, "AlreadyExists", f'secrets "{name}" already exists')
+            data = {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+            data.update(body.get("stringData") or {})
+            self.secrets[name] = data
+            self.secret_log.append(("created", name))
+            return 201, obj(name)
+        if name is None or name not in self.secrets:
+            raise ApiError(404, "NotFound", f'secrets "{name}" not found')
+        if method == "GET":
+            return 200, obj(name)
+        if method == "DELETE":
+            found = obj(name)
+            del self.secrets[name]
+            self.secret_log.append(("deleted", name))
+            return 200, found
+        raise ApiError(405, "MethodNotAllowed", f"the fake does not support {method} on secrets")
+
     def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict] | _Pod:
         """Serve one request: (status code, JSON object), or the pod whose log is asked for."""
         if method == "GET" and path == "/version":
@@ -619,6 +653,9 @@ class FakeKubeApiServer:
                 "status": {"phase": "Active"},
             }
         pods, listing = r"/api/v1/namespaces/([^/]+)/pods", r"/api/v1(?:/namespaces/([^/]+))?/"
+        if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", path):
+            with self._cv:
+                return self._secret(method, m[1], m[2], body)
         with self._cv:
             if (served := self.jobs.handle(method, path, query, body)) is not None:
                 return served

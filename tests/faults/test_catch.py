@@ -57,7 +57,7 @@ def test_a_crashed_task_is_caught_after_its_retries_and_the_flow_carries_on(
     assert [a["status"] for a in attempts] == ["failed", "failed", "ok"]
     assert [a["exception"] for a in attempts] == ["TaskCrashed", "TaskCrashed", None]
     assert attempts[1]["message"] == cause
-    assert task.exception == {"exception": "TaskCrashed", "message": str(err), "var": "err"}
+    assert task.caught == {"exception": "TaskCrashed", "message": str(err), "var": "err"}
     assert task.current_attempt == 2
     # the fallback inherits the task's inputs, none of the failed attempts' artifacts
     assert "partial" not in task
@@ -97,7 +97,8 @@ def test_without_catch_a_crash_fails_the_run_naming_step_task_and_how_it_ended(
     assert step_runs(tmp_path) == ["boom ran"] * 2
     task = run["boom"]["0"]
     assert [a["status"] for a in task.attempts] == ["failed", "failed"]
-    assert task.exception == {"exception": "TaskCrashed", "message": CRASHES[crash], "var": None}
+    failure = task.exception
+    assert (failure.type, failure.exception) == ("provider.exceptions.TaskCrashed", CRASHES[crash])
     assert not run.successful and "end" not in run
 
 

@@ -45,7 +45,7 @@ def test_a_second_run_with_the_same_id_is_refused_and_the_first_is_untouched(dat
     assert refused(second.stderr, "fixed", datastore)
     run = Flow("RunIdFlow")["fixed"]
     assert run.successful and run.data.result == 10 and run.parameters == {"value": 1}
-    assert run.record["status"] == "ok" and run.tags == {"first"}
+    assert run.record["status"] == "ok" and run.user_tags == {"first"}
     assert FlowDataStore("RunIdFlow").read_run("fixed") == record
     assert attempts(datastore, "fixed") == ["end/0/attempt-0.json", "start/0/attempt-0.json"]
 

@@ -100,7 +100,7 @@ def test_catch_still_catches_a_swallowed_or_blocked_timeout(datastore, tmp_path)
     assert run.wait(timeout=60) == 0, run.output
     slow = Flow("SwallowFlow").latest_run["slow"].task
     assert isinstance(slow.data.late, StepTimeout)
-    assert slow.exception["exception"] == "StepTimeout"
+    assert slow.caught["exception"] == "StepTimeout"
 
     flow = write_flow(tmp_path, "blocked_flow", BLOCKS.replace(TIMEOUT, CAUGHT_TIMEOUT))
     began = time.monotonic()

@@ -43,7 +43,7 @@ def test_the_run_succeeds_with_metaflows_command_line(compat_run):
     assert proc.returncode == 0, proc.stderr
     assert run.successful
     assert (tmp / "run-id").read_text() == run.id
-    assert run.tags == frozenset({"one", "two"})
+    assert run.user_tags == frozenset({"one", "two"})
     assert isinstance(run.created_at, datetime.datetime)
     assert run.data.flag is True
 

@@ -260,7 +260,7 @@ def test_run_id_file_and_tags(resumable, tmp_path):
     assert proc.returncode == 0, proc.stderr
     run = Flow("ResumableFlow").latest_run
     assert id_file.read_text() == run.id
-    assert run.tags == frozenset({"nightly", "v2"})
+    assert run.user_tags == frozenset({"nightly", "v2"})
     assert run.successful and len(run.data.tokens) == 3
 
 
@@ -281,7 +281,7 @@ def test_a_failed_run_keeps_its_tags_and_run_id_file(resumable, tmp_path):
     assert proc.returncode == 1
     assert "RuntimeError: the marker file is there" in proc.stderr
     run = Run(f"ResumableFlow/{id_file.read_text()}")
-    assert run.tags == frozenset({"broken"}) and not run.successful
+    assert run.user_tags == frozenset({"broken"}) and not run.successful
 
 
 def test_resume_reuses_the_finished_tasks_and_reruns_what_failed(resumable, tmp_path):
@@ -351,4 +351,4 @@ def test_a_parameter_named_tag_keeps_its_option(tmp_path, datastore):
     assert proc.returncode == 0, proc.stderr
     run = Flow("TaggedFlow").latest_run
     assert run.data.seen == "blue"
-    assert run.tags == frozenset()
+    assert run.user_tags == frozenset()

@@ -74,7 +74,7 @@ def test_retry_timeout_and_catch(datastore):
     guarded = run["guarded"].task
     assert isinstance(guarded.data.error, ValueError)
     assert guarded.data.tries == 1  # caught on the last of its 2 attempts
-    assert guarded.exception["exception"] == "ValueError"
+    assert guarded.caught["exception"] == "ValueError"
     assert [a["status"] for a in run["flaky"]["0"].attempts] == ["failed", "failed", "ok"]
     assert "retrying in 0 s" in proc.stderr
 

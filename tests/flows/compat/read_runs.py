@@ -17,9 +17,8 @@ from typing import Any
 
 #: private artifacts that flows set, to check they are readable but not listed
 PRIVATE = ("_hidden",)
-#: Metaflow stores ``self.name`` (the flow's class name) as an artifact of every task;
-#: airstep has no such artifact (``current.flow_name`` gives the name in both)
-NOT_COMPARED = {"name"}
+#: a task's metadata compared (the others name hosts, versions and paths)
+METADATA = ("attempt", "attempt-done", "attempt_ok", "user")
 
 
 class Normaliser:
@@ -58,15 +57,26 @@ def attempt(read: Callable[[], Any]) -> Any:
 
 def read_task(task: Any, normal: Normaliser) -> dict[str, Any]:
     seen: dict[str, Any] = {"successful": task.successful, "finished": task.finished}
+    seen["parents"] = sorted(normal(t.pathspec) for t in task.parent_tasks)
+    seen["children"] = sorted(normal(t.pathspec) for t in task.child_tasks)
+    metadata = task.metadata_dict
+    seen["metadata"] = {k: metadata.get(k) for k in METADATA}
+    origin = task.origin_pathspec
+    # the origin run's id differs between the sides: its step and task position are compared
+    seen["origin"] = origin.split("/")[2] if origin else None
+    seen["has_name"] = "name" in task
     if task.finished:
         seen["index"] = task.index
         seen["current_attempt"] = task.current_attempt
-        names = sorted(a.id for a in task if a.id not in NOT_COMPARED)
+        seen["exception"] = task.exception
+        names = sorted(a.id for a in task)
         seen["artifacts"] = {n: normal(task[n].data) for n in names}
         seen["private"] = {n: task[n].data for n in PRIVATE if n in task}
     else:  # a failed task: what a client can still tell about it
         seen["index"] = attempt(lambda: task.index)
-        seen["exception"] = attempt(lambda: getattr(task.exception, "type", None))
+        exception = task.exception
+        ends_with_message = str(exception).rstrip().endswith(exception.exception.rstrip())
+        seen["exception"] = [exception.type, exception.exception, ends_with_message]
     return seen
 
 
@@ -80,7 +90,7 @@ def read_run(client: Any, pathspec: str) -> dict[str, Any]:
         steps[step] = sorted(seen, key=lambda t: json.dumps(t, sort_keys=True))
     data = None
     if run.successful:
-        names = sorted(a.id for a in run["end"].task if a.id not in NOT_COMPARED)
+        names = sorted(a.id for a in run["end"].task)
         data = {n: normal(getattr(run.data, n)) for n in names}
     # Metaflow adds system tags (user:..., metaflow_version:...) to run.tags; its
     # user_tags are the tags the run was given
@@ -89,6 +99,7 @@ def read_run(client: Any, pathspec: str) -> dict[str, Any]:
         "successful": run.successful,
         "finished": run.finished,
         "tags": sorted(tags),
+        "user_tag": sorted(t for t in run.system_tags if t.startswith("user:")),
         "steps": steps,
         "data": data,
     }
@@ -110,12 +121,53 @@ def read_flow(client: Any, name: str) -> dict[str, Any]:
     }
 
 
+def change_tags(client: Any, pathspec: str) -> list[list[str]]:
+    """Add, replace and remove tags of a run; its user tags after each change, and the
+    errors a bad change raises."""
+    run = client.Run(pathspec)
+    seen = []
+    run.add_tag("added")
+    seen.append(sorted(client.Run(pathspec).user_tags))
+    run.replace_tag("added", "replaced")
+    seen.append(sorted(client.Run(pathspec).user_tags))
+    run.add_tags(["x", "y"])
+    run.remove_tags(["x", "replaced"])
+    seen.append(sorted(client.Run(pathspec).user_tags))
+    run.replace_tags(["y"], [])
+    seen.append(sorted(client.Run(pathspec).user_tags))
+    user_tag = next(t for t in run.system_tags if t.startswith("user:"))
+    seen.append(attempt(lambda: run.remove_tag(user_tag)))
+    seen.append(attempt(lambda: run.add_tag("")))
+    return seen
+
+
+def read_namespaces(client: Any, flow: str, user: str) -> dict[str, Any]:
+    """What each namespace shows of a flow's runs."""
+    seen = {"default": client.default_namespace(), "get": client.get_namespace()}
+    seen["mine"] = [r.id for r in client.Flow(flow)]
+    client.namespace("t1")
+    seen["t1"] = [r.id for r in client.Flow(flow)]
+    client.namespace("user:someone-else")
+    seen["other_user"] = attempt(lambda: [r.id for r in client.Flow(flow)])
+    seen["get_other"] = client.get_namespace()
+    client.namespace(None)
+    seen["none"] = sorted(r.id for r in client.Flow(flow))
+    return seen
+
+
 def main() -> None:
     library, *pathspecs = sys.argv[1:]
     client = importlib.import_module(library)
     if library == "metaflow":
         client.namespace(None)
+    tag_runs = [p[len("tags:") :] for p in pathspecs if p.startswith("tags:")]
+    namespaces = [p[len("namespaces:") :] for p in pathspecs if p.startswith("namespaces:")]
+    pathspecs = [p for p in pathspecs if ":" not in p]
     read = {p: read_run(client, p) if "/" in p else read_flow(client, p) for p in pathspecs}
+    for p in tag_runs:
+        read[f"tags:{p}"] = change_tags(client, p)
+    for flow in namespaces:
+        read[f"namespaces:{flow}"] = read_namespaces(client, flow, "test")
     print(json.dumps(read))
 
 

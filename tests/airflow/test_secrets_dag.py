@@ -1,0 +1,189 @@
+"""@secrets under dag.test(): Airflow's Variable and Connection (from the metadata DB, so
+only Airflow's own lookup finds them) reach a step in the worker, in a pod (through a
+Secret made for it and deleted after) and in a Batch job (through a Secrets Manager secret
+made for it and deleted after); no value is in a pod spec, a job, the datastore or a log."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+import uuid
+
+import pytest
+from dagrun_helpers import TEST_FLOWS, states, sync_dag
+
+from provider import Run
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+VALUES = {
+    "login": "dbuser-3c1",
+    "password": "db-pass-8e2f91",
+    "token": "tok-airflow-77ab",
+    "aws_user": "aws-user-2f9d",
+    "aws_pass": "aws-pass-c40e",
+    "file_key": "file-value-b18c",
+}
+
+
+def sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def fresh_module(path):
+    name = f"airstep_secrets_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def airflow_secrets(airflow_db, monkeypatch, moto_server, tmp_path):
+    from airflow.models import Connection, Variable
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("AIRSTEP_USER", "airflow-user")  # the user the worker runs as
+    monkeypatch.delenv("AIRFLOW_VAR_API_TOKEN", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_TEAM_DB", raising=False)
+    Variable.set("api_token", VALUES["token"])
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == "team_db").delete()
+        session.add(
+            Connection(
+                conn_id="team_db",
+                conn_type="postgres",
+                login=VALUES["login"],
+                password=VALUES["password"],
+                host="db.internal",
+            )
+        )
+    sm = moto_server.client("secretsmanager")
+    creds = {"AWS_USER": VALUES["aws_user"], "AWS_PASS": VALUES["aws_pass"]}
+    try:
+        sm.create_secret(Name="airstep/test-creds", SecretString=json.dumps(creds))
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId="airstep/test-creds", SecretString=json.dumps(creds))
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text(f"FILE_KEY={VALUES['file_key']}\n")
+    monkeypatch.setenv("SECRETS_FILE", str(secrets_file))
+    yield sm
+    Variable.delete("api_token")
+
+
+@pytest.fixture
+def remote_settings(
+    monkeypatch, s3_bucket, batch_env, fake_k8s, local_batch_runner, fast_batch_polling, airflow_db
+):
+    monkeypatch.setenv("AIRSTEP_LOCAL_OVERRIDE", "false")
+    monkeypatch.setenv("AIRSTEP_DATASTORE_ROOT", s3_bucket)
+    monkeypatch.setenv("AIRSTEP_BATCH_QUEUE", batch_env)
+    fake_k8s.secrets["aws-credentials"] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return s3_bucket
+
+
+def leaks(text: str) -> list[str]:
+    return [name for name, value in VALUES.items() if value in text]
+
+
+def test_secrets_reach_worker_pod_and_job_by_reference_only(
+    airflow_secrets, remote_settings, fake_k8s, local_batch_runner, moto_server, capfd
+):
+    module = fresh_module(TEST_FLOWS / "secrets_flow.py")
+    dag = module.SecretsFlow.to_dag()
+    sync_dag(dag)
+    run = dag.test()
+    assert run.state == "success", states(run)
+
+    flow_run = Run(f"SecretsFlow/{run.run_id}", root=remote_settings)
+    data = flow_run.data
+    # every value arrived where the step ran
+    assert data.seen_start["TEAM_DB_LOGIN"] == sha(VALUES["login"])
+    assert data.seen_start["TEAM_DB_PASSWORD"] == sha(VALUES["password"])
+    assert data.seen_start["API_TOKEN"] == sha(VALUES["token"])
+    assert data.seen_start["AWS_USER"] == sha(VALUES["aws_user"])
+    assert data.seen_start["FILE_KEY"] == sha(VALUES["file_key"])
+    assert data.seen_k8s == {
+        "TEAM_DB_LOGIN": sha(VALUES["login"]),
+        "TEAM_DB_PASSWORD": sha(VALUES["password"]),
+        "API_TOKEN": sha(VALUES["token"]),
+    }
+    assert data.seen_batch == {
+        "API_TOKEN": sha(VALUES["token"]),
+        "AWS_USER": sha(VALUES["aws_user"]),
+        "AWS_PASS": sha(VALUES["aws_pass"]),
+    }
+
+    # a user-defined wrapper ran in the pod and in the job, where current knows the user
+    assert data.wrapped_in == [("on_batch", "airflow-user", []), ("on_k8s", "airflow-user", [])]
+    assert flow_run.system_tags == {"user:airflow-user", "runtime:airflow"}
+    join = flow_run["join"].task
+    assert sorted(t.step_name for t in join.parent_tasks) == ["on_batch", "on_k8s"]
+    assert sorted(t.step_name for t in flow_run["start"].task.child_tasks) == ["on_batch", "on_k8s"]
+
+    # the pod: its spec references a Secret made for it, which is gone now
+    (pod,) = [p for p in fake_k8s.pods.values() if "on" in p["metadata"]["labels"]["airstep/step"]]
+    assert not leaks(json.dumps(pod))
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    ref = env["AIRFLOW_VAR_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert env["AIRFLOW_CONN_TEAM_DB"]["valueFrom"]["secretKeyRef"]["name"] == ref["name"]
+    assert fake_k8s.secret_log == [("created", ref["name"]), ("deleted", ref["name"])]
+    assert ref["name"] not in fake_k8s.secrets
+
+    # the Batch job: its environment names a Secrets Manager secret, deleted now
+    (job,) = [j for j in local_batch_runner.jobs if "on_batch" in " ".join(j.command)]
+    assert not leaks(json.dumps(job.environment)) and not leaks(" ".join(job.command))
+    arn = job.environment["AIRSTEP_SECRETS_ARN"]
+    names = [s["Name"] for s in airflow_secrets.list_secrets()["SecretList"]]
+    assert names == ["airstep/test-creds"], f"the handoff {arn} is left"
+    batch = moto_server.client("batch")
+    definitions = batch.describe_job_definitions()["jobDefinitions"]
+    assert definitions and not leaks(json.dumps(definitions, default=str))
+
+    # nothing in the datastore, the steps' logs or the Airflow task logs
+    s3 = moto_server.client("s3")
+    bucket, prefix = remote_settings[len("s3://") :].split("/", 1)
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+    assert keys
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert not leaks(body.decode("latin-1")), key
+    for step in ("start", "on_k8s", "on_batch"):
+        assert "got" in flow_run[step].task.stdout
+        assert not leaks(flow_run[step].task.stdout), step
+    out, err = capfd.readouterr()
+    assert not leaks(out + err)
+
+
+def test_every_node_of_a_gang_gets_the_secrets(
+    airflow_secrets, remote_settings, fake_k8s, local_batch_runner
+):
+    module = fresh_module(TEST_FLOWS / "secret_gang_flow.py")
+    dag = module.SecretGangFlow.to_dag()
+    sync_dag(dag)
+    run = dag.test()
+    assert run.state == "success", states(run)
+    data = Run(f"SecretGangFlow/{run.run_id}", root=remote_settings).data
+    token = sha(VALUES["token"])
+    assert data.pod_views == [(0, token), (1, token)]
+    assert data.job_views == [(0, token), (1, token)]
+    (job,) = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
+    assert not leaks(json.dumps(job))
+    assert [event for event, _ in fake_k8s.secret_log] == ["created", "deleted"]
+    (batch_job,) = [j for j in local_batch_runner.jobs if j.num_nodes]
+    (nodes,) = batch_job.request["nodeOverrides"]["nodePropertyOverrides"]
+    env = {e["name"]: e["value"] for e in nodes["containerOverrides"]["environment"]}
+    assert env["AIRSTEP_SECRETS_ARN"].startswith("arn:aws:secretsmanager:")
+    assert not leaks(json.dumps(batch_job.request))
+    names = [s["Name"] for s in airflow_secrets.list_secrets()["SecretList"]]
+    assert names == ["airstep/test-creds"]
