@@ -34,7 +34,12 @@ ENV_PARAMS = {
 
 
 @pytest.fixture
-def flow_dir(tmp_path, datastore) -> Path:
+def flow_dir(tmp_path, datastore, monkeypatch) -> Path:
+    # the runs are ada's: the client's default namespace is the reader's own runs
+    for name in ("AIRSTEP_USER", "METAFLOW_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("USER", "ada")
+    monkeypatch.setenv("USERNAME", "ada")
     for name in ("features_flow.py", "features_config.json", "other_config.json"):
         shutil.copy(COMPAT / name, tmp_path / name)
     return tmp_path

@@ -158,8 +158,7 @@ def read_namespaces(client: Any, flow: str, user: str) -> dict[str, Any]:
 def main() -> None:
     library, *pathspecs = sys.argv[1:]
     client = importlib.import_module(library)
-    if library == "metaflow":
-        client.namespace(None)
+    client.namespace(None)  # runs of every user (some scenarios run as another user)
     tag_runs = [p[len("tags:") :] for p in pathspecs if p.startswith("tags:")]
     namespaces = [p[len("namespaces:") :] for p in pathspecs if p.startswith("namespaces:")]
     pathspecs = [p for p in pathspecs if ":" not in p]
