@@ -20,6 +20,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import cloudpickle
@@ -29,6 +30,10 @@ from provider.datastore.storage import Storage
 from provider.exceptions import DataStoreError
 
 SPOOL_LIMIT = 8 * 1024 * 1024
+#: a pickle of at most this many bytes is compressed in one call, which sizes zstd's tables
+#: to it; a streaming compressor allocates them for its whole window (about a megabyte that
+#: every task process would touch afresh to store one small value)
+SMALL_WRITE = 128 * 1024
 COMPRESSION_LEVEL = 3
 #: a blob whose compressed bytes are fewer than this is read whole and verified before it is
 #: unpickled (as long as its pickle is at most SMALL_PICKLE bytes); larger ones stream
@@ -87,20 +92,31 @@ class _Spool:
 
 
 class _HashingWriter:
-    """The file pickle writes to: hashes the raw bytes and feeds the compressor."""
+    """The file pickle writes to: hashes the raw bytes and keeps the first SMALL_WRITE of
+    them; past that it opens the streaming compressor and feeds it."""
 
-    def __init__(self, sink: Any) -> None:
+    def __init__(self, open_sink: Callable[[], Any]) -> None:
         self.hash = hashlib.sha256()
         self.size = 0
-        self._sink = sink
+        #: the pickle while it is small (the sink is not opened then)
+        self.head = bytearray()
+        self.sink: Any = None
+        self._open_sink = open_sink
         #: what writing the bytes raised, to tell it from what pickling raised
         self.sink_error: BaseException | None = None
 
     def write(self, data: Any) -> int:
         self.hash.update(data)
         self.size += len(memoryview(data).cast("B"))
+        if self.sink is None and self.size <= SMALL_WRITE:
+            self.head += data
+            return len(data)
         try:
-            self._sink.write(data)
+            if self.sink is None:
+                self.sink = self._open_sink()
+                self.sink.write(bytes(self.head))
+                self.head = bytearray()
+            self.sink.write(data)
         except BaseException as exc:
             self.sink_error = exc
             raise
@@ -119,10 +135,11 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
     """
     spool = _Spool(storage.temp_dir())
     try:
-        compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
-            spool, closefd=False, write_return_read=True
+        writer = _HashingWriter(
+            lambda: zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
+                spool, closefd=False, write_return_read=True
+            )
         )
-        writer = _HashingWriter(compressor)
         try:
             cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -130,10 +147,15 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
                 raise
             # one type for "this value cannot be pickled", whatever the value raised
             raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
-        compressor.flush(zstandard.FLUSH_FRAME)
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
         key = blob_key(prefix, ref.sha)
-        data = spool.value()
+        if writer.sink is None:  # small: one call, with tables sized to the pickle
+            data: bytes | None = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(
+                writer.head
+            )
+        else:
+            writer.sink.flush(zstandard.FLUSH_FRAME)
+            data = spool.value()
         if data is not None:
             if not storage.holds_bytes(key, data):
                 storage.put_bytes(key, data)

@@ -86,9 +86,12 @@ class LocalRun:
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(self.out, self.err, self._say)
-        self.done: set[tuple[str, Path]] = set()
         self.cloned: set[tuple[str, Path]] = set()
         self.splits: dict[tuple[str, Path], int] = {}
+        #: a join's inputs done so far, and how many it waits for (counted, not scanned:
+        #: a join over N inputs costs O(1) per input that ends)
+        self.arrived: Counter[tuple[str, Path]] = Counter()
+        self.needed: dict[tuple[str, Path], int] = {}
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
         self.failure: tuple[Worker, AttemptRecord | None] | None = None
@@ -259,7 +262,6 @@ class LocalRun:
         return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
     def _completed(self, step: str, path: Path, manifest: TaskManifest) -> None:
-        self.done.add((step, path))
         self.finished[step] += 1
         width = None
         if manifest.foreach is not None:
@@ -270,11 +272,14 @@ class LocalRun:
                 self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
                 continue
             if self.graph[child].is_join:
-                try:
-                    inputs = self._inputs(child, child_path)
-                except KeyError:  # the foreach it joins has not reported its width yet
-                    continue
-                if not all(i in self.done for i in inputs):
+                join = (child, child_path)
+                self.arrived[join] += 1
+                if join not in self.needed:
+                    try:
+                        self.needed[join] = len(self._inputs(child, child_path))
+                    except KeyError:  # the foreach it joins has not reported its width yet
+                        continue
+                if self.arrived[join] != self.needed[join]:
                     continue
             self._enqueue(child, child_path)
 
