@@ -18,9 +18,9 @@ import os
 import pickle
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import cloudpickle

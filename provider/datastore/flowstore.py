@@ -29,6 +29,7 @@ from provider.datastore.records import (
     ArtifactEntry,
     AttemptRecord,
     CheckpointPointer,
+    ForeachSplit,
     R,
     Record,
     RunRecord,
@@ -89,6 +90,13 @@ class FlowDataStore:
 
     def load_artifact(self, sha: str) -> Any:
         return load_object(self.storage, self.flow_name, sha)
+
+    def foreach_item(self, split: ForeachSplit, index: int) -> tuple[str, str]:
+        """The blob address and label of item ``index`` of a foreach split (one page read)."""
+        if not split.pages:
+            return split.items[index], split.labels[index]
+        shas, labels = self.load_artifact(split.pages[index // split.page_size])
+        return shas[index % split.page_size], labels[index % split.page_size]
 
     def unreadable(
         self,
