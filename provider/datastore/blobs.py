@@ -150,9 +150,12 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
         key = blob_key(prefix, ref.sha)
         if writer.sink is None:  # small: one call, with tables sized to the pickle
-            data: bytes | None = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(
-                writer.head
+            # no content size in the frame, as a streamed one: a damaged size field must not
+            # make a reader allocate what it says
+            compressor = zstandard.ZstdCompressor(
+                level=COMPRESSION_LEVEL, write_content_size=False
             )
+            data: bytes | None = compressor.compress(writer.head)
         else:
             writer.sink.flush(zstandard.FLUSH_FRAME)
             data = spool.value()

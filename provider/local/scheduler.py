@@ -17,6 +17,7 @@ import contextlib
 import heapq
 import os
 import sys
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -129,6 +130,7 @@ class LocalRun:
                 f"{self.run_id}"
             )
         remove_stale_temp_files(self.store.storage, self.store.flow_name)
+        tempfile.gettempdir()  # found once here, not again in every task process
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
         with reaping_orphans():
@@ -227,6 +229,9 @@ class LocalRun:
                 params=self.params if step == "start" else None,
                 max_num_splits=self.max_num_splits,
                 origin_run_id=self.origin_run_id,
+                # this process reads the task's output and stores it (a gang's nodes keep
+                # their own: they share the gang's pipes)
+                capture_output=self.graph[step].is_parallel,
             )
             self.tasks.start(self.flow_cls, request, self.store, gpus)
         self.ready.extendleft(reversed(waiting))
@@ -332,17 +337,25 @@ class LocalRun:
         return True
 
     def _store_attempt_end(self, worker: Worker) -> None:
-        """If the task's process died before recording how the attempt ended (killed), record
-        it as failed with what killed it, and keep the output it printed before it died (the
-        runtime stores the output of every attempt that ends on its own)."""
+        """Store the task's output, unless it stored it itself; and if its process died
+        before recording how the attempt ended (killed), record it as failed with what
+        killed it."""
         store, step, task_id, attempt = self.store, worker.step, worker.task_id, worker.attempt
+        pathspec = self._pathspec(step, task_id)
+        if not worker.captured or worker.status != 0:
+            for stream in worker.output:
+                data = worker.kept(stream)
+                key = store.log_key(self.run_id, step, task_id, attempt, stream)
+                if data and not (worker.captured and store.storage.exists(key)):
+                    try:
+                        store.storage.put_bytes(key, data)
+                    except Exception as exc:  # noqa: BLE001 - the task's outcome matters more
+                        self._say(
+                            f"airstep: the {stream} of task {pathspec} (attempt {attempt}) could "
+                            f"not be stored at {store.root}/{key}: {exc}"
+                        )
         if worker.status == 0:  # the task recorded its end before exiting
             return
-        pathspec = self._pathspec(step, task_id)
-        key = store.log_key(self.run_id, step, task_id, attempt)
-        if not store.storage.exists(key):
-            with self._writing(f"The output of task {pathspec} (attempt {attempt})", key):
-                store.storage.put_bytes(key, b"".join(worker.log))
         record = store.read_attempt(self.run_id, step, task_id, attempt)
         if record is not None and record.status != "running":
             return
