@@ -152,9 +152,7 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
         if writer.sink is None:  # small: one call, with tables sized to the pickle
             # no content size in the frame, as a streamed one: a damaged size field must not
             # make a reader allocate what it says
-            compressor = zstandard.ZstdCompressor(
-                level=COMPRESSION_LEVEL, write_content_size=False
-            )
+            compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL, write_content_size=False)
             data: bytes | None = compressor.compress(writer.head)
         else:
             writer.sink.flush(zstandard.FLUSH_FRAME)
