@@ -48,6 +48,8 @@ from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
+#: tasks of a step named one by one when ``resume`` reuses them (the rest are counted)
+REUSED_SHOWN = 10
 
 
 def new_run_id() -> str:
@@ -88,6 +90,7 @@ class LocalRun:
         self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(self.out, self.err, self._say)
         self.cloned: set[tuple[str, Path]] = set()
+        self.reused: Counter[str] = Counter()
         self.splits: dict[tuple[str, Path], int] = {}
         #: a join's inputs done so far, and how many it waits for (counted, not scanned:
         #: a join over N inputs costs O(1) per input that ends)
@@ -96,6 +99,9 @@ class LocalRun:
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
         self.failure: tuple[Worker, AttemptRecord | None] | None = None
+        #: attempts that failed, and when the run started (for the progress line)
+        self.failed = 0
+        self.started = time.monotonic()
 
     @property
     def running(self) -> dict[int, Worker]:
@@ -256,7 +262,14 @@ class LocalRun:
             ):
                 self.store.commit_task(manifest)
             self.cloned.add((step, task_path))
-            self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
+            self.reused[step] += 1
+            if self.reused[step] <= REUSED_SHOWN:
+                self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
+            elif self.reused[step] == REUSED_SHOWN + 1:
+                self._say(
+                    f"[{step}] more tasks reused from run {self.origin_run_id}; the progress "
+                    "line counts them."
+                )
             self._completed(step, task_path, manifest)
         return True
 
@@ -299,6 +312,7 @@ class LocalRun:
         if worker.status == 0 and manifest is not None:
             self._completed(worker.step, path, manifest)
             return
+        self.failed += 1
         record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
         node = self.graph[worker.step]
         regular = step_retries(node) + 1
@@ -382,7 +396,12 @@ class LocalRun:
         self.err.flush()
 
     def _progress(self) -> None:
-        self._say(progress_line(self.graph, self.finished, self.scheduled, len(self.running)))
+        rate = sum(self.finished.values()) / max(time.monotonic() - self.started, 1e-9)
+        self._say(
+            progress_line(
+                self.graph, self.finished, self.scheduled, len(self.running), self.failed, rate
+            )
+        )
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return f"{self.flow_cls.__name__}/{self.run_id}/{step}/{task_id}"
