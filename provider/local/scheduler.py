@@ -24,8 +24,14 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, TextIO
 
-from provider.datastore.flowstore import RUN_RECORD, FlowDataStore, path_for, task_id_for
-from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
+from provider.datastore.flowstore import (
+    MANIFEST,
+    RUN_RECORD,
+    FlowDataStore,
+    path_for,
+    task_id_for,
+)
+from provider.datastore.records import AttemptRecord, RunRecord
 from provider.datastore.storage import remove_stale_temp_files
 from provider.decorators.resolve import (
     catch_refusal,
@@ -270,7 +276,7 @@ class LocalRun:
                     f"[{step}] more tasks reused from run {self.origin_run_id}; the progress "
                     "line counts them."
                 )
-            self._completed(step, task_path, manifest)
+            self._completed(step, task_path, manifest.foreach and manifest.foreach.num_splits)
         return True
 
     def _unit(self, step: str, path: Path) -> list[Path]:
@@ -279,11 +285,14 @@ class LocalRun:
     def _inputs(self, step: str, path: Path) -> list[tuple[str, Path]]:
         return input_tasks(self.graph, step, path, lambda s, p: self.splits[(s, p)])
 
-    def _completed(self, step: str, path: Path, manifest: TaskManifest) -> None:
+    def _finished(self, step: str, task_id: str) -> bool:
+        """Whether the task committed its manifest (its process exiting 0 is not enough)."""
+        prefix = self.store.task_prefix(self.run_id, step, task_id)
+        return self.store.storage.exists(f"{prefix}/{MANIFEST}")
+
+    def _completed(self, step: str, path: Path, width: int | None) -> None:
         self.finished[step] += 1
-        width = None
-        if manifest.foreach is not None:
-            width = manifest.foreach.num_splits
+        if width is not None:
             self.splits[(step, path)] = width
         for child, child_path in child_paths(self.graph, step, path, width):
             if self.graph[child].is_parallel and child_path[-1] != 0:
@@ -308,9 +317,13 @@ class LocalRun:
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
         if self.graph[worker.step].is_parallel and self._gang_ended(worker, path):
             return
-        manifest = store.read_manifest(run_id, worker.step, worker.task_id)
-        if worker.status == 0 and manifest is not None:
-            self._completed(worker.step, path, manifest)
+        if worker.status == 0 and self._finished(worker.step, worker.task_id):
+            width = None
+            node = self.graph[worker.step]
+            if node.is_foreach or node.is_parallel_split:  # its width is in its manifest
+                manifest = store.read_manifest(run_id, worker.step, worker.task_id)
+                width = manifest.foreach.num_splits if manifest and manifest.foreach else None
+            self._completed(worker.step, path, width)
             return
         self.failed += 1
         record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
@@ -347,7 +360,9 @@ class LocalRun:
             return False
         for task_path, manifest in tasks:
             assert manifest is not None
-            self._completed(worker.step, task_path, manifest)
+            self._completed(
+                worker.step, task_path, manifest.foreach and manifest.foreach.num_splits
+            )
         return True
 
     def _store_attempt_end(self, worker: Worker) -> None:
