@@ -36,7 +36,7 @@ REPO = HERE.parent
 METAFLOW_PYTHON = Path(
     os.environ.get("AIRSTEP_METAFLOW_PYTHON") or REPO / ".venv-metaflow" / "bin" / "python"
 )
-FLOW = '''
+FLOW = """
 from {library} import FlowSpec, Parameter, step
 
 
@@ -65,7 +65,7 @@ class WideForeachFlow(FlowSpec):
 
 if __name__ == "__main__":
     WideForeachFlow()
-'''
+"""
 
 
 # -- one measurement, in its own process ------------------------------------------------------
