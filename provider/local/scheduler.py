@@ -6,9 +6,10 @@ streamed line by line with a prefix naming the task, and stored when the task
 ends, stdout and stderr apart (also what a killed task printed last). A join
 starts once a counter of its finished inputs reaches their number, so a foreach
 of N items costs O(N) to schedule; on a terminal one progress line every few
-seconds says how far each step is, how many tasks run and failed, and the rate. A failed task is retried as
-its ``@retry`` says; when it has no attempts left the run stops scheduling,
-lets running tasks finish, reports the failure and raises :class:`RunFailed`.
+seconds says how far each step is, how many tasks run and failed, and the rate.
+A failed task is retried as its ``@retry`` says; when it has no attempts left the
+run stops scheduling, lets running tasks finish, reports the failure and raises
+:class:`RunFailed`.
 ``resume`` reuses every task of an earlier run that succeeded and whose inputs
 were reused too, and re-runs the rest.
 A @parallel step's gang is one worker (one of ``max_workers``) running all its nodes at
