@@ -636,14 +636,14 @@ class Task:
 
     @property
     def stdout(self) -> str:
-        """The output (stdout and stderr, as they came) of the task's last attempt."""
-        attempts = self._store.attempts(self.run_id, self.step_name, self.id)
-        if not attempts:
-            return ""
-        key = self._store.log_key(self.run_id, self.step_name, self.id, attempts[-1])
-        if not self._store.storage.exists(key):
-            return ""
-        return self._store.storage.get_bytes(key).decode("utf-8", errors="replace")
+        """What the task's last attempt wrote to stdout (also output printed before it
+        crashed); its error output is :attr:`stderr`."""
+        return self._store.read_log(self.run_id, self.step_name, self.id, "stdout")
+
+    @property
+    def stderr(self) -> str:
+        """What the task's last attempt wrote to stderr, a failure's traceback included."""
+        return self._store.read_log(self.run_id, self.step_name, self.id, "stderr")
 
     def __repr__(self) -> str:
         return f"Task({self.pathspec!r})"

@@ -27,6 +27,7 @@ import pickle
 import struct
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -38,6 +39,10 @@ from provider.datastore.storage import Storage
 from provider.exceptions import DataStoreError
 
 SPOOL_LIMIT = 8 * 1024 * 1024
+#: a pickle of at most this many bytes is compressed in one call, which sizes zstd's tables
+#: to it; a streaming compressor allocates them for its whole window (about a megabyte that
+#: every task process would touch afresh to store one small value)
+SMALL_WRITE = 128 * 1024
 COMPRESSION_LEVEL = 3
 #: a blob whose compressed bytes are fewer than this is read whole and verified before it is
 #: unpickled (as long as its pickle is at most SMALL_PICKLE bytes); larger ones stream
@@ -110,13 +115,17 @@ class _Spool:
 
 
 class _HashingWriter:
-    """The file pickle writes to: hashes the raw bytes and feeds the compressor."""
+    """The file pickle writes to: hashes the raw bytes and keeps the first SMALL_WRITE of
+    them; past that it opens the streaming compressor and feeds it."""
 
-    def __init__(self, sink: Any) -> None:
+    def __init__(self, open_sink: Callable[[], Any]) -> None:
         self.hash = hashlib.sha256()
         self.checksum = xxhash.xxh3_128()
         self.size = 0
-        self._sink = sink
+        #: the pickle while it is small (the sink is not opened then)
+        self.head = bytearray()
+        self.sink: Any = None
+        self._open_sink = open_sink
         #: what writing the bytes raised, to tell it from what pickling raised
         self.sink_error: BaseException | None = None
 
@@ -124,8 +133,15 @@ class _HashingWriter:
         self.hash.update(data)
         self.checksum.update(data)
         self.size += len(memoryview(data).cast("B"))
+        if self.sink is None and self.size <= SMALL_WRITE:
+            self.head += data
+            return len(data)
         try:
-            self._sink.write(data)
+            if self.sink is None:
+                self.sink = self._open_sink()
+                self.sink.write(bytes(self.head))
+                self.head = bytearray()
+            self.sink.write(data)
         except BaseException as exc:
             self.sink_error = exc
             raise
@@ -144,10 +160,11 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
     """
     spool = _Spool(storage.temp_dir())
     try:
-        compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
-            spool, closefd=False, write_return_read=True
+        writer = _HashingWriter(
+            lambda: zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).stream_writer(
+                spool, closefd=False, write_return_read=True
+            )
         )
-        writer = _HashingWriter(compressor)
         try:
             cloudpickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -155,20 +172,25 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
                 raise
             # one type for "this value cannot be pickled", whatever the value raised
             raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
-        compressor.flush(zstandard.FLUSH_FRAME)
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
-        spool.seal(
-            _SEAL.pack(
-                _SEAL_MAGIC,
-                SEAL_SIZE - 8,
-                _SEAL_TAG,
-                writer.hash.digest(),
-                writer.checksum.digest(),
-                writer.size,
-            )
+        seal = _SEAL.pack(
+            _SEAL_MAGIC,
+            SEAL_SIZE - 8,
+            _SEAL_TAG,
+            writer.hash.digest(),
+            writer.checksum.digest(),
+            writer.size,
         )
         key = blob_key(prefix, ref.sha)
-        data = spool.value()
+        if writer.sink is None:  # small: one call, with tables sized to the pickle
+            # no content size in the frame, as a streamed one: a damaged size field must not
+            # make a reader allocate what it says
+            compressor = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL, write_content_size=False)
+            data: bytes | None = seal + compressor.compress(writer.head)
+        else:
+            writer.sink.flush(zstandard.FLUSH_FRAME)
+            spool.seal(seal)
+            data = spool.value()
         if data is not None:
             if not storage.holds_bytes(key, data):
                 storage.put_bytes(key, data)

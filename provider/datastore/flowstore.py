@@ -5,7 +5,8 @@ Layout under the root (every key is ``/``-separated)::
     <Flow>/blobs/<sha[:2]>/<sha>                       artifact blobs, shared by all runs
     <Flow>/runs/<run_id>/run.json                      run record (parameters, origin)
     <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.json   one record per attempt
-    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.log    its output
+    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.stdout its output (if any), and
+    <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.stderr its error output (if any)
     <Flow>/runs/<run_id>/<step>/<task_id>/task.json    the manifest: written last
 
 A task exists for readers only once ``task.json`` is written, in one atomic put,
@@ -29,6 +30,7 @@ from provider.datastore.records import (
     ArtifactEntry,
     AttemptRecord,
     CheckpointPointer,
+    ForeachSplit,
     R,
     Record,
     RunRecord,
@@ -42,6 +44,8 @@ from provider.exceptions import DataStoreError
 
 MANIFEST = "task.json"
 RUN_RECORD = "run.json"
+#: the output streams of an attempt, each kept apart
+LOG_STREAMS = ("stdout", "stderr")
 
 
 def task_id_for(path: tuple[int, ...]) -> str:
@@ -90,6 +94,13 @@ class FlowDataStore:
 
     def load_artifact(self, sha: str) -> Any:
         return load_object(self.storage, self.flow_name, sha)
+
+    def foreach_item(self, split: ForeachSplit, index: int) -> tuple[str, str]:
+        """The blob address and label of item ``index`` of a foreach split (one page read)."""
+        if not split.pages:
+            return split.items[index], split.labels[index]
+        shas, labels = self.load_artifact(split.pages[index // split.page_size])
+        return shas[index % split.page_size], labels[index % split.page_size]
 
     def unreadable(
         self,
@@ -208,8 +219,27 @@ class FlowDataStore:
             int(n[8:-5]) for n in names if n.startswith("attempt-") and n.endswith(".json")
         )
 
-    def log_key(self, run_id: str, step: str, task_id: str, attempt: int) -> str:
-        return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.log"
+    def log_key(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        """Where an attempt's ``stream`` ("stdout" or "stderr") is kept."""
+        if stream not in LOG_STREAMS:
+            raise ValueError(f"No log stream {stream!r}; the streams are {LOG_STREAMS}.")
+        return f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempt}.{stream}"
+
+    def read_log(self, run_id: str, step: str, task_id: str, stream: str) -> str:
+        """What the task's last attempt wrote to ``stream``; "" when it wrote nothing.
+
+        A run stored before the streams were kept apart has one log per attempt, with both
+        streams as they came: its stdout reads that log, its stderr reads "".
+        """
+        attempts = self.attempts(run_id, step, task_id)
+        if not attempts:
+            return ""
+        key = self.log_key(run_id, step, task_id, attempts[-1], stream)
+        if not self.storage.exists(key):
+            key = f"{self.task_prefix(run_id, step, task_id)}/attempt-{attempts[-1]}.log"
+            if stream != "stdout" or not self.storage.exists(key):
+                return ""
+        return self.storage.get_bytes(key).decode("utf-8", errors="replace")
 
     def commit_task(self, manifest: TaskManifest) -> None:
         """Make the task visible: its manifest is the last thing written."""

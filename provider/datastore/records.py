@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from provider.exceptions import DataStoreError
 
 #: the version written by this airstep; readers accept it and every older one
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,21 @@ class ForeachFrame:
 
 @dataclass(frozen=True)
 class ForeachSplit:
-    """What a foreach step produced: one blob and one label per item."""
+    """What a foreach step produced: one blob and one label per item.
+
+    A narrow split lists them here (``items``, ``labels``). A wide one keeps them in pages
+    of ``page_size`` items, each page a blob holding ``(shas, labels)``, so that a task of
+    the foreach reads one page, not every item's address (read them through
+    :meth:`provider.datastore.flowstore.FlowDataStore.foreach_item`).
+    """
 
     var: str
     num_splits: int
     items: tuple[str, ...]
     labels: tuple[str, ...]
+    #: the page blobs of a wide split (version 2); empty when ``items`` lists every item
+    pages: tuple[str, ...] = ()
+    page_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,8 @@ def _build(kind: type[R], raw: dict[str, Any]) -> R:
                 num_splits=int(split["num_splits"]),
                 items=tuple(split["items"]),
                 labels=tuple(split["labels"]),
+                pages=tuple(split.get("pages") or ()),
+                page_size=int(split.get("page_size") or 0),
             )
             if split
             else None

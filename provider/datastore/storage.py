@@ -7,6 +7,7 @@ a reader sees the whole object or nothing, never a half-written file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -69,7 +70,7 @@ class LocalStorage:
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        fd, tmp = _temp_file(os.path.dirname(path))
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -142,6 +143,20 @@ class LocalStorage:
         path = os.path.join(self.root, ".tmp")
         os.makedirs(path, exist_ok=True)
         return path
+
+
+_written = itertools.count()
+
+
+def _temp_file(folder: str) -> tuple[int, str]:
+    """A new file in ``folder`` to write before renaming it into place: named by this
+    process and a counter (cheaper than ``mkstemp``'s random names, which a task process
+    would set up afresh), else, if that name is taken (another host's process), by mkstemp."""
+    path = os.path.join(folder, f".tmp-{os.getpid()}-{next(_written)}")
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+    except FileExistsError:
+        return tempfile.mkstemp(dir=folder, prefix=".tmp-")
 
 
 def _create_exclusive(path: str, data: bytes) -> bool:

@@ -66,6 +66,7 @@ class TaskProcesses:
             if not chunk:
                 self._close(worker, fd)
                 continue
+            worker.keep(_stream(worker, fd), chunk)
             data = worker.partial.pop(fd, b"") + chunk
             *lines, rest = data.split(b"\n")
             if rest:
@@ -74,7 +75,6 @@ class TaskProcesses:
                 self._emit(worker, fd, line)
 
     def _emit(self, worker: Worker, fd: int, line: bytes) -> None:
-        worker.log.append(line + b"\n")
         stream = self.out if worker.fds.get(fd) == "out" else self.err
         text = line.decode("utf-8", errors="replace")
         stream.write(f"[{worker.name} (pid {worker.pid})] {text}\n")
@@ -86,6 +86,7 @@ class TaskProcesses:
             for _ in range(16):  # bounded: a process outside the group may still be writing
                 if not (chunk := os.read(fd, 65536)):
                     break
+                worker.keep(_stream(worker, fd), chunk)
                 worker.partial[fd] = worker.partial.get(fd, b"") + chunk
         if tail := worker.partial.pop(fd, b""):
             for line in tail.removesuffix(b"\n").split(b"\n"):
@@ -151,3 +152,7 @@ class TaskProcesses:
         self.running.clear()
         self.say(f"{what}: all task processes were stopped.")
         return stopped
+
+
+def _stream(worker: Worker, fd: int) -> str:
+    return "stdout" if worker.fds[fd] == "out" else "stderr"

@@ -13,14 +13,25 @@ SPLIT_LIMIT_FIX = "Raise it with --max-num-splits."
 
 
 def progress_line(
-    graph: FlowGraph, finished: Counter[str], scheduled: Counter[str], running: int
+    graph: FlowGraph,
+    finished: Counter[str],
+    scheduled: Counter[str],
+    running: int,
+    failed: int,
+    rate: float,
 ) -> str:
+    """One line for the whole run: tasks done of those known per step, then how many run,
+    how many attempts failed, and tasks finished per second since the run started."""
     parts = [
         f"{step} {finished[step]}/{scheduled[step]}"
         for step in graph.sorted_steps
         if scheduled[step]
     ]
-    return "Progress: " + ", ".join(parts) + f" ({running} running)"
+    return (
+        "Progress: "
+        + ", ".join(parts)
+        + f" ({running} running, {failed} failed, {rate:.1f} tasks/s)"
+    )
 
 
 def failure_report(pathspec: str, run_id: str, worker: Worker, record: AttemptRecord | None) -> str:

@@ -2,9 +2,14 @@
 
 Ready tasks start as forked processes, at most ``max_workers`` at once, and GPUs
 are handed out as a budget (disjoint ``CUDA_VISIBLE_DEVICES``). Output is
-streamed line by line with a prefix naming the task. A failed task is retried as
-its ``@retry`` says; when it has no attempts left the run stops scheduling,
-lets running tasks finish, reports the failure and raises :class:`RunFailed`.
+streamed line by line with a prefix naming the task, and stored when the task
+ends, stdout and stderr apart (also what a killed task printed last). A join
+starts once a counter of its finished inputs reaches their number, so a foreach
+of N items costs O(N) to schedule; on a terminal one progress line every few
+seconds says how far each step is, how many tasks run and failed, and the rate.
+A failed task is retried as its ``@retry`` says; when it has no attempts left the
+run stops scheduling, lets running tasks finish, reports the failure and raises
+:class:`RunFailed`.
 ``resume`` reuses every task of an earlier run that succeeded and whose inputs
 were reused too, and re-runs the rest.
 A @parallel step's gang is one worker (one of ``max_workers``) running all its nodes at
@@ -17,14 +22,21 @@ import contextlib
 import heapq
 import os
 import sys
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, TextIO
 
-from provider.datastore.flowstore import RUN_RECORD, FlowDataStore, path_for, task_id_for
-from provider.datastore.records import AttemptRecord, RunRecord, TaskManifest
+from provider.datastore.flowstore import (
+    MANIFEST,
+    RUN_RECORD,
+    FlowDataStore,
+    path_for,
+    task_id_for,
+)
+from provider.datastore.records import AttemptRecord, RunRecord
 from provider.datastore.storage import remove_stale_temp_files
 from provider.datastore.user import username
 from provider.decorators.resolve import (
@@ -48,6 +60,8 @@ from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
+#: tasks of a step named one by one when ``resume`` reuses them (the rest are counted)
+REUSED_SHOWN = 10
 
 
 def new_run_id() -> str:
@@ -87,12 +101,19 @@ class LocalRun:
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(self.out, self.err, self._say)
-        self.done: set[tuple[str, Path]] = set()
         self.cloned: set[tuple[str, Path]] = set()
+        self.reused: Counter[str] = Counter()
         self.splits: dict[tuple[str, Path], int] = {}
+        #: a join's inputs done so far, and how many it waits for (counted, not scanned:
+        #: a join over N inputs costs O(1) per input that ends)
+        self.arrived: Counter[tuple[str, Path]] = Counter()
+        self.needed: dict[tuple[str, Path], int] = {}
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
         self.failure: tuple[Worker, AttemptRecord | None] | None = None
+        #: attempts that failed, and when the run started (for the progress line)
+        self.failed = 0
+        self.started = time.monotonic()
 
     @property
     def running(self) -> dict[int, Worker]:
@@ -128,6 +149,7 @@ class LocalRun:
                 f"{self.run_id}"
             )
         remove_stale_temp_files(self.store.storage, self.store.flow_name)
+        tempfile.gettempdir()  # found once here, not again in every task process
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
         with reaping_orphans():
@@ -226,6 +248,9 @@ class LocalRun:
                 params=self.params if step == "start" else None,
                 max_num_splits=self.max_num_splits,
                 origin_run_id=self.origin_run_id,
+                # this process reads the task's output and stores it (a gang's nodes keep
+                # their own: they share the gang's pipes)
+                capture_output=self.graph[step].is_parallel,
             )
             self.tasks.start(self.flow_cls, request, self.store, gpus)
         self.ready.extendleft(reversed(waiting))
@@ -250,8 +275,15 @@ class LocalRun:
             ):
                 self.store.commit_task(manifest)
             self.cloned.add((step, task_path))
-            self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
-            self._completed(step, task_path, manifest)
+            self.reused[step] += 1
+            if self.reused[step] <= REUSED_SHOWN:
+                self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
+            elif self.reused[step] == REUSED_SHOWN + 1:
+                self._say(
+                    f"[{step}] more tasks reused from run {self.origin_run_id}; the progress "
+                    "line counts them."
+                )
+            self._completed(step, task_path, manifest.foreach and manifest.foreach.num_splits)
         return True
 
     def _unit(self, step: str, path: Path) -> list[Path]:
@@ -267,23 +299,28 @@ class LocalRun:
             lambda alternatives: next((t for t in alternatives if t in self.done), alternatives[0]),
         )
 
-    def _completed(self, step: str, path: Path, manifest: TaskManifest) -> None:
-        self.done.add((step, path))
+    def _finished(self, step: str, task_id: str) -> bool:
+        """Whether the task committed its manifest (its process exiting 0 is not enough)."""
+        prefix = self.store.task_prefix(self.run_id, step, task_id)
+        return self.store.storage.exists(f"{prefix}/{MANIFEST}")
+
+    def _completed(self, step: str, path: Path, width: int | None) -> None:
         self.finished[step] += 1
-        width = None
-        if manifest.foreach is not None:
-            width = manifest.foreach.num_splits
+        if width is not None:
             self.splits[(step, path)] = width
         for child, child_path in child_paths(self.graph, step, path, width, manifest.chosen):
             if self.graph[child].is_parallel and child_path[-1] != 0:
                 self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
                 continue
             if self.graph[child].is_join:
-                try:
-                    inputs = self._inputs(child, child_path)
-                except KeyError:  # the foreach it joins has not reported its width yet
-                    continue
-                if not all(i in self.done for i in inputs):
+                join = (child, child_path)
+                self.arrived[join] += 1
+                if join not in self.needed:
+                    try:
+                        self.needed[join] = len(self._inputs(child, child_path))
+                    except KeyError:  # the foreach it joins has not reported its width yet
+                        continue
+                if self.arrived[join] != self.needed[join]:
                     continue
             self._enqueue(child, child_path)
 
@@ -294,10 +331,15 @@ class LocalRun:
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
         if self.graph[worker.step].is_parallel and self._gang_ended(worker, path):
             return
-        manifest = store.read_manifest(run_id, worker.step, worker.task_id)
-        if worker.status == 0 and manifest is not None:
-            self._completed(worker.step, path, manifest)
+        if worker.status == 0 and self._finished(worker.step, worker.task_id):
+            width = None
+            node = self.graph[worker.step]
+            if node.is_foreach or node.is_parallel_split:  # its width is in its manifest
+                manifest = store.read_manifest(run_id, worker.step, worker.task_id)
+                width = manifest.foreach.num_splits if manifest and manifest.foreach else None
+            self._completed(worker.step, path, width)
             return
+        self.failed += 1
         record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
         node = self.graph[worker.step]
         regular = step_retries(node) + 1
@@ -332,21 +374,31 @@ class LocalRun:
             return False
         for task_path, manifest in tasks:
             assert manifest is not None
-            self._completed(worker.step, task_path, manifest)
+            self._completed(
+                worker.step, task_path, manifest.foreach and manifest.foreach.num_splits
+            )
         return True
 
     def _store_attempt_end(self, worker: Worker) -> None:
-        """If the task's process died before recording how the attempt ended (killed), record
-        it as failed with what killed it, and keep the output it printed before it died (the
-        runtime stores the output of every attempt that ends on its own)."""
+        """Store the task's output, unless it stored it itself; and if its process died
+        before recording how the attempt ended (killed), record it as failed with what
+        killed it."""
         store, step, task_id, attempt = self.store, worker.step, worker.task_id, worker.attempt
+        pathspec = self._pathspec(step, task_id)
+        if not worker.captured or worker.status != 0:
+            for stream in worker.output:
+                data = worker.kept(stream)
+                key = store.log_key(self.run_id, step, task_id, attempt, stream)
+                if data and not (worker.captured and store.storage.exists(key)):
+                    try:
+                        store.storage.put_bytes(key, data)
+                    except Exception as exc:  # noqa: BLE001 - the task's outcome matters more
+                        self._say(
+                            f"airstep: the {stream} of task {pathspec} (attempt {attempt}) could "
+                            f"not be stored at {store.root}/{key}: {exc}"
+                        )
         if worker.status == 0:  # the task recorded its end before exiting
             return
-        pathspec = self._pathspec(step, task_id)
-        key = store.log_key(self.run_id, step, task_id, attempt)
-        if not store.storage.exists(key):
-            with self._writing(f"The output of task {pathspec} (attempt {attempt})", key):
-                store.storage.put_bytes(key, b"".join(worker.log))
         record = store.read_attempt(self.run_id, step, task_id, attempt)
         if record is not None and record.status != "running":
             return
@@ -373,7 +425,12 @@ class LocalRun:
         self.err.flush()
 
     def _progress(self) -> None:
-        self._say(progress_line(self.graph, self.finished, self.scheduled, len(self.running)))
+        rate = sum(self.finished.values()) / max(time.monotonic() - self.started, 1e-9)
+        self._say(
+            progress_line(
+                self.graph, self.finished, self.scheduled, len(self.running), self.failed, rate
+            )
+        )
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return f"{self.flow_cls.__name__}/{self.run_id}/{step}/{task_id}"

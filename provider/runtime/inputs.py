@@ -63,14 +63,20 @@ def resolve_inputs(
     stack = list(parent.foreach_stack)
     if parent.foreach is not None:
         split, index = parent.foreach, path[-1]
+        try:
+            sha, label = store.foreach_item(split, index)
+        except DataStoreError as exc:
+            reader = f"{store.flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+            what = f"item {index} of *{split.var}* (a page of the foreach's item list)"
+            raise store.unreadable(exc, request.run_id, reader, what, origin=record.step) from None
         stack.append(
             ForeachFrame(
                 step=record.step,
                 var=split.var,
                 index=index,
                 num_splits=split.num_splits,
-                sha=split.items[index],
-                label=split.labels[index],
+                sha=sha,
+                label=label,
             )
         )
     return TaskInputs(dict(parent.artifacts), stack)

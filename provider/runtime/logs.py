@@ -4,11 +4,11 @@
 level while an attempt runs: file descriptors 1 and 2 are pointed at pipes, and
 a small *tee* thread copies every chunk to the original descriptor (so
 the terminal, Airflow's task log, the pod's log or CloudWatch still show it) and
-to a spool file. Output of ``print``, of child processes and of C extensions is
-kept alike. When the attempt ends, also when it fails, the kept output (stdout
-and stderr interleaved as they arrived) is stored in one put at
-:meth:`~provider.datastore.flowstore.FlowDataStore.log_key`, where
-``Task.stdout`` reads it.
+to a spool file of its stream (made when the stream first has output). Output of
+``print``, of child processes and of C extensions is kept alike. When the attempt
+ends, also when it fails, each stream's kept output is stored in one put at
+:meth:`~provider.datastore.flowstore.FlowDataStore.log_key`, where ``Task.stdout``
+and ``Task.stderr`` read it; a stream without output stores nothing.
 
 The tee is a low-level thread (``_thread``), not a ``threading.Thread``, and no
 process: starting it costs microseconds, signals still reach the step's main
@@ -17,8 +17,10 @@ only when it has no other threads (``parallel_map``, data loaders) still forks.
 It only selects, reads and writes, holding no lock a forked child could inherit,
 and it ends when no process writes to its pipes any more.
 
-The runtime is the one writer of a task's log for every executor: the local
-executor only prefixes and shows the lines it reads from the task's pipes.
+An executor that reads the task's output itself says so
+(``TaskRequest.capture_output=False``) and stores it, each stream apart: the local
+executor does, since it reads the task's pipes to show the lines anyway, and then
+also keeps what a task wrote just before its process was killed.
 """
 
 from __future__ import annotations
@@ -63,15 +65,13 @@ def task_log(
     log = TaskLog()
     streams = (sys.stdout, sys.stderr)
     _flush(streams)
-    spool, spool_path = tempfile.mkstemp(prefix="airstep-log-")
-    os.unlink(spool_path)  # read back through the descriptor; nothing is left behind
     saved = [_dup(1), _dup(2)]
     pipes = [os.pipe(), os.pipe()]
-    tee = _Tee([r for r, _ in pipes], saved, spool)
+    tee = _Tee([r for r, _ in pipes], saved)
     for fd, (_, write_end) in zip((1, 2), pipes, strict=True):
         os.dup2(write_end, fd)
         os.close(write_end)
-    sys.stdout, sys.stderr = _text_stream(1), _text_stream(2)
+    sys.stdout, sys.stderr = text_stream(1), text_stream(2)
     try:
         yield log
     finally:
@@ -86,27 +86,40 @@ def task_log(
         for old in saved:
             if old is not None:
                 os.close(old)
-        data = _tail(spool, MAX_LOG_BYTES) + b"".join(log.notes)
-        os.close(spool)
-        key = store.log_key(run_id, step, task_id, attempt)
-        try:
-            if data:  # a silent attempt stores nothing (Task.stdout reads "")
-                store.storage.put_bytes(key, data)
-        except Exception as exc:  # noqa: BLE001 - the step's own outcome matters more
-            print(
-                f"airstep: the output of task {store.flow_name}/{run_id}/{step}/{task_id} "
-                f"(attempt {attempt}) could not be stored at {store.root}/{key}: {exc}",
-                file=sys.stderr,
-            )
+        kept = {"stdout": tee.kept(pipes[0][0]), "stderr": tee.kept(pipes[1][0])}
+        kept["stderr"] += b"".join(log.notes)
+        for stream, data in kept.items():
+            if data:  # a silent stream stores nothing (Task.stdout reads "")
+                _store(store, run_id, step, task_id, attempt, stream, data)
+
+
+def _store(
+    store: FlowDataStore,
+    run_id: str,
+    step: str,
+    task_id: str,
+    attempt: int,
+    stream: str,
+    data: bytes,
+) -> None:
+    key = store.log_key(run_id, step, task_id, attempt, stream)
+    try:
+        store.storage.put_bytes(key, data)
+    except Exception as exc:  # noqa: BLE001 - the step's own outcome matters more
+        print(
+            f"airstep: the {stream} of task {store.flow_name}/{run_id}/{step}/{task_id} "
+            f"(attempt {attempt}) could not be stored at {store.root}/{key}: {exc}",
+            file=sys.stderr,
+        )
 
 
 class _Tee:
-    """Copies each pipe to its old target and to the spool, on a low-level thread, until
-    every writer has closed the pipe (or :meth:`finish` gives up waiting for one)."""
+    """Copies each pipe to its old target and to a spool of its own, on a low-level thread,
+    until every writer has closed the pipe (or :meth:`finish` gives up waiting for one)."""
 
-    def __init__(self, sources: list[int], targets: list[int | None], spool: int) -> None:
+    def __init__(self, sources: list[int], targets: list[int | None]) -> None:
         self._copies = dict(zip(sources, targets, strict=True))
-        self._spool = spool
+        self._spools: dict[int, int] = {}
         self._stop_r, self._stop_w = os.pipe()
         self._done = _thread.allocate_lock()
         self._done.acquire()
@@ -119,6 +132,16 @@ class _Tee:
             os.write(self._stop_w, b"x")
             self._done.acquire()
         os.close(self._stop_w)
+
+    def kept(self, source: int) -> bytes:
+        """What came through ``source`` (its last MAX_LOG_BYTES); call after :meth:`finish`."""
+        spool = self._spools.pop(source, None)
+        if spool is None:
+            return b""
+        try:
+            return _tail(spool, MAX_LOG_BYTES)
+        finally:
+            os.close(spool)
 
     def _run(self) -> None:
         copies = self._copies
@@ -136,7 +159,9 @@ class _Tee:
                         os.close(source)
                         del copies[source]
                         continue
-                    _write_all(self._spool, chunk)
+                    if source not in self._spools:
+                        self._spools[source] = _spool_file()
+                    _write_all(self._spools[source], chunk)
                     target = copies[source]
                     if target is not None and not _write_all(target, chunk):
                         copies[source] = None  # the old target is gone; keep the output still
@@ -145,6 +170,16 @@ class _Tee:
                 os.close(source)
             os.close(self._stop_r)
             self._done.release()
+
+
+def _spool_file() -> int:
+    """An unnamed temporary file, read back through its descriptor: nothing is left behind."""
+    folder = tempfile.gettempdir()
+    with contextlib.suppress(OSError, AttributeError):  # O_TMPFILE: Linux, where supported
+        return os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600)
+    fd, path = tempfile.mkstemp(prefix="airstep-log-", dir=folder)
+    os.unlink(path)
+    return fd
 
 
 def _dup(fd: int) -> int | None:
@@ -190,7 +225,7 @@ def _flush(streams: tuple[TextIO, TextIO]) -> None:
             stream.flush()
 
 
-def _text_stream(fd: int) -> TextIO:
+def text_stream(fd: int) -> TextIO:
     """A text stream on a descriptor, so ``print`` reaches it whatever ``sys.stdout`` was."""
     binary = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115 - lives with the capture
     return io.TextIOWrapper(

@@ -24,3 +24,7 @@ class TaskRequest:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: for a @parallel step: the node this process runs; None runs the whole gang here
     node: GangNode | None = None
+    #: False when the executor reads the task's stdout and stderr itself and stores them
+    #: (the local executor): the task then keeps no copy of its own, and output written just
+    #: before its process is killed is not lost in a copy not yet made
+    capture_output: bool = True

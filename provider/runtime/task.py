@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 
 import cloudpickle
@@ -35,7 +36,7 @@ from provider.flow.state import TaskState
 from provider.runtime.cards import task_cards
 from provider.runtime.deadline import step_deadline
 from provider.runtime.inputs import TaskInputs, resolve_inputs
-from provider.runtime.logs import task_log
+from provider.runtime.logs import TaskLog, task_log
 from provider.runtime.request import TaskRequest
 from provider.runtime.termination import termination_signals
 from provider.runtime.values import (
@@ -73,7 +74,8 @@ def run_one_task(
     attempt_key = (request.run_id, node.name, request.task_id, request.attempt)
     if request.attempt > 0:
         _close_earlier_attempt(store, *attempt_key[:3], request.attempt - 1)
-    with task_log(store, *attempt_key) as log:
+    capture = task_log(store, *attempt_key) if request.capture_output else nullcontext(TaskLog())
+    with capture as log:
         try:
             return _attempt(flow_cls, graph, node, request, store, attempt_key)
         except BaseException as exc:

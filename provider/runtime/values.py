@@ -14,6 +14,9 @@ from provider.flow.distributed import PARALLEL_VAR
 
 #: characters of an item's repr kept as its label (the Airflow map index)
 LABEL_WIDTH = 48
+#: a foreach wider than this keeps its items' addresses in pages of this many: each task
+#: of the foreach then reads one page, not the whole list (O(N) per task, O(N^2) per run)
+ITEMS_PER_PAGE = 256
 
 
 def save_value(store: FlowDataStore, value: Any) -> ArtifactEntry:
@@ -64,11 +67,16 @@ def foreach_split(step: str, var: str, flow: Any, store: FlowDataStore, limit: i
         )
     if len(items) > limit:
         raise ForeachTooWide(step, len(items), limit)
+    shas = tuple(_save_item(store, step, var, i, item) for i, item in enumerate(items))
+    labels = tuple(short_repr(item) for item in items)
+    if len(items) <= ITEMS_PER_PAGE:
+        return ForeachSplit(var=var, num_splits=len(items), items=shas, labels=labels)
+    pages = tuple(
+        store.save_artifact((shas[at : at + ITEMS_PER_PAGE], labels[at : at + ITEMS_PER_PAGE])).sha
+        for at in range(0, len(items), ITEMS_PER_PAGE)
+    )
     return ForeachSplit(
-        var=var,
-        num_splits=len(items),
-        items=tuple(_save_item(store, step, var, i, item) for i, item in enumerate(items)),
-        labels=tuple(short_repr(item) for item in items),
+        var=var, num_splits=len(items), items=(), labels=(), pages=pages, page_size=ITEMS_PER_PAGE
     )
 
 

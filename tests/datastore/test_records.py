@@ -73,7 +73,10 @@ def test_fields_a_newer_minor_writer_adds_are_ignored():
 def test_a_record_from_a_newer_airstep_is_refused_not_guessed():
     data = json.loads(encode(AttemptRecord("ok", 1.0)))
     data["version"] = RECORD_VERSION + 1
-    with pytest.raises(DataStoreError, match=r"version 2, newer than this airstep reads.*upgrade"):
+    with pytest.raises(
+        DataStoreError,
+        match=rf"version {RECORD_VERSION + 1}, newer than this airstep reads.*upgrade",
+    ):
         decode(AttemptRecord, json.dumps(data).encode(), "F/runs/r/start/0/attempt-0.json")
 
 

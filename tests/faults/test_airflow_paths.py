@@ -95,14 +95,22 @@ def test_a_good_airflow_run_is_recorded_as_ok(airflow_db):
 
 
 # -- step output, kept for every executor -------------------------------------------------------
-def written_everywhere(name: str) -> list[str]:
-    return [f"{name}: printed", f"{name}: from a child process", f"{name}: written to fd 2"]
+def written_everywhere(name: str) -> dict[str, list[str]]:
+    """What ``write_everywhere(name)`` writes, by the stream it writes it to."""
+    return {
+        "stdout": [f"{name}: printed", f"{name}: from a child process"],
+        "stderr": [f"{name}: written to fd 2"],
+    }
 
 
-def assert_kept(task: Task, lines: list[str]) -> None:
-    kept = task.stdout
-    for line in lines:
-        assert line in kept, (line, kept)
+def assert_kept(task: Task, streams: dict[str, list[str]]) -> None:
+    """Each line is kept in its own stream, and only there."""
+    kept = {"stdout": task.stdout, "stderr": task.stderr}
+    for stream, lines in streams.items():
+        other = "stderr" if stream == "stdout" else "stdout"
+        for line in lines:
+            assert line in kept[stream], (stream, line, kept)
+            assert line not in kept[other], (other, line, kept)
 
 
 @pytest.mark.slow
@@ -112,9 +120,13 @@ def test_step_output_is_kept_under_airflow_also_when_the_step_fails(airflow_db, 
     run = f"LogsFlow/{dag_run.run_id}"
     assert_kept(Task(f"{run}/start/0"), written_everywhere("start"))
     bad = Task(f"{run}/bad/0")
-    assert_kept(bad, ["bad: about to fail", "ValueError: bad broke on purpose"])
+    assert_kept(
+        bad,
+        {"stdout": ["bad: about to fail"], "stderr": ["ValueError: bad broke on purpose"]},
+    )
     shown = capfd.readouterr()
-    for line in [*written_everywhere("start"), "bad: about to fail"]:  # still in the task log
+    start_lines = [*written_everywhere("start")["stdout"], *written_everywhere("start")["stderr"]]
+    for line in [*start_lines, "bad: about to fail"]:  # still in the task log
         assert line in shown.out + shown.err
 
 
@@ -123,7 +135,10 @@ def test_step_output_is_kept_once_by_a_local_run(datastore, capfd):
         LocalRun(LogsFlow, run_id="local").run()
     assert_kept(Task("LogsFlow/local/start/0"), written_everywhere("start"))
     bad = Task("LogsFlow/local/bad/0")
-    assert_kept(bad, ["bad: about to fail", "ValueError: bad broke on purpose"])
+    assert_kept(
+        bad,
+        {"stdout": ["bad: about to fail"], "stderr": ["ValueError: bad broke on purpose"]},
+    )
     assert bad.stdout.count("bad: about to fail") == 1
     assert Task("LogsFlow/local/good/0").data.threads == 1  # capturing started no thread
     shown = capfd.readouterr().out

@@ -96,9 +96,9 @@ def test_a_log_that_does_not_fit_is_reported_and_the_task_keeps_its_outcome(
     finally:
         run.kill()
     latest = Flow("ChattyFlow").latest_run
-    key = f"ChattyFlow/runs/{latest.id}/start/0/attempt-0.log"
+    key = f"ChattyFlow/runs/{latest.id}/start/0/attempt-0.stdout"
     assert (
-        f"airstep: the output of task ChattyFlow/{latest.id}/start/0 (attempt 0) could not be "
+        f"airstep: the stdout of task ChattyFlow/{latest.id}/start/0 (attempt 0) could not be "
         f"stored at {small_disk}/{key}: " in run.output
     )
     assert "No space left on device" in run.output
