@@ -101,6 +101,8 @@ class LocalRun:
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(self.out, self.err, self._say)
+        #: tasks that finished (where switch cases meet, it tells which case ran)
+        self.done: set[tuple[str, Path]] = set()
         self.cloned: set[tuple[str, Path]] = set()
         self.reused: Counter[str] = Counter()
         self.splits: dict[tuple[str, Path], int] = {}
@@ -283,7 +285,9 @@ class LocalRun:
                     f"[{step}] more tasks reused from run {self.origin_run_id}; the progress "
                     "line counts them."
                 )
-            self._completed(step, task_path, manifest.foreach and manifest.foreach.num_splits)
+            self._completed(
+                step, task_path, manifest.foreach and manifest.foreach.num_splits, manifest.chosen
+            )
         return True
 
     def _unit(self, step: str, path: Path) -> list[Path]:
@@ -304,11 +308,15 @@ class LocalRun:
         prefix = self.store.task_prefix(self.run_id, step, task_id)
         return self.store.storage.exists(f"{prefix}/{MANIFEST}")
 
-    def _completed(self, step: str, path: Path, width: int | None) -> None:
+    def _completed(
+        self, step: str, path: Path, width: int | None, chosen: str | None = None
+    ) -> None:
+        """``width``: a foreach's or gang's number of tasks; ``chosen``: a switch's case."""
+        self.done.add((step, path))
         self.finished[step] += 1
         if width is not None:
             self.splits[(step, path)] = width
-        for child, child_path in child_paths(self.graph, step, path, width, manifest.chosen):
+        for child, child_path in child_paths(self.graph, step, path, width, chosen):
             if self.graph[child].is_parallel and child_path[-1] != 0:
                 self.scheduled[child] += 1  # a gang starts as one unit, from its node 0
                 continue
@@ -332,12 +340,14 @@ class LocalRun:
         if self.graph[worker.step].is_parallel and self._gang_ended(worker, path):
             return
         if worker.status == 0 and self._finished(worker.step, worker.task_id):
-            width = None
+            width = chosen = None
             node = self.graph[worker.step]
-            if node.is_foreach or node.is_parallel_split:  # its width is in its manifest
+            # a split's width, a switch's case: in the manifest (read only for those)
+            if node.is_foreach or node.is_parallel_split or node.is_switch:
                 manifest = store.read_manifest(run_id, worker.step, worker.task_id)
                 width = manifest.foreach.num_splits if manifest and manifest.foreach else None
-            self._completed(worker.step, path, width)
+                chosen = manifest.chosen if manifest else None
+            self._completed(worker.step, path, width, chosen)
             return
         self.failed += 1
         record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
@@ -375,7 +385,10 @@ class LocalRun:
         for task_path, manifest in tasks:
             assert manifest is not None
             self._completed(
-                worker.step, task_path, manifest.foreach and manifest.foreach.num_splits
+                worker.step,
+                task_path,
+                manifest.foreach and manifest.foreach.num_splits,
+                manifest.chosen,
             )
         return True
 

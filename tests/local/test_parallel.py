@@ -147,7 +147,7 @@ def test_num_parallel_from_a_parameter_is_checked_when_the_step_runs(datastore):
     )
     # Metaflow's class for a bad transition: `except InvalidNextException` catches it
     start = Flow("GangFlow").latest_run["start"].task
-    assert start.exception["exception"] == "InvalidNextException"
+    assert start.exception.type == "provider.exceptions.InvalidNextException"
     proc = run_flow("gang_flow.py", "run", "--nodes", "3", env={"AIRSTEP_MAX_NUM_PARALLEL": "2"})
     assert proc.returncode == 1
     assert (
