@@ -22,6 +22,7 @@ later; for a remote step Airflow's also waits for the step to start.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,20 +32,21 @@ from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
 from provider.flow.distributed import PARALLEL_VAR
-from provider.flow.graph import StepNode
+from provider.flow.graph import FlowGraph, StepNode
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
-from provider.settings import setting
+from provider.settings import positive_int, setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from provider.flow.spec import FlowSpec
 
-#: how to get past ``[core] max_map_length``, named in the too-wide foreach error
+#: how to get past the widest foreach a run may have, named in the too-wide foreach error
 SPLIT_LIMIT_FIX = (
-    "Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each task a batch "
-    "of several items."
+    "A foreach is split into at most [airstep] max_map_tasks chunks of at most [core] "
+    "max_map_length items each: raise either (AIRFLOW__AIRSTEP__MAX_MAP_TASKS, "
+    "AIRFLOW__CORE__MAX_MAP_LENGTH), or give each item a batch of several inputs."
 )
 #: Airflow stores a rendered map index in a String(250) column
 MAX_LABEL = 250
@@ -91,6 +93,46 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
+def max_map_tasks() -> int:
+    """The most mapped task instances of one foreach step: ``[airstep] max_map_tasks``, at most
+    ``[core] max_map_length``."""
+    return min(positive_int("max_map_tasks") or 1, max_map_length())
+
+
+def foreach_width_limit() -> int:
+    """The widest foreach a run may have: every chunk at ``[core] max_map_length`` items."""
+    return max_map_tasks() * max_map_length()
+
+
+def group_task_ids(task_ids: list[str]) -> list[str] | list[list[str]]:
+    """What a foreach's tasks are mapped over: the task ids themselves, one task instance each,
+    when there are at most :func:`max_map_tasks`; else consecutive chunks of equal size (the
+    last one shorter), at most :func:`max_map_tasks` of them, each one task instance."""
+    limit = max_map_tasks()
+    if len(task_ids) <= limit:
+        return task_ids
+    size = math.ceil(len(task_ids) / limit)
+    return [task_ids[i : i + size] for i in range(0, len(task_ids), size)]
+
+
+def chunk_label(graph: FlowGraph, step: str, task_ids: Sequence[str]) -> str:
+    """The map index label of a chunk: its items' range, e.g. ``items[0:40]`` (with the
+    enclosing items, ``sizes[2], rates[0:40]``), else its first and last task ids."""
+    names = [graph[split].foreach_var or "" for split in graph.foreach_frames(step)]
+    paths = [path_for(task_id, len(names)) for task_id in task_ids]
+    if graph[step].is_parallel:  # a chunk of gangs, each named by its node 0
+        names, paths = names[:-1], [path[:-1] for path in paths]
+    if not names:
+        return f"tasks {task_ids[0]} to {task_ids[-1]}"[:MAX_LABEL]
+    outer, lasts = paths[0][:-1], [path[-1] for path in paths]
+    if all(p[:-1] == outer for p in paths) and lasts == list(range(lasts[0], lasts[-1] + 1)):
+        frames = [f"{name}[{index}]" for name, index in zip(names, outer, strict=False)]
+        text = ", ".join([*frames, f"{names[-1]}[{lasts[0]}:{lasts[-1] + 1}]"])
+    else:
+        text = f"{names[-1]}: {len(task_ids)} items, tasks {task_ids[0]} to {task_ids[-1]}"
+    return text[:MAX_LABEL]
+
+
 def foreach_label(manifest: TaskManifest) -> str | None:
     """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach.
 
@@ -109,7 +151,8 @@ def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list
     is mapped over); for a gang (node 0's manifest), every node's id.
     """
     graph = flow_cls.graph()
-    path = path_for(manifest.task_id, graph.foreach_depth(manifest.step))
+    depth = graph.foreach_depth(manifest.step)
+    path = path_for(manifest.task_id, depth)
     if graph[manifest.step].is_parallel:
         num_nodes = manifest.foreach_stack[-1].num_splits
         return [task_id_for((*path[:-1], i)) for i in range(num_nodes)]
@@ -117,7 +160,19 @@ def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list
         return manifest.task_id
     if graph[manifest.step].is_parallel_split:
         return task_id_for((*path, 0))
-    return [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
+    children = [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
+    # a mapped split's children are grouped by the fanout task that flattens them
+    return group_task_ids(children) if depth == 0 else children
+
+
+def chunk_pointer(flow_cls: type[FlowSpec], manifests: Sequence[TaskManifest]) -> list[str]:
+    """What a chunk's task instance pushes to XCom: its tasks' pointers, concatenated (the
+    next step of a foreach body is mapped 1:1 over it; a fanout flattens a chunk of splits)."""
+    pointer: list[str] = []
+    for manifest in manifests:
+        own = xcom_pointer(flow_cls, manifest)
+        pointer.extend([own] if isinstance(own, str) else own)
+    return pointer
 
 
 # -- deadlines ----------------------------------------------------------------------------------
@@ -154,7 +209,42 @@ class StepOperatorMixin:
 
     flow_cls: type[FlowSpec]
     step_name: str
-    flow_task_id: str
+    #: a task id, or a chunk's task ids
+    flow_task_id: str | list[str]
+
+    def chunk(self) -> list[str] | None:
+        """The task ids this task instance runs when it runs a chunk, else None."""
+        ids = self.flow_task_id
+        return [str(task_id) for task_id in ids] if isinstance(ids, list | tuple) else None
+
+    def start_items(self, context: Context) -> tuple[list[TaskRequest], int]:
+        """The tasks of this chunk's task instance, and the first attempt of its current
+        series of tries: items that succeeded since then are not run again (a retry), but
+        a cleared task instance starts a new series (Airflow's first try is ``max_tries -
+        retries + 1``) and runs every item again. The map index shows the items' range."""
+        task_ids = self.chunk()
+        assert task_ids, "start_items is for a chunk"
+        context["label"] = chunk_label(  # type: ignore[typeddict-unknown-key]
+            self.flow_cls.graph(), self.step_name, task_ids
+        )
+        ti = context["ti"]
+        retries = int(getattr(self, "retries", 0) or 0)
+        first_try = max(1, min(ti.try_number, int(ti.max_tries or 0) - retries + 1))
+        requests = [
+            TaskRequest(
+                run_id=context["run_id"],
+                step=self.step_name,
+                task_id=task_id,
+                attempt=ti.try_number - 1,
+                max_num_splits=foreach_width_limit(),
+            )
+            for task_id in task_ids
+        ]
+        return requests, first_try - 1
+
+    def finish_items(self, context: Context, manifests: Sequence[TaskManifest]) -> list[str]:
+        """After every task of the chunk succeeded: the pointer to push to XCom."""
+        return chunk_pointer(self.flow_cls, manifests)
 
     def datastore(self) -> FlowDataStore:
         """The flow's datastore at the datastore root setting, as this worker reaches it."""
@@ -171,7 +261,7 @@ class StepOperatorMixin:
             task_id=task_id,
             attempt=context["ti"].try_number - 1,
             params=self._start_params(context) if self.step_name == "start" else None,
-            max_num_splits=max_map_length(),
+            max_num_splits=foreach_width_limit(),
         )
         with_card_link(self, self.flow_cls.graph()[self.step_name])
         push_task_pointer(self, context, request)

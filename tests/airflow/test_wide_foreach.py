@@ -1,0 +1,38 @@
+"""A foreach wider than Airflow's map limit runs in chunks: one mapped task instance per chunk
+of items, every item still its own flow task (id, artifacts, log, retries)."""
+
+from __future__ import annotations
+
+import pytest
+from dagrun_helpers import TEST_FLOWS, load_module, states, sync_dag, task_instances, xcom_values
+
+from provider import Run
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+
+def wide_dag(module_file: str, flow: str):
+    dag = getattr(load_module(TEST_FLOWS / module_file), flow).to_dag()
+    sync_dag(dag)
+    return dag
+
+
+def test_a_foreach_of_3000_items_runs_in_100_chunks_and_the_join_sees_every_item(
+    airflow_db, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "100")
+    dag_run = wide_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 3000})
+    assert dag_run.state == "success", states(dag_run)
+    tis = task_instances(dag_run)
+    work = sorted(k[1] for k in tis if k[0] == "work")
+    assert work == list(range(100))  # at most max_map_length task instances: 100 of 30 items
+    assert tis[("work", 0)].rendered_map_index == "items[0:30]"
+    assert tis[("work", 99)].rendered_map_index == "items[2970:3000]"
+    pointers = xcom_values(dag_run)
+    assert pointers[("start", -1)][1] == [str(i) for i in range(30, 60)]
+    assert pointers[("work", 1)] == [str(i) for i in range(30, 60)]
+    run = Run(f"WideFlow/{dag_run.run_id}")
+    assert run["join"]["0"].data.first_bytes == [i % 256 for i in range(3000)]
+    assert run["join"]["0"].data.total == 3000 * 1024
+    for task_id in ("0", "1234", "2999"):
+        assert run["work"][task_id].data.blob == bytes([int(task_id) % 256]) * 1024
