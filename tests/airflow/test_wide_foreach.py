@@ -36,3 +36,43 @@ def test_a_foreach_of_3000_items_runs_in_100_chunks_and_the_join_sees_every_item
     assert run["join"]["0"].data.total == 3000 * 1024
     for task_id in ("0", "1234", "2999"):
         assert run["work"][task_id].data.blob == bytes([int(task_id) % 256]) * 1024
+
+
+def test_a_failing_item_fails_its_chunk_once_the_others_ended_and_the_retry_runs_only_it(
+    airflow_db, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "30")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "10")  # 300 items: 10 chunks of 30
+    dag = wide_dag("wide_items_flow.py", "WideItemsFlow")
+    dag_run = dag.test(run_conf={"flaky": 42})
+    assert dag_run.state == "success", states(dag_run)
+    tis = task_instances(dag_run)
+    tries = {i: ti.try_number for (t, i), ti in tis.items() if t == "work"}
+    assert tries == {i: 2 if i == 1 else 1 for i in range(10)}  # items[30:60] was retried
+    run = Run(f"WideItemsFlow/{dag_run.run_id}")
+    assert [a["status"] for a in run["work"]["42"].attempts] == ["failed", "ok"]
+    for other in ("30", "41", "59"):  # same chunk, succeeded on the first try: not run again
+        assert [a["status"] for a in run["work"][other].attempts] == ["ok"]
+    assert run["join"]["0"].data.squares == [i * i for i in range(300)]
+
+
+def test_an_item_that_always_fails_fails_only_its_chunk_naming_it(airflow_db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "30")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "10")
+    dag = wide_dag("wide_items_flow.py", "WideItemsFlow")
+    dag_run = dag.test(run_conf={"broken": 75})
+    assert dag_run.state == "failed"
+    tis = task_instances(dag_run)
+    work = {i: (str(ti.state), ti.try_number) for (t, i), ti in tis.items() if t == "work"}
+    assert work == {i: ("failed", 2) if i == 2 else ("success", 1) for i in range(10)}
+    assert tis[("work", 2)].rendered_map_index == "items[60:90]"
+    assert states(dag_run)["join"] == {"upstream_failed"}
+    run = Run(f"WideItemsFlow/{dag_run.run_id}")
+    broken = run["work"]["75"]
+    assert [a["status"] for a in broken.attempts] == ["failed", "failed"]
+    assert broken.attempts[-1]["message"] == "item 75 breaks on attempt 1"
+    assert "RuntimeError: item 75 breaks on attempt 1" in broken.stdout
+    # the chunk's other items finished, once each
+    done = [t for t in run["work"] if t.successful]
+    assert len(done) == 299
+    assert [a["status"] for a in run["work"]["89"].attempts] == ["ok"]
