@@ -123,11 +123,13 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
 
     :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
     :param step_name: the step to run; its ``@batch`` / ``@resources`` give the job.
-    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param flow_task_id: the airstep task id (foreach index path), or a chunk's task ids:
+        one container runs them all. (templated)
     :param kwargs: any other ``BatchOperator`` argument (``aws_conn_id``, ``region_name``...).
     """
 
     remote_kind = "AWS Batch job"
+    runs_chunks = True
     template_fields: Sequence[str] = (*BatchOperator.template_fields, "flow_task_id")
 
     def __init__(
@@ -135,7 +137,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         *,
         flow_cls: type[FlowSpec],
         step_name: str,
-        flow_task_id: str = "0",
+        flow_task_id: str | list[str] = "0",
         **kwargs: Any,
     ) -> None:
         node = flow_cls.graph()[step_name]

@@ -204,11 +204,13 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
 
     :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
     :param step_name: the step to run; its ``@kubernetes`` / ``@resources`` give the pod.
-    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param flow_task_id: the airstep task id (foreach index path), or a chunk's task ids:
+        one container runs them all. (templated)
     :param kwargs: any other ``KubernetesPodOperator`` argument; the step's settings win.
     """
 
     remote_kind = "pod"
+    runs_chunks = True
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
     operator_extra_links = (KubernetesPodLink(),)
 
@@ -217,7 +219,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         *,
         flow_cls: type[FlowSpec],
         step_name: str,
-        flow_task_id: str = "0",
+        flow_task_id: str | list[str] = "0",
         **kwargs: Any,
     ) -> None:
         node = flow_cls.graph()[step_name]

@@ -1,4 +1,4 @@
-"""A wide foreach in which one item fails on its first attempt (``flaky``) or always (``broken``)."""
+"""A wide foreach in which one item fails on its first attempt (``flaky``), or always."""
 
 from provider import FlowSpec, Parameter, current, retry, step
 
