@@ -4,7 +4,17 @@ of items, every item still its own flow task (id, artifacts, log, retries)."""
 from __future__ import annotations
 
 import pytest
-from dagrun_helpers import TEST_FLOWS, load_module, states, sync_dag, task_instances, xcom_values
+from dagrun_helpers import (
+    SHARED_FLOWS,
+    TEST_FLOWS,
+    end_artifacts,
+    load_module,
+    run_script,
+    states,
+    sync_dag,
+    task_instances,
+    xcom_values,
+)
 
 from provider import Run
 
@@ -76,3 +86,22 @@ def test_an_item_that_always_fails_fails_only_its_chunk_naming_it(airflow_db, mo
     done = [t for t in run["work"] if t.successful]
     assert len(done) == 299
     assert [a["status"] for a in run["work"]["89"].attempts] == ["ok"]
+
+
+def test_gangs_inside_a_chunked_foreach_run_each_item_as_a_gang(airflow_db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "1")  # every foreach: one chunk
+    dag = load_module(SHARED_FLOWS / "gang_flow.py").GangFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success", states(dag_run)
+    pointers = xcom_values(dag_run)
+    assert pointers[("prepare", 0)] == ["0.0", "1.0"]  # a chunk of the gangs' node 0s
+    assert pointers[("pair", 0)] == ["0.0", "0.1", "1.0", "1.1"]
+    assert pointers[("gather", 0)] == ["0", "1"]
+    labels = {k: ti.rendered_map_index for k, ti in task_instances(dag_run).items()}
+    assert labels[("pair", 0)] == "groups[0:2]"
+    run = Run(f"GangFlow/{dag_run.run_id}")
+    assert [t.id for t in run["pair"]] == ["0.0", "0.1", "1.0", "1.1"]
+    local = run_script(SHARED_FLOWS / "gang_flow.py", "run", "--run-id", "local-chunks")
+    assert local.returncode == 0, local.stderr
+    assert end_artifacts("GangFlow", dag_run.run_id) == end_artifacts("GangFlow", "local-chunks")
