@@ -93,9 +93,9 @@ class RemoteStepMixin(StepOperatorMixin):
             if not self.runs_chunks:
                 raise StepError(
                     f"Step *{self.step_name}* of flow {self.flow_cls.__name__} (run "
-                    f"{context['run_id']}) got a chunk of {len(chunk)} tasks "
-                    f"({chunk[0]} to {chunk[-1]}), but its {self.remote_kind} runs one task: its "
-                    "foreach is wider than [airstep] max_map_tasks. Raise [airstep] "
+                    f"{context['run_id']}) got a chunk of {len(chunk)} tasks ({chunk[0]} to "
+                    f"{chunk[-1]}), but a {self.remote_kind} runs a single task, not a chunk: "
+                    "its foreach is wider than [airstep] max_map_tasks. Raise [airstep] "
                     "max_map_tasks to the foreach's width, or run the step in the worker."
                 )
             requests, first_attempt = self.start_items(context)

@@ -105,3 +105,21 @@ def test_gangs_inside_a_chunked_foreach_run_each_item_as_a_gang(airflow_db, monk
     local = run_script(SHARED_FLOWS / "gang_flow.py", "run", "--run-id", "local-chunks")
     assert local.returncode == 0, local.stderr
     assert end_artifacts("GangFlow", dag_run.run_id) == end_artifacts("GangFlow", "local-chunks")
+
+
+def test_a_remote_gang_given_a_chunk_is_refused_naming_the_fix(monkeypatch):
+    from provider.exceptions import StepError
+    from provider.operators.kubernetes_gang import KubernetesGangOperator
+
+    flow = load_module(TEST_FLOWS / "remote_gang_flow.py").RemoteGangFlow
+    gang = KubernetesGangOperator(
+        task_id="train", flow_cls=flow, step_name="train", flow_task_id=["0.0", "1.0"]
+    )
+    with pytest.raises(StepError) as raised:
+        gang.runtime_command({"run_id": "manual__1"})
+    assert str(raised.value) == (
+        "Step *train* of flow RemoteGangFlow (run manual__1) got a chunk of 2 tasks (0.0 to "
+        "1.0), but a gang of pods runs a single task, not a chunk: its foreach is wider than "
+        "[airstep] max_map_tasks. Raise [airstep] max_map_tasks to the foreach's width, or run "
+        "the step in the worker."
+    )
