@@ -33,6 +33,7 @@ from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
 from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import FlowGraph, StepNode
+from provider.local.items import chunk_processes
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
 from provider.settings import positive_int, setting
@@ -211,6 +212,27 @@ class StepOperatorMixin:
     step_name: str
     #: a task id, or a chunk's task ids
     flow_task_id: str | list[str]
+
+    #: True for operators whose step runs in a container (its startup counts in its deadline)
+    runs_remotely: bool = False
+
+    def pre_execute(self, context: Context) -> None:
+        """A chunk's deadlines grow with it: its tasks run ``processes`` at a time, so
+        Airflow's ``execution_timeout`` and the platform's deadline allow one @timeout (plus
+        the margin) per wave of tasks, rather than one for the whole chunk."""
+        chunk = self.chunk()
+        node = self.flow_cls.graph()[self.step_name]
+        deadline = platform_deadline(node)
+        if chunk is not None and deadline is not None:
+            processes = chunk_processes(self.flow_cls, self.step_name, remote=self.runs_remotely)
+            seconds = deadline * math.ceil(len(chunk) / processes)
+            self.scale_platform_deadline(seconds)
+            startup = startup_seconds(node) if self.runs_remotely else 0
+            self.execution_timeout = timedelta(seconds=seconds + startup)
+        super().pre_execute(context)  # type: ignore[misc]
+
+    def scale_platform_deadline(self, seconds: int) -> None:
+        """Set the pod's or job's deadline for a chunk (nothing for a step in the worker)."""
 
     def chunk(self) -> list[str] | None:
         """The task ids this task instance runs when it runs a chunk, else None."""

@@ -183,6 +183,9 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             self.log.info("Registered AWS Batch job definition %s", name)
         return name
 
+    def scale_platform_deadline(self, seconds: int) -> None:
+        self.submit_job_timeout = seconds
+
     def execute(self, context: Context) -> Any:
         if not self.job_queue:
             raise ValueError(

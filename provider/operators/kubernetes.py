@@ -238,6 +238,9 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.flow_task_id = flow_task_id
         self.deferral_refused = deferral_asked(kwargs)
 
+    def scale_platform_deadline(self, seconds: int) -> None:
+        self.active_deadline_seconds = seconds
+
     def execute(self, context: Context) -> Any:
         args, env = self.runtime_command(context)
         self.cmds, self.arguments = args[:1], args[1:]

@@ -72,6 +72,7 @@ class RemoteStepMixin(StepOperatorMixin):
     remote_kind: str = "container"
     #: True when one container may run a chunk of tasks (``--task-ids``)
     runs_chunks: bool = False
+    runs_remotely = True
 
     def datastore(self) -> FlowDataStore:
         root = setting("datastore_root") or ""

@@ -97,14 +97,16 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         requests, first_attempt = self.start_items(context)
         store = self.datastore()
         processes = chunk_processes(self.flow_cls, self.step_name, remote=False)
+        fork = threading.active_count() == 1
         self.log.info(
-            "Step %s: a chunk of %d task(s) (%s), %d at once.",
+            "Step %s: a chunk of %d task(s) (%s), %d at once, %s.",
             self.step_name,
             len(requests),
             context["label"],  # type: ignore[typeddict-item]
             processes,
+            "forked from this process" if fork else "from a new python -m provider.runtime",
         )
-        if threading.active_count() == 1:
+        if fork:
             manifests = run_items(
                 self.flow_cls, requests, store, processes=processes, first_attempt=first_attempt
             )

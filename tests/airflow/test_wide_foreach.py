@@ -123,3 +123,48 @@ def test_a_remote_gang_given_a_chunk_is_refused_naming_the_fix(monkeypatch):
         "[airstep] max_map_tasks. Raise [airstep] max_map_tasks to the foreach's width, or run "
         "the step in the worker."
     )
+
+
+def test_a_chunks_deadlines_allow_one_timeout_per_wave_of_its_tasks(monkeypatch):
+    from datetime import timedelta
+
+    from provider import FlowSpec, kubernetes, step, timeout
+    from provider.operators.kubernetes import KubernetesStepOperator
+    from provider.operators.step import StepOperator
+
+    class TimedFlow(FlowSpec):
+        @step
+        def start(self):
+            self.items = list(range(5))
+            self.next(self.work, foreach="items")
+
+        @timeout(seconds=30)
+        @kubernetes
+        @step
+        def work(self):
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__CHUNK_PROCESSES", "2")  # 5 tasks: 3 waves
+    ids = ["0", "1", "2", "3", "4"]
+    local = StepOperator(task_id="work", flow_cls=TimedFlow, step_name="work", flow_task_id=ids)
+    assert local.execution_timeout is None  # set by the DAG compiler; the chunk's own below
+    local.pre_execute({})
+    assert local.execution_timeout == timedelta(seconds=3 * 90)
+    pod = KubernetesStepOperator(
+        task_id="work", flow_cls=TimedFlow, step_name="work", flow_task_id=ids
+    )
+    assert pod.active_deadline_seconds == 90  # one task's
+    pod.pre_execute({})
+    assert pod.active_deadline_seconds == 3 * 90
+    assert pod.execution_timeout == timedelta(seconds=3 * 90 + 120)  # and the pod's startup
+    single = StepOperator(task_id="work", flow_cls=TimedFlow, step_name="work", flow_task_id="3")
+    single.pre_execute({})
+    assert single.execution_timeout is None
