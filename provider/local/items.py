@@ -48,8 +48,9 @@ from provider.runtime.request import TaskRequest
 from provider.runtime.termination import TaskTerminated
 from provider.settings import positive_int
 
-#: seconds between looks at the running items' output and ends
-POLL_SECONDS = 0.05
+#: seconds between looks at the running items' output and ends: short right after a task
+#: started or ended (most tasks of a wide foreach are short), doubling up to the longest
+POLL_SECONDS = (0.002, 0.05)
 
 
 @dataclass(frozen=True)
@@ -122,16 +123,19 @@ def run_items(
     tasks = TaskProcesses(out, err, say)
     with reaping_orphans(), _stop_on_sigterm(first.step, len(requests)):
         try:
+            poll = POLL_SECONDS[0]
             while pending or tasks.running:
                 while pending and len(tasks.running) < max(1, processes):
                     if gpus_each and len(free_gpus) < gpus_each and tasks.running:
                         break
                     gpus, free_gpus = free_gpus[:gpus_each], free_gpus[gpus_each:]
                     tasks.start(flow_cls, pending.popleft(), store, gpus)
-                tasks.pump(POLL_SECONDS)
-                for worker in tasks.reap():
+                tasks.pump(poll)
+                ended = tasks.reap()
+                for worker in ended:
                     free_gpus.extend(worker.gpus)
                     _record_end(store, first.run_id, worker)
+                poll = POLL_SECONDS[0] if ended else min(2 * poll, POLL_SECONDS[1])
         finally:
             for worker in tasks.stop_all(f"Step {first.step} stopped"):
                 with contextlib.suppress(Exception):  # the datastore may be what failed
