@@ -8,15 +8,23 @@ label and the XCom pointer. :class:`~provider.operators.step.StepOperator`,
 :class:`~provider.operators.kubernetes.KubernetesStepOperator` and
 :class:`~provider.operators.batch.BatchStepOperator` add only how they launch.
 
+A chunk of a wide foreach (``flow_task_id`` a list of task ids) is one task
+instance too: :meth:`StepOperatorMixin.start_items` gives one request per task,
+the map index shows the items' range (:func:`chunk_label`), and the XCom pointer
+is the tasks' pointers concatenated (:func:`chunk_pointer`). :func:`group_task_ids`
+decides what a foreach is mapped over: its task ids, or chunks of them.
+
 The Airflow side of the settings lives here too: the worker's view of the
-datastore (through ``[airstep] aws_conn_id``) and ``[core] max_map_length``.
+datastore (through ``[airstep] aws_conn_id``), ``[core] max_map_length`` and
+``[airstep] max_map_tasks``.
 
 Timeouts: the runtime's ``@timeout`` alarm is the one clock for user code, in the
 worker and in a container alike, so a caught timeout is always a
 :class:`~provider.exceptions.StepTimeout`. Airflow's ``execution_timeout`` and the
 platform deadlines (a pod's ``activeDeadlineSeconds``, a Batch job's
 ``attemptDurationSeconds``) are outer safety nets, :data:`TIMEOUT_MARGIN_SECONDS`
-later; for a remote step Airflow's also waits for the step to start.
+later; for a remote step Airflow's also waits for the step to start. A chunk's
+run its tasks ``chunk_processes`` at a time, so they allow one deadline per wave.
 """
 
 from __future__ import annotations
