@@ -23,8 +23,8 @@ worker and in a container alike, so a caught timeout is always a
 :class:`~provider.exceptions.StepTimeout`. Airflow's ``execution_timeout`` and the
 platform deadlines (a pod's ``activeDeadlineSeconds``, a Batch job's
 ``attemptDurationSeconds``) are outer safety nets, :data:`TIMEOUT_MARGIN_SECONDS`
-later; for a remote step Airflow's also waits for the step to start. A chunk's
-run its tasks ``chunk_processes`` at a time, so they allow one deadline per wave.
+later; for a remote step Airflow's also waits for the step to start. A chunk
+runs its tasks ``chunk_processes`` at a time, so its deadlines allow one per wave.
 """
 
 from __future__ import annotations
