@@ -168,3 +168,32 @@ def test_a_chunks_deadlines_allow_one_timeout_per_wave_of_its_tasks(monkeypatch)
     single = StepOperator(task_id="work", flow_cls=TimedFlow, step_name="work", flow_task_id="3")
     single.pre_execute({})
     assert single.execution_timeout is None
+
+
+@pytest.mark.parametrize(
+    "try_number, max_tries, first_attempt",
+    [
+        (1, 1, 0),  # the first try
+        (2, 1, 0),  # its retry: tasks that succeeded on try 1 are kept
+        (3, 3, 2),  # cleared after two tries (max_tries = 2 + retries): every task runs again
+        (4, 3, 2),  # the retry in that new series keeps what try 3 did
+    ],
+)
+def test_a_retry_keeps_the_chunks_succeeded_tasks_and_a_clear_runs_them_all(
+    try_number, max_tries, first_attempt
+):
+    from types import SimpleNamespace
+
+    from provider.operators.step import StepOperator
+
+    flow = load_module(TEST_FLOWS / "wide_items_flow.py").WideItemsFlow
+    chunk = StepOperator(
+        task_id="work", flow_cls=flow, step_name="work", flow_task_id=["3", "4"], retries=1
+    )
+    ti = SimpleNamespace(try_number=try_number, max_tries=max_tries)
+    context = {"run_id": "manual__1", "ti": ti}
+    requests, first = chunk.start_items(context)
+    assert first == first_attempt
+    attempt = try_number - 1
+    assert [(r.task_id, r.attempt) for r in requests] == [("3", attempt), ("4", attempt)]
+    assert context["label"] == "items[3:5]"
