@@ -43,7 +43,8 @@ Foreach: flat dynamic task mapping
 
     A foreach split that is itself mapped (a nested foreach) returns one list per
     task, and Airflow does not flatten chained lists, so a small unmapped task
-    ``<split>__fanout`` concatenates them and the inner body is mapped over it.
+    ``<split>__fanout`` concatenates them (in chunks when they are many) and the
+    inner body is mapped over it.
     The rendered map index shows the item (``rates[2]=0.03``).
 
     Why flattening rather than mapped task groups: Airflow 3 refuses operator
@@ -54,9 +55,33 @@ Foreach: flat dynamic task mapping
     step waits for the whole previous stage (Airflow expands a mapped task once
     its upstream is complete).
 
-    A foreach wider than ``[core] max_map_length`` fails in its split task (or,
-    for the total of a nested foreach, in its fanout task) with a message naming
-    the width, the limit and the fixes, as ``--max-num-splits`` does locally.
+Wide foreach: chunks
+    A foreach of at most ``[airstep] max_map_tasks`` items (256 by default, and at
+    most ``[core] max_map_length``) maps one task instance per item. A wider one
+    maps one task instance per *chunk*: its split (or, for the total of a nested
+    foreach, its fanout task) pushes the task ids in at most ``max_map_tasks``
+    consecutive lists of equal size (``[["0", ..., "39"], ["40", ...], ...]``), and a
+    mapped task that receives a list runs every task of it, each its own flow task
+    (own id, artifacts, log, attempts, ``@catch``) in a process of its own
+    (:mod:`provider.local.items`): in the worker, or in one pod or one Batch job
+    per chunk. The map index shows the chunk's range (``items[40:80]``). The rest
+    of the mapping is unchanged: a chunk pushes its tasks' pointers concatenated,
+    so the next step of the body chains 1:1 from it as a chunk too, a join inside
+    the foreach maps over the same chunks, a fanout flattens a chunk of splits, and
+    a @parallel step runs a chunk of gangs (in the worker; one pod or job runs one
+    gang, so a remote gang in a chunked foreach is refused with the fix). A failing
+    task fails its chunk's task instance once the chunk's other tasks have ended;
+    Airflow's retry of it runs only the tasks that did not succeed, while clearing
+    it runs them all again.
+
+    Why ``max_map_tasks`` is 256 rather than Airflow's 1,024: every task
+    instance costs a scheduler round trip, a worker process (a pod or a Batch job,
+    and a start-up, for remote steps) and a row in the grid; a chunk costs one of
+    each for tens of items, and 256 chunks still spread a foreach over more workers
+    than most deployments have. A foreach wider than ``max_map_tasks`` chunks of
+    ``max_map_length`` items each fails in its split (or fanout) task with a
+    message naming the width, the limit and the fixes, as ``--max-num-splits``
+    does locally.
 
 Distributed steps: one task per gang
     ``num_parallel=N`` is a foreach of width N over node indices, but its N nodes

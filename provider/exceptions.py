@@ -22,6 +22,7 @@ works around the same call in both libraries::
      │    │    └── MissingInMergeArtifactsException     include= names what no input has
      │    ├── StepTimeout             a step ran longer than its @timeout
      │    ├── GangFailed              a node of a @parallel step failed; the others were stopped
+ │    ├── ItemsFailed             tasks of a chunk failed (the chunk's other tasks finished)
      │    └── AttemptFailed           what @catch stores when an attempt failed outside the step
      │         └── TaskCrashed        the attempt's process exited or was killed
      ├── DataStoreError = MetaflowDataMissing   an artifact or task record is missing or unreadable
@@ -172,6 +173,11 @@ class StepTimeout(StepError):
 
 class GangFailed(StepError):
     """A node of a @parallel step failed, so every other node of its gang was stopped."""
+
+
+class ItemsFailed(StepError):
+    """Tasks of a chunk (many foreach items run by one Airflow task instance) failed, once
+    every other task of the chunk had finished."""
 
 
 class AttemptFailed(StepError):

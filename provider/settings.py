@@ -39,7 +39,7 @@ class Option:
     default: str | None = None
     #: the plain variable that local runs use, read when Airflow's config leaves it unset
     env_var: str | None = None
-    #: the type named in the provider's metadata: "string" or "boolean"
+    #: the type named in the provider's metadata: "string", "integer" or "boolean"
     type: str = "string"
 
     @property
@@ -120,6 +120,24 @@ OPTIONS: tuple[Option, ...] = (
         example="aws_default",
     ),
     Option(
+        "max_map_tasks",
+        "The most mapped task instances one foreach step gets per run. A foreach this wide or "
+        "narrower maps one task instance per item; a wider one groups its items into at most "
+        "this many chunks, each one task instance (one pod or Batch job) that runs every item "
+        "of its slice as its own flow task. Capped by [core] max_map_length.",
+        example="256",
+        default="256",
+        type="integer",
+    ),
+    Option(
+        "chunk_processes",
+        "How many items of a chunk run at once, each in its own process. Unset: the CPUs "
+        "this process may use in the worker; in a pod or Batch job, the step's @resources "
+        "cpu (at least 1), since a container sees the whole machine's CPUs.",
+        example="8",
+        type="integer",
+    ),
+    Option(
         "local_override",
         "Run every step in the Airflow worker, ignoring @kubernetes and @batch (for development).",
         example="True",
@@ -155,6 +173,22 @@ def setting(name: str) -> str | None:
     if value in (None, ""):
         return opt.default
     return str(value)
+
+
+def positive_int(name: str) -> int | None:
+    """A whole-number option of at least 1, or None when unset."""
+    text = setting(name)
+    if text is None:
+        return None
+    try:
+        value = int(text.split("#", 1)[0].strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"[{SECTION}] {name} is {text!r}; set it to a whole number of at least 1."
+        )
+    return value
 
 
 def flag(name: str) -> bool:

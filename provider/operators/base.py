@@ -8,20 +8,29 @@ label and the XCom pointer. :class:`~provider.operators.step.StepOperator`,
 :class:`~provider.operators.kubernetes.KubernetesStepOperator` and
 :class:`~provider.operators.batch.BatchStepOperator` add only how they launch.
 
+A chunk of a wide foreach (``flow_task_id`` a list of task ids) is one task
+instance too: :meth:`StepOperatorMixin.start_items` gives one request per task,
+the map index shows the items' range (:func:`chunk_label`), and the XCom pointer
+is the tasks' pointers concatenated (:func:`chunk_pointer`). :func:`group_task_ids`
+decides what a foreach is mapped over: its task ids, or chunks of them.
+
 The Airflow side of the settings lives here too: the worker's view of the
-datastore (through ``[airstep] aws_conn_id``) and ``[core] max_map_length``.
+datastore (through ``[airstep] aws_conn_id``), ``[core] max_map_length`` and
+``[airstep] max_map_tasks``.
 
 Timeouts: the runtime's ``@timeout`` alarm is the one clock for user code, in the
 worker and in a container alike, so a caught timeout is always a
 :class:`~provider.exceptions.StepTimeout`. Airflow's ``execution_timeout`` and the
 platform deadlines (a pod's ``activeDeadlineSeconds``, a Batch job's
 ``attemptDurationSeconds``) are outer safety nets, :data:`TIMEOUT_MARGIN_SECONDS`
-later; for a remote step Airflow's also waits for the step to start.
+later; for a remote step Airflow's also waits for the step to start. A chunk
+runs its tasks ``chunk_processes`` at a time, so its deadlines allow one per wave.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,21 +41,23 @@ from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
 from provider.datastore.records import TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
 from provider.flow.distributed import PARALLEL_VAR
-from provider.flow.graph import StepNode
+from provider.flow.graph import FlowGraph, StepNode
+from provider.local.items import chunk_processes
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, on_chosen_path
-from provider.settings import setting
+from provider.settings import positive_int, setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from provider.flow.spec import FlowSpec
 
-#: how to get past ``[core] max_map_length``, named in the too-wide foreach error
+#: how to get past the widest foreach a run may have, named in the too-wide foreach error
 SPLIT_LIMIT_FIX = (
-    "Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each task a batch "
-    "of several items."
+    "A foreach is split into at most [airstep] max_map_tasks chunks of at most [core] "
+    "max_map_length items each: raise either (AIRFLOW__AIRSTEP__MAX_MAP_TASKS, "
+    "AIRFLOW__CORE__MAX_MAP_LENGTH), or give each item a batch of several inputs."
 )
 #: Airflow stores a rendered map index in a String(250) column
 MAX_LABEL = 250
@@ -93,6 +104,46 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
+def max_map_tasks() -> int:
+    """The most mapped task instances of one foreach step: ``[airstep] max_map_tasks``, at most
+    ``[core] max_map_length``."""
+    return min(positive_int("max_map_tasks") or 1, max_map_length())
+
+
+def foreach_width_limit() -> int:
+    """The widest foreach a run may have: every chunk at ``[core] max_map_length`` items."""
+    return max_map_tasks() * max_map_length()
+
+
+def group_task_ids(task_ids: list[str]) -> list[str] | list[list[str]]:
+    """What a foreach's tasks are mapped over: the task ids themselves, one task instance each,
+    when there are at most :func:`max_map_tasks`; else consecutive chunks of equal size (the
+    last one shorter), at most :func:`max_map_tasks` of them, each one task instance."""
+    limit = max_map_tasks()
+    if len(task_ids) <= limit:
+        return task_ids
+    size = math.ceil(len(task_ids) / limit)
+    return [task_ids[i : i + size] for i in range(0, len(task_ids), size)]
+
+
+def chunk_label(graph: FlowGraph, step: str, task_ids: Sequence[str]) -> str:
+    """The map index label of a chunk: its items' range, e.g. ``items[0:40]`` (with the
+    enclosing items, ``sizes[2], rates[0:40]``), else its first and last task ids."""
+    names = [graph[split].foreach_var or "" for split in graph.foreach_frames(step)]
+    paths = [path_for(task_id, len(names)) for task_id in task_ids]
+    if graph[step].is_parallel:  # a chunk of gangs, each named by its node 0
+        names, paths = names[:-1], [path[:-1] for path in paths]
+    if not names:
+        return f"tasks {task_ids[0]} to {task_ids[-1]}"[:MAX_LABEL]
+    outer, lasts = paths[0][:-1], [path[-1] for path in paths]
+    if all(p[:-1] == outer for p in paths) and lasts == list(range(lasts[0], lasts[-1] + 1)):
+        frames = [f"{name}[{index}]" for name, index in zip(names, outer, strict=False)]
+        text = ", ".join([*frames, f"{names[-1]}[{lasts[0]}:{lasts[-1] + 1}]"])
+    else:
+        text = f"{names[-1]}: {len(task_ids)} items, tasks {task_ids[0]} to {task_ids[-1]}"
+    return text[:MAX_LABEL]
+
+
 def foreach_label(manifest: TaskManifest) -> str | None:
     """The foreach item(s) a task ran for, e.g. ``rates[2]=0.03``; None outside a foreach.
 
@@ -111,7 +162,8 @@ def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list
     is mapped over); for a gang (node 0's manifest), every node's id.
     """
     graph = flow_cls.graph()
-    path = path_for(manifest.task_id, graph.foreach_depth(manifest.step))
+    depth = graph.foreach_depth(manifest.step)
+    path = path_for(manifest.task_id, depth)
     if graph[manifest.step].is_parallel:
         num_nodes = manifest.foreach_stack[-1].num_splits
         return [task_id_for((*path[:-1], i)) for i in range(num_nodes)]
@@ -119,7 +171,19 @@ def xcom_pointer(flow_cls: type[FlowSpec], manifest: TaskManifest) -> str | list
         return manifest.task_id
     if graph[manifest.step].is_parallel_split:
         return task_id_for((*path, 0))
-    return [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
+    children = [task_id_for((*path, i)) for i in range(manifest.foreach.num_splits)]
+    # a mapped split's children are grouped by the fanout task that flattens them
+    return group_task_ids(children) if depth == 0 else children
+
+
+def chunk_pointer(flow_cls: type[FlowSpec], manifests: Sequence[TaskManifest]) -> list[str]:
+    """What a chunk's task instance pushes to XCom: its tasks' pointers, concatenated (the
+    next step of a foreach body is mapped 1:1 over it; a fanout flattens a chunk of splits)."""
+    pointer: list[str] = []
+    for manifest in manifests:
+        own = xcom_pointer(flow_cls, manifest)
+        pointer.extend([own] if isinstance(own, str) else own)
+    return pointer
 
 
 # -- deadlines ----------------------------------------------------------------------------------
@@ -156,7 +220,76 @@ class StepOperatorMixin:
 
     flow_cls: type[FlowSpec]
     step_name: str
-    flow_task_id: str
+    #: a task id, or a chunk's task ids
+    flow_task_id: str | list[str]
+
+    #: True for operators whose step runs in a container (its startup counts in its deadline)
+    runs_remotely: bool = False
+
+    def pre_execute(self, context: Context) -> None:
+        """A chunk's deadlines grow with it: its tasks run ``processes`` at a time, so
+        Airflow's ``execution_timeout`` and the platform's deadline allow one @timeout (plus
+        the margin) per wave of tasks, rather than one for the whole chunk."""
+        chunk = self.chunk()
+        node = self.flow_cls.graph()[self.step_name]
+        deadline = platform_deadline(node)
+        if chunk is not None and deadline is not None:
+            processes = chunk_processes(self.flow_cls, self.step_name, remote=self.runs_remotely)
+            seconds = deadline * math.ceil(len(chunk) / processes)
+            self.scale_platform_deadline(seconds)
+            startup = startup_seconds(node) if self.runs_remotely else 0
+            self.execution_timeout = timedelta(seconds=seconds + startup)
+        super().pre_execute(context)  # type: ignore[misc]
+
+    def scale_platform_deadline(self, seconds: int) -> None:
+        """Set the pod's or job's deadline for a chunk (nothing for a step in the worker)."""
+
+    def chunk(self) -> list[str] | None:
+        """The task ids this task instance runs when it runs a chunk, else None."""
+        ids = self.flow_task_id
+        return [str(task_id) for task_id in ids] if isinstance(ids, list | tuple) else None
+
+    def start_items(self, context: Context) -> tuple[list[TaskRequest], int]:
+        """The tasks of this chunk's task instance, and the first attempt of its current
+        series of tries: items that succeeded since then are not run again (a retry), but
+        a cleared task instance starts a new series (Airflow's first try is ``max_tries -
+        retries + 1``) and runs every item again. The map index shows the items' range."""
+        task_ids = self.chunk()
+        assert task_ids, "start_items is for a chunk"
+        context["label"] = chunk_label(  # type: ignore[typeddict-unknown-key]
+            self.flow_cls.graph(), self.step_name, task_ids
+        )
+        ti = context["ti"]
+        retries = int(getattr(self, "retries", 0) or 0)
+        first_try = max(1, min(ti.try_number, int(ti.max_tries or 0) - retries + 1))
+        # inside a foreach, a switch chooses per item: the chunk runs the items it chose
+        chosen = [t for t in task_ids if self.not_chosen(context["run_id"], t) is None]
+        if not chosen:
+            raise AirflowSkipException(
+                f"Step *{self.step_name}* does not run for any task of this chunk "
+                f"({context['label']}): no switch case leads to them."  # type: ignore[typeddict-item]
+            )
+        requests = [
+            TaskRequest(
+                run_id=context["run_id"],
+                step=self.step_name,
+                task_id=task_id,
+                attempt=ti.try_number - 1,
+                max_num_splits=foreach_width_limit(),
+                extra_env=self.task_env(),
+            )
+            for task_id in chosen
+        ]
+        return requests, first_try - 1
+
+    def task_env(self) -> dict[str, str]:
+        """Environment every task of this DAG gets: its @project branch, so the step names
+        it wherever it runs."""
+        return dict(getattr(self.get_dag(), "airstep_task_env", None) or {})
+
+    def finish_items(self, context: Context, manifests: Sequence[TaskManifest]) -> list[str]:
+        """After every task of the chunk succeeded: the pointer to push to XCom."""
+        return chunk_pointer(self.flow_cls, manifests)
 
     def datastore(self) -> FlowDataStore:
         """The flow's datastore at the datastore root setting, as this worker reaches it."""
@@ -174,9 +307,8 @@ class StepOperatorMixin:
             task_id=task_id,
             attempt=context["ti"].try_number - 1,
             params=self._start_params(context) if self.step_name == "start" else None,
-            max_num_splits=max_map_length(),
-            # the DAG's @project branch, so the step names it wherever it runs
-            extra_env=dict(getattr(self.get_dag(), "airstep_task_env", None) or {}),  # type: ignore[attr-defined]
+            max_num_splits=foreach_width_limit(),
+            extra_env=self.task_env(),
         )
         with_card_link(self, self.flow_cls.graph()[self.step_name])
         push_task_pointer(self, context, request)
@@ -190,9 +322,18 @@ class StepOperatorMixin:
         index) only, whatever operator runs it. Downstream steps skip in turn (their
         trigger rule, ``none_failed_min_one_success``, skips a task whose inputs all skipped).
         """
+        choices = self.not_chosen(run_id, task_id)
+        if choices is not None:
+            raise AirflowSkipException(
+                f"Step *{self.step_name}* (task {task_id}) does not run in this run: {choices}"
+            )
+
+    def not_chosen(self, run_id: str, task_id: str) -> str | None:
+        """None if the switches of this run lead to the task (or the step has no switch
+        before it); else what they chose instead, in words."""
         graph = self.flow_cls.graph()
         if not graph.may_skip(self.step_name):
-            return
+            return None
         store = self.datastore()
         path = path_for(task_id, graph.foreach_depth(self.step_name))
         manifests: dict[tuple[str, Path], TaskManifest | None] = {}
@@ -211,16 +352,13 @@ class StepOperatorMixin:
             return found.chosen if found else None
 
         if on_chosen_path(graph, self.step_name, path, num_splits, chosen_by):
-            return
+            return None
         choices = [
             f"*{step}* chose *{found.chosen}*"
             for (step, _), found in manifests.items()
             if found is not None and found.chosen
         ]
-        raise AirflowSkipException(
-            f"Step *{self.step_name}* (task {task_id}) does not run in this run: "
-            + (f"switch {', '.join(choices)}." if choices else "no case of a switch leads to it.")
-        )
+        return f"switch {', '.join(choices)}." if choices else "no case of a switch leads to it."
 
     def finish_task(self, context: Context, manifest: TaskManifest) -> str | list[str]:
         """The map index label from the manifest, and the pointer to push to XCom."""

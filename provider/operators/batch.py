@@ -125,11 +125,13 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
 
     :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
     :param step_name: the step to run; its ``@batch`` / ``@resources`` give the job.
-    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param flow_task_id: the airstep task id (foreach index path), or a chunk's task ids:
+        one container runs them all. (templated)
     :param kwargs: any other ``BatchOperator`` argument (``aws_conn_id``, ``region_name``...).
     """
 
     remote_kind = "AWS Batch job"
+    runs_chunks = True
     template_fields: Sequence[str] = (*BatchOperator.template_fields, "flow_task_id")
 
     def __init__(
@@ -137,7 +139,7 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         *,
         flow_cls: type[FlowSpec],
         step_name: str,
-        flow_task_id: str = "0",
+        flow_task_id: str | list[str] = "0",
         **kwargs: Any,
     ) -> None:
         node = flow_cls.graph()[step_name]
@@ -182,6 +184,9 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             client.register_job_definition(jobDefinitionName=name, **body)
             self.log.info("Registered AWS Batch job definition %s", name)
         return name
+
+    def scale_platform_deadline(self, seconds: int) -> None:
+        self.submit_job_timeout = seconds
 
     def execute(self, context: Context) -> Any:
         if not self.job_queue:

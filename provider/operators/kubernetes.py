@@ -243,11 +243,13 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
 
     :param flow_cls: the :class:`~provider.FlowSpec` subclass the step belongs to.
     :param step_name: the step to run; its ``@kubernetes`` / ``@resources`` give the pod.
-    :param flow_task_id: the airstep task id (foreach index path). (templated)
+    :param flow_task_id: the airstep task id (foreach index path), or a chunk's task ids:
+        one container runs them all. (templated)
     :param kwargs: any other ``KubernetesPodOperator`` argument; the step's settings win.
     """
 
     remote_kind = "pod"
+    runs_chunks = True
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "flow_task_id")
     operator_extra_links = (KubernetesPodLink(),)
 
@@ -256,7 +258,7 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         *,
         flow_cls: type[FlowSpec],
         step_name: str,
-        flow_task_id: str = "0",
+        flow_task_id: str | list[str] = "0",
         **kwargs: Any,
     ) -> None:
         node = flow_cls.graph()[step_name]
@@ -274,6 +276,9 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.step_name = step_name
         self.flow_task_id = flow_task_id
         self.deferral_refused = deferral_asked(kwargs)
+
+    def scale_platform_deadline(self, seconds: int) -> None:
+        self.active_deadline_seconds = seconds
 
     def execute(self, context: Context) -> Any:
         args, env = self.runtime_command(context)

@@ -7,6 +7,11 @@ operator, then reads the task's manifest from the datastore and finishes like
 the in-worker :class:`~provider.operators.step.StepOperator`. The datastore must
 be reachable from the container: an ``s3://`` root.
 
+A chunk of a wide foreach (``flow_task_id`` a list) is one container too: the
+command lists the chunk's task ids (``--task-ids``), which the entrypoint runs as
+parallel processes, ``--processes`` at once (``[airstep] chunk_processes``, else the
+step's ``@resources`` cpu); afterwards every task's manifest is read.
+
 The runtime applies the step's ``@environment`` itself, in the container as
 everywhere else, so it is not copied into the container's environment here.
 
@@ -31,6 +36,7 @@ from airflow.sdk.configuration import conf
 from provider.datastore.code import upload_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
+from provider.local.items import chunk_processes, collect_items
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
 from provider.settings import setting
 
@@ -64,6 +70,9 @@ class RemoteStepMixin(StepOperatorMixin):
     deferral_refused: bool = False
     #: what the step runs in, for messages
     remote_kind: str = "container"
+    #: True when one container may run a chunk of tasks (``--task-ids``)
+    runs_chunks: bool = False
+    runs_remotely = True
 
     def datastore(self) -> FlowDataStore:
         root = setting("datastore_root") or ""
@@ -78,7 +87,20 @@ class RemoteStepMixin(StepOperatorMixin):
 
     def runtime_command(self, context: Context) -> tuple[list[str], dict[str, str]]:
         """The container's command line and environment for this task instance."""
-        request = self.start_task(context)
+        chunk = self.chunk()
+        if chunk is None:
+            request = self.start_task(context)
+        else:
+            if not self.runs_chunks:
+                raise StepError(
+                    f"Step *{self.step_name}* of flow {self.flow_cls.__name__} (run "
+                    f"{context['run_id']}) got a chunk of {len(chunk)} tasks ({chunk[0]} to "
+                    f"{chunk[-1]}), but a {self.remote_kind} runs a single task, not a chunk: "
+                    "its foreach is wider than [airstep] max_map_tasks. Raise [airstep] "
+                    "max_map_tasks to the foreach's width, or run the step in the worker."
+                )
+            requests, first_attempt = self.start_items(context)
+            request = requests[0]
         if self.deferral_refused:
             self.log.info(  # type: ignore[attr-defined]
                 "Step *%s* of flow %s (run %s, task %s) waits for its %s in the worker: "
@@ -102,10 +124,16 @@ class RemoteStepMixin(StepOperatorMixin):
             "--datastore-root", store.root,
             "--run-id", request.run_id,
             "--step", request.step,
-            "--task-id", request.task_id,
             "--attempt", str(request.attempt),
             "--max-num-splits", str(request.max_num_splits),
         ]  # fmt: skip
+        if chunk is None:
+            args += ["--task-id", request.task_id]
+        else:
+            processes = chunk_processes(self.flow_cls, self.step_name, remote=True)
+            task_ids = ",".join(r.task_id for r in requests)  # those a switch chose
+            args += ["--task-ids", task_ids, "--first-attempt", str(first_attempt),
+                     "--processes", str(processes)]  # fmt: skip
         if request.params is not None:
             args += ["--params-json", json.dumps(request.params)]
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
@@ -114,8 +142,13 @@ class RemoteStepMixin(StepOperatorMixin):
         return args, env
 
     def finish_remote_task(self, context: Context) -> str | list[str]:
-        """After the container exited 0: finish with the manifest it left in the datastore."""
+        """After the container exited 0: finish with the manifest it left in the datastore
+        (with every manifest of a chunk)."""
         store = self.datastore()
+        if self.chunk() is not None:
+            requests, first_attempt = self.start_items(context)
+            manifests = collect_items(self.flow_cls, requests, store, first_attempt)
+            return self.finish_items(context, manifests)
         manifest = store.read_manifest(context["run_id"], self.step_name, str(self.flow_task_id))
         if manifest is None:
             raise StepError(

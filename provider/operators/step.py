@@ -18,20 +18,35 @@ one flat list that the inner foreach body is mapped over.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import inspect
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
-from provider.operators.base import SPLIT_LIMIT_FIX, StepOperatorMixin, max_map_length
-from provider.operators.secrets import use_airflow_secrets
+from provider.local.items import chunk_processes, collect_items, run_items
+from provider.operators.base import (
+    SPLIT_LIMIT_FIX,
+    StepOperatorMixin,
+    foreach_width_limit,
+    group_task_ids,
+    max_map_tasks,
+)
+from provider.operators.secrets import airflow_handoff, use_airflow_secrets
 from provider.runtime.run import run_task
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from provider.datastore.flowstore import FlowDataStore
     from provider.flow.spec import FlowSpec
+    from provider.runtime.request import TaskRequest
 
 
 class StepOperator(StepOperatorMixin, BaseOperator):
@@ -46,7 +61,8 @@ class StepOperator(StepOperatorMixin, BaseOperator):
     :param step_name: the name of the step to run.
     :param flow_task_id: the airstep task id to run: the foreach index path,
         ``"0"`` outside any foreach. Mapped steps receive it from their upstream's
-        XCom. (templated)
+        XCom; a chunk of a wide foreach receives a list of task ids, and runs each as
+        its own task (:mod:`provider.local.items`). (templated)
     """
 
     template_fields: Sequence[str] = ("flow_task_id",)
@@ -57,7 +73,7 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         *,
         flow_cls: type[FlowSpec],
         step_name: str,
-        flow_task_id: str = "0",
+        flow_task_id: str | list[str] = "0",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +82,8 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         self.flow_task_id = flow_task_id
 
     def execute(self, context: Context) -> str | list[str]:
+        if self.chunk() is not None:
+            return self._execute_chunk(context)
         request = self.start_task(context)
         use_airflow_secrets()  # @secrets: Airflow sources through Airflow's secrets backends
         try:
@@ -73,6 +91,83 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours
             raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
         return self.finish_task(context, manifest)
+
+    def _execute_chunk(self, context: Context) -> list[str]:
+        """Run every task of the chunk as a process of its own, a few at once. Forked from
+        this process when it runs no other thread; else from a fresh ``python -m
+        provider.runtime`` (forking a process with threads could deadlock a child)."""
+        requests, first_attempt = self.start_items(context)
+        store = self.datastore()
+        processes = chunk_processes(self.flow_cls, self.step_name, remote=False)
+        fork = threading.active_count() == 1
+        # @secrets' Airflow sources are read here, once, through Airflow; the chunk's
+        # processes find them under Airflow's own variable names, as a container does
+        env = {**requests[0].extra_env, **airflow_handoff(self.flow_cls.graph()[self.step_name])}
+        self.log.info(
+            "Step %s: a chunk of %d task(s) (%s), %d at once, %s.",
+            self.step_name,
+            len(requests),
+            context["label"],  # type: ignore[typeddict-item]
+            processes,
+            "forked from this process" if fork else "from a new python -m provider.runtime",
+        )
+        if fork:
+            with _environment(env):
+                manifests = run_items(
+                    self.flow_cls, requests, store, processes=processes, first_attempt=first_attempt
+                )
+        else:
+            _run_chunk_process(self.flow_cls, requests, store, processes, first_attempt, env)
+            manifests = collect_items(self.flow_cls, requests, store, first_attempt)
+        return self.finish_items(context, manifests)
+
+
+def _run_chunk_process(
+    flow_cls: type[FlowSpec],
+    requests: list[TaskRequest],
+    store: FlowDataStore,
+    processes: int,
+    first_attempt: int,
+    env: dict[str, str],
+) -> None:
+    """The chunk run by ``python -m provider.runtime --task-ids ...``, its output this task's;
+    ``env`` is added to its environment."""
+    first = requests[0]
+    argv = [
+        sys.executable, "-m", "provider.runtime",
+        "--flow-file", os.path.abspath(inspect.getfile(flow_cls)),
+        "--flow", flow_cls.__name__,
+        "--datastore-root", store.root,
+        "--run-id", first.run_id,
+        "--step", first.step,
+        "--task-ids", ",".join(r.task_id for r in requests),
+        "--attempt", str(first.attempt),
+        "--first-attempt", str(first_attempt),
+        "--processes", str(processes),
+        "--max-num-splits", str(first.max_num_splits),
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, env={**os.environ, **env}) as process:
+        try:
+            process.wait()
+        except BaseException:  # the task is being stopped: so are the chunk's processes
+            process.terminate()
+            process.wait()
+            raise
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment (what forked processes inherit) while inside."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class ForeachFanoutOperator(BaseOperator):
@@ -96,14 +191,23 @@ class ForeachFanoutOperator(BaseOperator):
         self.split_step = split_step
         self.child_lists = child_lists
 
-    def execute(self, context: Context) -> list[str]:
+    def execute(self, context: Context) -> list[str] | list[list[str]]:
         lists = list(self.child_lists[:])  # one request, in map-index order
         flat = [task_id for ids in lists for task_id in ids]
-        limit = max_map_length()
+        limit = foreach_width_limit()
         if len(flat) > limit:
             raise ForeachError(
                 f"Foreach in step *{self.split_step}* yielded {len(flat)} child steps in total "
                 f"(over its {len(lists)} tasks), more than the maximum of {limit}. "
                 f"{SPLIT_LIMIT_FIX}"
             )
-        return flat
+        grouped = group_task_ids(flat)
+        if len(grouped) < len(flat):
+            self.log.info(
+                "%d task ids in %d chunks of up to %d ([airstep] max_map_tasks is %d).",
+                len(flat),
+                len(grouped),
+                len(grouped[0]),
+                max_map_tasks(),
+            )
+        return grouped

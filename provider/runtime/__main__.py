@@ -25,7 +25,18 @@ address to ``$AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS``, or this machine's
 address on node 0. Each node's step gets ``MASTER_ADDR``, ``MASTER_PORT``,
 ``WORLD_SIZE``, ``NODE_RANK`` and torchrun's ``PET_*`` variables.
 
-Exit status 0 when the task succeeded; 1 (with the user's traceback) when it failed.
+A chunk (many foreach items of one step, one Airflow task instance): ``--task-ids``
+lists them, comma-separated, instead of ``--task-id``; they run as parallel
+processes (:func:`provider.local.items.run_items`), each its own task::
+
+    ... --step train --task-ids 40,41,...,79 --attempt N [--first-attempt F] [--processes P]
+
+Tasks that committed a manifest in an attempt at or after ``--first-attempt``
+(default 0) are not run again. ``--processes`` defaults to ``[airstep]
+chunk_processes``, else the step's ``@resources`` cpu.
+
+Exit status 0 when the task (every task of a chunk) succeeded; 1 (with the user's
+traceback, or the chunk's failed tasks) when it failed.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import replace
+from typing import Any
 
 from provider.datastore.code import unpack_code
 from provider.datastore.flowstore import FlowDataStore
@@ -55,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--step", required=True)
     parser.add_argument("--task-id", default="0")
+    parser.add_argument("--task-ids", help="a chunk: task ids, comma-separated")
+    parser.add_argument("--first-attempt", type=int, default=0)
+    parser.add_argument("--processes", type=int)
     parser.add_argument("--attempt", type=int, default=0)
     parser.add_argument("--params-json")
     parser.add_argument("--max-num-splits", type=int, default=100)
@@ -85,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             params=json.loads(args.params_json) if args.params_json else None,
             max_num_splits=args.max_num_splits,
         )
-        if args.node_index is not None or _platform_node(flow_cls, request.step):
+        if args.task_ids:
+            _run_chunk(flow_cls, request, store, args)
+        elif args.node_index is not None or _platform_node(flow_cls, request.step):
             request = node_request(
                 flow_cls,
                 request,
@@ -103,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(user_traceback(exc))
         return 1
     return 0
+
+
+def _run_chunk(
+    flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore, args: Any
+) -> None:
+    """Every task of the chunk, in parallel processes; ItemsFailed when any failed."""
+    from provider.local.items import chunk_processes, run_items
+
+    task_ids = [task_id.strip() for task_id in args.task_ids.split(",") if task_id.strip()]
+    requests = [replace(request, task_id=task_id, extra_env={}) for task_id in task_ids]
+    processes = args.processes or chunk_processes(flow_cls, request.step, remote=True)
+    run_items(flow_cls, requests, store, processes=processes, first_attempt=args.first_attempt)
 
 
 def _platform_node(flow_cls: type[FlowSpec], step: str) -> bool:

@@ -238,27 +238,50 @@ def test_a_caught_step_whose_process_crashes_gets_a_fallback_try_and_the_run_car
     assert data.seen == ("set by start", "TaskCrashed", False)
 
 
-def test_a_foreach_wider_than_max_map_length_fails_its_split_naming_both_fixes(airflow_db, capfd):
-    dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 2000})  # limit 1024
+def test_a_foreach_wider_than_every_chunk_fails_its_split_naming_the_fixes(
+    airflow_db, capfd, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "4")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "2")  # 2 chunks of 4: 8 items at most
+    dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 9})
     assert dag_run.state == "failed"
     assert states(dag_run)["start"] == {"failed"}
     assert states(dag_run)["work"] == {"upstream_failed"}
     attempt = Task(f"WideFlow/{dag_run.run_id}/start/0").attempts[-1]
-    too_wide = "Foreach in step *start* yielded 2000 child steps, more than the maximum of 1024."
+    too_wide = "Foreach in step *start* yielded 9 child steps, more than the maximum of 8."
     assert (attempt["exception"], attempt["message"]) == ("ForeachTooWide", too_wide)
     # the task's failure, in its log, words the fix for Airflow
     assert (
-        f"{too_wide} Raise [core] max_map_length (AIRFLOW__CORE__MAX_MAP_LENGTH), or give each "
-        "task a batch of several items." in capfd.readouterr().out
+        f"{too_wide} A foreach is split into at most [airstep] max_map_tasks chunks of at most "
+        "[core] max_map_length items each: raise either (AIRFLOW__AIRSTEP__MAX_MAP_TASKS, "
+        "AIRFLOW__CORE__MAX_MAP_LENGTH), or give each item a batch of several inputs."
+        in capfd.readouterr().out
     )
 
 
-def test_a_nested_foreach_wider_than_max_map_length_in_total_fails_its_fanout(bag, monkeypatch):
+def test_a_nested_foreach_wider_than_max_map_tasks_in_total_runs_in_chunks(bag, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "4")  # 3 sizes x 2 rates = 6 > 4
+    dag_run = bag.dags["NestedForeachFlow"].test()
+    assert all_succeeded(dag_run), states(dag_run)
+    pointers = xcom_values(dag_run)
+    assert pointers[("per_size__fanout", -1)] == [["0.0", "0.1"], ["1.0", "1.1"], ["2.0", "2.1"]]
+    assert pointers[("score", 1)] == ["1.0", "1.1"]  # the body's next step chains 1:1
+    labels = {k: ti.rendered_map_index for k, ti in task_instances(dag_run).items()}
+    assert labels[("fit", 2)] == "size_list[2], rates[0:2]"
+    assert sorted(i for t, i in labels if t == "fit") == [0, 1, 2]
+    local = run_script(DAGS / "nested_foreach.py", "run", "--run-id", "local-chunked")
+    assert local.returncode == 0, local.stderr
+    assert end_artifacts("NestedForeachFlow", dag_run.run_id) == end_artifacts(
+        "NestedForeachFlow", "local-chunked"
+    )
+
+
+def test_a_nested_foreach_wider_than_every_chunk_in_total_fails_its_fanout(bag, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")  # 6 > 2 chunks of 2
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "2")
     dag_run = bag.dags["NestedForeachFlow"].test()
     assert dag_run.state == "failed"
     found = states(dag_run)
-    assert found["per_size"] == {"success"}
     assert found["per_size__fanout"] == {"failed"}
     assert found["fit"] == {"upstream_failed"}
 
@@ -284,13 +307,13 @@ def test_xcom_holds_pointers_whatever_the_artifact_size(airflow_db):
 
 
 def test_a_wide_foreach_join_keeps_xcom_small(airflow_db):
-    dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 300})
+    dag_run = test_dag("wide_flow.py", "WideFlow").test(run_conf={"width": 250})
     assert all_succeeded(dag_run)
     pointers = xcom_values(dag_run)
-    assert len(pointers) == 303
-    assert pointers[("start", -1)] == [str(i) for i in range(300)]
+    assert len(pointers) == 253  # 250 items, at most [airstep] max_map_tasks: one task each
+    assert pointers[("start", -1)] == [str(i) for i in range(250)]
     assert pointers[("join", -1)] == "0"
     assert max(len(json.dumps(v)) for k, v in pointers.items() if k[0] != "start") <= 5
     assert Run(f"WideFlow/{dag_run.run_id}")["join"]["0"].data.first_bytes == [
-        i % 256 for i in range(300)
+        i % 256 for i in range(250)
     ]

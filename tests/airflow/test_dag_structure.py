@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -240,20 +239,33 @@ def test_the_datastore_root_comes_from_airflow_config_when_set(monkeypatch, tmp_
     assert operator.datastore().root == str(tmp_path)
 
 
-def test_the_fanout_task_refuses_more_task_ids_than_max_map_length(monkeypatch):
+def test_the_fanout_task_chunks_a_wide_list_and_refuses_one_wider_than_every_chunk(monkeypatch):
     from provider.operators import ForeachFanoutOperator
 
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "4")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "2")  # at most 2 chunks of 4
     fanout = ForeachFanoutOperator(
         task_id="per_size__fanout", split_step="per_size", child_lists=[["0.0", "0.1"]]
     )
-    assert fanout.execute({}) == ["0.0", "0.1"]
+    assert fanout.execute({}) == ["0.0", "0.1"]  # narrow: one task instance per task id
     fanout.child_lists = [["0.0", "0.1", "0.2"], ["1.0", "1.1"]]
+    assert fanout.execute({}) == [["0.0", "0.1", "0.2"], ["1.0", "1.1"]]
+    fanout.child_lists = [["0.0", "0.1", "0.2", "0.3", "0.4"], ["1.0", "1.1", "1.2", "1.3"]]
     with pytest.raises(ForeachError) as raised:
         fanout.execute({})
-    assert re.fullmatch(
-        r"Foreach in step \*per_size\* yielded 5 child steps in total \(over its 2 tasks\), "
-        r"more than the maximum of 4\. Raise \[core\] max_map_length "
-        r"\(AIRFLOW__CORE__MAX_MAP_LENGTH\), or give each task a batch of several items\.",
-        str(raised.value),
+    assert str(raised.value) == (
+        "Foreach in step *per_size* yielded 9 child steps in total (over its 2 tasks), more "
+        "than the maximum of 8. A foreach is split into at most [airstep] max_map_tasks chunks "
+        "of at most [core] max_map_length items each: raise either "
+        "(AIRFLOW__AIRSTEP__MAX_MAP_TASKS, AIRFLOW__CORE__MAX_MAP_LENGTH), or give each item a "
+        "batch of several inputs."
     )
+
+
+def test_chunk_labels_name_the_items_range():
+    from provider.operators.base import chunk_label
+
+    graph = load_module(DAGS / "nested_foreach.py").NestedForeachFlow.graph()
+    assert chunk_label(graph, "per_size", ["3", "4", "5"]) == "size_list[3:6]"
+    assert chunk_label(graph, "fit", ["2.0", "2.1"]) == "size_list[2], rates[0:2]"
+    assert chunk_label(graph, "fit", ["0.1", "1.0"]) == "rates: 2 items, tasks 0.1 to 1.0"

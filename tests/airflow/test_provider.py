@@ -31,6 +31,8 @@ def test_provider_info_validates_against_airflows_schema():
         "kubernetes_gang",
         "batch_queue",
         "aws_conn_id",
+        "max_map_tasks",
+        "chunk_processes",
         "local_override",
     }
     for option in options.values():

@@ -1,0 +1,233 @@
+"""Run a chunk: many tasks of one step, each its own flow task, in parallel processes.
+
+Under Airflow a foreach wider than ``[airstep] max_map_tasks`` maps one task
+instance per *chunk* of items rather than one per item (see ``provider/dag.py``).
+The chunk's task instance (in the worker, a pod or a Batch job) hands its task
+ids to :func:`run_items`, which runs each one as the local executor does: a
+forked process per task (:class:`~provider.local.pool.TaskProcesses`) calling
+:func:`~provider.runtime.run.run_task`, at most ``processes`` at once, output
+prefixed with the task. So every item keeps its own task id, artifacts, log,
+attempts and ``@catch``.
+
+A failing item does not stop the others: the chunk fails once every item has
+ended (:class:`~provider.exceptions.ItemsFailed`, naming each failed task and
+why). The chunk's retry runs the same task ids again with the next attempt
+number; an item that already committed its manifest in an attempt at or after
+``first_attempt`` is not run again, so a retry re-runs only what failed. A task
+instance that was cleared starts a new series of tries (Airflow's first try of it
+is ``max_tries - retries + 1``), and then every item runs again.
+
+SIGTERM (Airflow stopping the task, a pod being deleted, a spot reclaim) stops
+every item's process group with SIGTERM, so their termination hooks run, then
+SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.records import AttemptRecord, TaskManifest
+from provider.decorators.resolve import step_gpus, step_resources
+from provider.exceptions import ItemsFailed, TaskCrashed
+from provider.flow.spec import FlowSpec
+from provider.local.gpus import local_gpu_count
+from provider.local.pool import TaskProcesses
+from provider.local.process_groups import reaping_orphans
+from provider.local.worker import Worker
+from provider.runtime.request import TaskRequest
+from provider.runtime.termination import TaskTerminated
+from provider.settings import positive_int
+
+#: seconds between looks at the running items' output and ends: short right after a task
+#: started or ended (most tasks of a wide foreach are short), doubling up to the longest
+POLL_SECONDS = (0.002, 0.05)
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """One item of a chunk that did not succeed."""
+
+    task_id: str
+    message: str
+
+
+def chunk_processes(flow_cls: type[FlowSpec], step: str, *, remote: bool) -> int:
+    """How many items of a chunk of ``step`` run at once: ``[airstep] chunk_processes``, else
+    the CPUs this process may use (in a container, the step's @resources cpu, since a
+    container sees the machine's CPUs); fewer when each item needs GPUs."""
+    node = flow_cls.graph()[step]
+    count = positive_int("chunk_processes")
+    if count is None:
+        if remote:
+            placement = "batch" if "batch" in node.decorators else "kubernetes"
+            count = max(1, int(float(step_resources(node, placement)["cpu"])))
+        else:
+            count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            count = max(1, count or os.cpu_count() or 1)
+    gpus = step_gpus(node)
+    if gpus:
+        count = min(count, max(1, local_gpu_count() // gpus))
+    return count
+
+
+def run_items(
+    flow_cls: type[FlowSpec],
+    requests: Sequence[TaskRequest],
+    store: FlowDataStore,
+    *,
+    processes: int,
+    first_attempt: int = 0,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> list[TaskManifest]:
+    """Run every task of ``requests`` (one step, one attempt number) and return their
+    manifests in the same order, or raise :class:`ItemsFailed` once all have ended.
+
+    A task whose manifest was committed by an attempt at or after ``first_attempt`` is
+    not run again. Forks: call it from a process without other threads.
+    """
+    out, err = out or sys.stdout, err or sys.stderr
+    manifests: dict[str, TaskManifest] = {}
+    pending: deque[TaskRequest] = deque()
+    for request in requests:
+        done = store.read_manifest(request.run_id, request.step, request.task_id)
+        if done is not None and done.attempt >= first_attempt:
+            manifests[request.task_id] = done
+        else:
+            pending.append(request)
+    if not pending:
+        return [manifests[r.task_id] for r in requests]
+
+    def say(message: str) -> None:
+        err.write(message + "\n")
+        err.flush()
+
+    first = requests[0]
+    if len(manifests):
+        say(
+            f"Step {first.step}: {len(manifests)} of {len(requests)} task(s) already succeeded "
+            f"in this run; running the other {len(pending)}."
+        )
+    gpus_each = step_gpus(flow_cls.graph()[first.step])
+    free_gpus = list(range(local_gpu_count())) if gpus_each else []
+    tasks = TaskProcesses(out, err, say)
+    with reaping_orphans(), _stop_on_sigterm(first.step, len(requests)):
+        try:
+            poll = POLL_SECONDS[0]
+            while pending or tasks.running:
+                while pending and len(tasks.running) < max(1, processes):
+                    if gpus_each and len(free_gpus) < gpus_each and tasks.running:
+                        break
+                    gpus, free_gpus = free_gpus[:gpus_each], free_gpus[gpus_each:]
+                    tasks.start(flow_cls, pending.popleft(), store, gpus)
+                tasks.pump(poll)
+                ended = tasks.reap()
+                for worker in ended:
+                    free_gpus.extend(worker.gpus)
+                    _record_end(store, first.run_id, worker)
+                poll = POLL_SECONDS[0] if ended else min(2 * poll, POLL_SECONDS[1])
+        finally:
+            for worker in tasks.stop_all(f"Step {first.step} stopped"):
+                with contextlib.suppress(Exception):  # the datastore may be what failed
+                    _record_end(store, first.run_id, worker)
+    return collect_items(flow_cls, requests, store, first_attempt)
+
+
+def collect_items(
+    flow_cls: type[FlowSpec],
+    requests: Sequence[TaskRequest],
+    store: FlowDataStore,
+    first_attempt: int = 0,
+) -> list[TaskManifest]:
+    """The manifests of a chunk's tasks, in order, once they have run (here, in another
+    process or in a container); :class:`ItemsFailed` naming each task that did not succeed."""
+    manifests, failures = [], []
+    for request in requests:
+        manifest = store.read_manifest(request.run_id, request.step, request.task_id)
+        if manifest is not None and manifest.attempt >= first_attempt:
+            manifests.append(manifest)
+        else:
+            failures.append(ItemFailure(request.task_id, _why(store, request)))
+    if failures:
+        raise ItemsFailed(_failure_message(flow_cls, requests[0], requests, failures))
+    return manifests
+
+
+def _record_end(store: FlowDataStore, run_id: str, worker: Worker) -> None:
+    """A task process that died before recording how its attempt ended (killed, crashed):
+    keep its output and record the attempt as failed, with what ended it."""
+    if worker.status == 0:
+        return
+    key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt)
+    if not store.storage.exists(key):
+        store.storage.put_bytes(key, b"".join(worker.log))
+    record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
+    if record is not None and record.status != "running":
+        return
+    failed = AttemptRecord(
+        "failed",
+        record.started_at if record else worker.started_at,
+        finished_at=time.time(),
+        pid=worker.pid,
+        exception=TaskCrashed.__name__,
+        message=worker.ending,
+    )
+    store.write_attempt(run_id, worker.step, worker.task_id, worker.attempt, failed)
+
+
+def _why(store: FlowDataStore, request: TaskRequest) -> str:
+    key = (request.run_id, request.step, request.task_id, request.attempt)
+    record = store.read_attempt(*key)
+    if record is None:
+        return "it did not run (its task instance stopped first)"
+    if record.exception:
+        return f"{record.exception}: {record.message}"
+    return f"its attempt {request.attempt} is {record.status!r} and committed no manifest"
+
+
+def _failure_message(
+    flow_cls: type[FlowSpec],
+    first: TaskRequest,
+    requests: Sequence[TaskRequest],
+    failures: list[ItemFailure],
+) -> str:
+    pathspec = f"{flow_cls.__name__}/{first.run_id}/{first.step}"
+    shown = "; ".join(f"task {f.task_id}: {f.message}" for f in failures[:5])
+    more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+    return (
+        f"Step *{first.step}* of run {pathspec.rsplit('/', 1)[0]}: {len(failures)} of the "
+        f"{len(requests)} task(s) of this chunk failed (attempt {first.attempt}) - {shown}{more}. "
+        f"The other tasks succeeded and keep their results; each failed task's log is "
+        f"`Task('{pathspec}/<task id>').stdout`. A retry of this task instance (@retry on the "
+        "step) runs only the failed tasks; clearing it runs every task of the chunk again."
+    )
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(step: str, count: int) -> Iterator[None]:
+    """SIGTERM to the chunk's process fails the chunk (the caller stops every item)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise TaskTerminated(
+            f"Step *{step}* was asked to stop (SIGTERM) while running a chunk of {count} "
+            "task(s); the running ones were stopped. A retry runs the ones that did not finish."
+        )
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
