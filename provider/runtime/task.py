@@ -199,6 +199,9 @@ def _run_step(
                 step_func()
     except Exception as exc:
         return _catch(node, request, flow, state, exc)
+    catch = node.decorators.get("catch")
+    if catch is not None and catch.var and not hasattr(flow, catch.var):
+        setattr(flow, catch.var, None)  # nothing caught: the variable is None, as in Metaflow
     return None
 
 
