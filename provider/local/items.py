@@ -173,9 +173,11 @@ def _record_end(store: FlowDataStore, run_id: str, worker: Worker) -> None:
     keep its output and record the attempt as failed, with what ended it."""
     if worker.status == 0:
         return
-    key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt)
-    if not store.storage.exists(key):
-        store.storage.put_bytes(key, b"".join(worker.log))
+    for stream in worker.output:
+        key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt, stream)
+        data = worker.kept(stream)
+        if data and not store.storage.exists(key):
+            store.storage.put_bytes(key, data)
     record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
     if record is not None and record.status != "running":
         return
