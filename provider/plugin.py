@@ -6,7 +6,10 @@ instance the way Airflow does (DAG, run, task, map index); it passes Airflow's o
 security dependencies first (a JWT, as a bearer token or the UI's session cookie, and
 read access to the DAG's task instances, asked of the configured auth manager), so a user
 who cannot see a DAG cannot see its cards. The app then follows the pointer the task
-pushed to XCom to the flow task and returns its card from the datastore.
+pushed to XCom to the flow task and returns its card from the datastore. The task
+instance of a chunk (a wide foreach) points to each of its flow tasks: its page lists
+them, each a link (``&item=<task id>``) to that task's cards; an ``item`` the pointer
+does not name is refused, so a URL cannot be bent to reach another task's cards.
 
 The app is built on its first request: Airflow imports plugins in many processes (the
 scheduler, the DAG processor, workers), and only the API server serves them.
@@ -20,7 +23,7 @@ from urllib.parse import urlencode
 
 from airflow.plugins_manager import AirflowPlugin
 
-from provider.operators.card_link import CARDS_URL_PREFIX, TASK_POINTER_KEY
+from provider.operators.card_link import CARDS_URL_PREFIX, TASK_POINTER_KEY, CardPointer
 
 
 def build_app() -> Any:
@@ -41,6 +44,7 @@ def build_app() -> Any:
         run_id: str = Query(...),
         task_id: str = Query(...),
         map_index: int = Query(-1),
+        item: str | None = Query(None, description="which flow task, when a chunk runs several"),
         card: int | None = Query(None, description="which card, when the task has several"),
     ) -> HTMLResponse:
         pointer = _task_pointer(session, dag_id, run_id, task_id, map_index)
@@ -50,16 +54,27 @@ def build_app() -> Any:
                 f"Task {task_id} (map index {map_index}) of run {run_id} of DAG {dag_id} has "
                 "no cards: its step has no @card, or the task has not started.",
             )
-        cards = _cards(pointer)
+        query: dict[str, Any] = {"run_id": run_id, "task_id": task_id, "map_index": map_index}
+        if item is None and len(pointer.task_ids) > 1:
+            return HTMLResponse(_chunk_index(pointer, query))
+        if item is not None and item not in pointer.task_ids:
+            raise HTTPException(
+                404,
+                f"Task {task_id} (map index {map_index}) of run {run_id} of DAG {dag_id} does "
+                f"not run flow task {item!r}.",
+            )
+        flow_task = item if item is not None else pointer.task_ids[0]
+        if item is not None:
+            query["item"] = item
+        cards = _cards(pointer, flow_task)
         if not cards:
             raise HTTPException(
                 404,
-                f"Task {pointer['flow']}/{pointer['run_id']}/{pointer['step']}/"
-                f"{pointer['task_id']} has no cards yet: they are stored when the step ends, "
-                "or when it calls current.card.refresh().",
+                f"Task {pointer.flow}/{pointer.run_id}/{pointer.step}/{flow_task} has no "
+                "cards yet: they are stored when the step ends, or when it calls "
+                "current.card.refresh().",
             )
         if card is None and len(cards) > 1:
-            query = {"run_id": run_id, "task_id": task_id, "map_index": map_index}
             return HTMLResponse(_index(cards, query))
         index = card or 0
         if not 0 <= index < len(cards):
@@ -71,7 +86,7 @@ def build_app() -> Any:
 
 def _task_pointer(
     session: Any, dag_id: str, run_id: str, task_id: str, map_index: int
-) -> dict[str, str] | None:
+) -> CardPointer | None:
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
@@ -86,17 +101,16 @@ def _task_pointer(
     ).first()
     if row is None:
         return None
-    value = XComModel.deserialize_value(row)
-    return value if isinstance(value, dict) else None
+    return CardPointer.from_xcom(XComModel.deserialize_value(row))
 
 
-def _cards(pointer: dict[str, str]) -> list[Any]:
+def _cards(pointer: CardPointer, task_id: str) -> list[Any]:
     from provider.cards.store import read_cards
     from provider.datastore.flowstore import FlowDataStore
     from provider.operators.base import worker_storage
 
-    store = FlowDataStore(pointer["flow"], worker_storage())
-    return read_cards(store, pointer["run_id"], pointer["step"], pointer["task_id"])
+    store = FlowDataStore(pointer.flow, worker_storage())
+    return read_cards(store, pointer.run_id, pointer.step, task_id)
 
 
 def _index(cards: list[Any], query: dict[str, Any]) -> str:
@@ -106,7 +120,23 @@ def _index(cards: list[Any], query: dict[str, Any]) -> str:
         f"{html.escape(c.label)}</a> ({html.escape(c.type)} card)</li>"
         for i, c in enumerate(cards)
     )
-    title = html.escape(cards[0].pathspec)
+    return _page(cards[0].pathspec, items)
+
+
+def _chunk_index(pointer: CardPointer, query: dict[str, Any]) -> str:
+    """A page that lists the flow tasks of a chunk, each a link to its cards. It reads no
+    card: a chunk may hold hundreds of tasks, and the datastore may be remote."""
+    items = "".join(
+        f'<li><a href="?{html.escape(urlencode({**query, "item": t}))}">'
+        f"{html.escape(f'{pointer.flow}/{pointer.run_id}/{pointer.step}/{t}')}</a></li>"
+        for t in pointer.task_ids
+    )
+    title = f"{pointer.flow}/{pointer.run_id}/{pointer.step}: {len(pointer.task_ids)} tasks"
+    return _page(title, items)
+
+
+def _page(title: str, items: str) -> str:
+    title = html.escape(title)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body style='font-family:sans-serif;margin:24px'><h1>{title}</h1><ul>{items}</ul>"

@@ -15,7 +15,11 @@ why). The chunk's retry runs the same task ids again with the next attempt
 number; an item that already committed its manifest in an attempt at or after
 ``first_attempt`` is not run again, so a retry re-runs only what failed. A task
 instance that was cleared starts a new series of tries (Airflow's first try of it
-is ``max_tries - retries + 1``), and then every item runs again.
+is ``max_tries - retries + 1``), and then every item runs again. An item's attempt
+counts only its own attempts in the series: an item that never started in an earlier try
+(its task instance was killed first) runs as the series' first attempt, not as the try's,
+so a killed try does not use up an item's retries nor make its first run ``@catch``'s
+fallback.
 
 SIGTERM (Airflow stopping the task, a pod being deleted, a spot reclaim) stops
 every item's process group with SIGTERM, so their termination hooks run, then
@@ -25,6 +29,7 @@ SIGKILL after a grace period.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -104,7 +109,7 @@ def run_items(
         if done is not None and done.attempt >= first_attempt:
             manifests[request.task_id] = done
         else:
-            pending.append(request)
+            pending.append(_own_attempt(store, request, first_attempt))
     if not pending:
         return [manifests[r.task_id] for r in requests]
 
@@ -157,7 +162,7 @@ def collect_items(
         if manifest is not None and manifest.attempt >= first_attempt:
             manifests.append(manifest)
         else:
-            failures.append(ItemFailure(request.task_id, _why(store, request)))
+            failures.append(ItemFailure(request.task_id, _why(store, request, first_attempt)))
     if failures:
         raise ItemsFailed(_failure_message(flow_cls, requests[0], requests, failures))
     return manifests
@@ -168,9 +173,11 @@ def _record_end(store: FlowDataStore, run_id: str, worker: Worker) -> None:
     keep its output and record the attempt as failed, with what ended it."""
     if worker.status == 0:
         return
-    key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt)
-    if not store.storage.exists(key):
-        store.storage.put_bytes(key, b"".join(worker.log))
+    for stream in worker.output:
+        key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt, stream)
+        data = worker.kept(stream)
+        if data and not store.storage.exists(key):
+            store.storage.put_bytes(key, data)
     record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
     if record is not None and record.status != "running":
         return
@@ -185,14 +192,35 @@ def _record_end(store: FlowDataStore, run_id: str, worker: Worker) -> None:
     store.write_attempt(run_id, worker.step, worker.task_id, worker.attempt, failed)
 
 
-def _why(store: FlowDataStore, request: TaskRequest) -> str:
-    key = (request.run_id, request.step, request.task_id, request.attempt)
-    record = store.read_attempt(*key)
+def _own_attempt(store: FlowDataStore, request: TaskRequest, first_attempt: int) -> TaskRequest:
+    """The request with the task's own next attempt of this series of tries: the one after
+    its last attempt that started since ``first_attempt``, else ``first_attempt``."""
+    started = _started(store, request, first_attempt, below=request.attempt)
+    attempt = started[-1] + 1 if started else first_attempt
+    return request if attempt == request.attempt else dataclasses.replace(request, attempt=attempt)
+
+
+def _started(
+    store: FlowDataStore, request: TaskRequest, first_attempt: int, *, below: int
+) -> list[int]:
+    """The task's attempts in ``[first_attempt, below)`` that started (have a record)."""
+    if below <= first_attempt:
+        return []
+    found = store.attempts(request.run_id, request.step, request.task_id)
+    return [a for a in found if first_attempt <= a < below]
+
+
+def _why(store: FlowDataStore, request: TaskRequest, first_attempt: int) -> str:
+    started = _started(store, request, first_attempt, below=request.attempt + 1)
+    if not started:
+        return "it did not run (its task instance stopped first)"
+    attempt = started[-1]
+    record = store.read_attempt(request.run_id, request.step, request.task_id, attempt)
     if record is None:
         return "it did not run (its task instance stopped first)"
     if record.exception:
         return f"{record.exception}: {record.message}"
-    return f"its attempt {request.attempt} is {record.status!r} and committed no manifest"
+    return f"its attempt {attempt} is {record.status!r} and committed no manifest"
 
 
 def _failure_message(

@@ -280,6 +280,8 @@ class StepOperatorMixin:
             )
             for task_id in chosen
         ]
+        with_card_link(self, self.flow_cls.graph()[self.step_name])
+        push_task_pointer(self, context, requests)
         return requests, first_try - 1
 
     def task_env(self) -> dict[str, str]:
@@ -311,7 +313,7 @@ class StepOperatorMixin:
             extra_env=self.task_env(),
         )
         with_card_link(self, self.flow_cls.graph()[self.step_name])
-        push_task_pointer(self, context, request)
+        push_task_pointer(self, context, [request])
         return request
 
     def skip_unless_chosen(self, run_id: str, task_id: str) -> None:

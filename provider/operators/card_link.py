@@ -1,7 +1,8 @@
 """The "Card" link of a step's task in the Airflow UI, and the pointer the plugin follows.
 
 Only the tasks of steps with ``@card`` get the link. Such a task pushes one small XCom,
-:data:`TASK_POINTER_KEY`: the flow task it runs (flow, run, step, task id). Its "Card"
+:data:`TASK_POINTER_KEY`: the flow task it runs (flow, run, step, task id), or the flow
+tasks of its chunk in a wide foreach (:class:`CardPointer`). Its "Card"
 link leads to the airstep plugin in Airflow's API server (:mod:`provider.plugin`) with
 Airflow's own identity of the task instance (DAG, run, task, map index); the plugin
 checks that the user may see the DAG's task instances, then follows the pointer to the
@@ -11,6 +12,8 @@ bent to reach another DAG's cards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -52,16 +55,54 @@ def with_card_link(task: Any, node: Any) -> Any:
     return task
 
 
-def push_task_pointer(operator: Any, context: Context, request: TaskRequest) -> None:
-    """Tell the plugin which flow task this task instance runs (steps with @card only)."""
-    if has_cards(operator):
-        pointer = {
-            "flow": operator.flow_cls.__name__,
-            "run_id": request.run_id,
-            "step": request.step,
-            "task_id": request.task_id,
-        }
-        context["ti"].xcom_push(key=TASK_POINTER_KEY, value=pointer)
+@dataclass(frozen=True)
+class CardPointer:
+    """The flow tasks a task instance runs: one, or a chunk's (in order).
+
+    In XCom, one task is ``{"flow", "run_id", "step", "task_id"}`` and a chunk names
+    ``"task_ids"`` instead of ``"task_id"``.
+    """
+
+    flow: str
+    run_id: str
+    step: str
+    task_ids: tuple[str, ...]
+
+    def to_xcom(self) -> dict[str, Any]:
+        where = {"flow": self.flow, "run_id": self.run_id, "step": self.step}
+        if len(self.task_ids) == 1:
+            return {**where, "task_id": self.task_ids[0]}
+        return {**where, "task_ids": list(self.task_ids)}
+
+    @classmethod
+    def from_xcom(cls, value: Any) -> CardPointer | None:
+        """The pointer in an XCom value; None for anything else."""
+        if not isinstance(value, dict):
+            return None
+        try:
+            ids = value["task_ids"] if "task_ids" in value else [value["task_id"]]
+            pointer = cls(
+                flow=str(value["flow"]),
+                run_id=str(value["run_id"]),
+                step=str(value["step"]),
+                task_ids=tuple(str(t) for t in ids),
+            )
+        except (KeyError, TypeError):
+            return None
+        return pointer if pointer.task_ids else None
+
+
+def push_task_pointer(operator: Any, context: Context, requests: Sequence[TaskRequest]) -> None:
+    """Tell the plugin which flow tasks this task instance runs (steps with @card only):
+    one, or those of its chunk."""
+    if has_cards(operator) and requests:
+        pointer = CardPointer(
+            flow=operator.flow_cls.__name__,
+            run_id=requests[0].run_id,
+            step=requests[0].step,
+            task_ids=tuple(r.task_id for r in requests),
+        )
+        context["ti"].xcom_push(key=TASK_POINTER_KEY, value=pointer.to_xcom())
 
 
 def card_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:

@@ -187,3 +187,67 @@ def test_every_node_of_a_gang_gets_the_secrets(
     assert not leaks(json.dumps(batch_job.request))
     names = [s["Name"] for s in airflow_secrets.list_secrets()["SecretList"]]
     assert names == ["airstep/test-creds"]
+
+
+@pytest.fixture
+def airflow_only_secrets(airflow_db, monkeypatch):
+    from airflow.models import Connection, Variable
+    from airflow.utils.session import create_session
+
+    monkeypatch.delenv("AIRFLOW_VAR_API_TOKEN", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_TEAM_DB", raising=False)
+    Variable.set("api_token", VALUES["token"])
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == "team_db").delete()
+        session.add(
+            Connection(
+                conn_id="team_db",
+                conn_type="postgres",
+                login=VALUES["login"],
+                password=VALUES["password"],
+                host="db.internal",
+            )
+        )
+    yield
+    Variable.delete("api_token")
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new-process"])
+def test_every_item_of_a_chunked_foreach_gets_the_airflow_secrets_and_stores_none(
+    airflow_only_secrets, monkeypatch, capfd, forked
+):
+    import os
+    from pathlib import Path
+
+    import provider.operators.step as step_module
+
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "10")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "10")  # 40 items: 10 chunks of 4
+    threads = 1 if forked else 2
+    monkeypatch.setattr(step_module.threading, "active_count", lambda: threads)
+    dag = fresh_module(TEST_FLOWS / "wide_secrets_flow.py").WideSecretsFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success", states(dag_run)
+
+    flow_run = Run(f"WideSecretsFlow/{dag_run.run_id}")
+    expected = {
+        "TEAM_DB_LOGIN": sha(VALUES["login"]),
+        "TEAM_DB_PASSWORD": sha(VALUES["password"]),
+        "API_TOKEN": sha(VALUES["token"]),
+    }
+    assert flow_run["join"].task.data.seen == [(i, expected) for i in range(40)]
+    assert flow_run["join"].task.data.left_after_step is False
+    for name in ("AIRFLOW_VAR_API_TOKEN", "AIRFLOW_CONN_TEAM_DB", "API_TOKEN"):
+        assert name not in os.environ, name  # the worker's environment is as it was
+
+    # nothing in the datastore, the items' logs or the Airflow task logs
+    files = [p for p in Path(os.environ["AIRSTEP_DATASTORE_ROOT"]).rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert not leaks(path.read_bytes().decode("latin-1")), path
+    for task in flow_run["work"]:
+        assert f"item {task.index} got 3 secrets" in task.stdout
+        assert not leaks(task.stdout), task.id
+    out, err = capfd.readouterr()
+    assert not leaks(out + err)

@@ -81,7 +81,7 @@ def test_an_item_that_always_fails_fails_only_its_chunk_naming_it(airflow_db, mo
     broken = run["work"]["75"]
     assert [a["status"] for a in broken.attempts] == ["failed", "failed"]
     assert broken.attempts[-1]["message"] == "item 75 breaks on attempt 1"
-    assert "RuntimeError: item 75 breaks on attempt 1" in broken.stdout
+    assert "RuntimeError: item 75 breaks on attempt 1" in broken.stderr  # the traceback
     # the chunk's other items finished, once each
     done = [t for t in run["work"] if t.successful]
     assert len(done) == 299
@@ -197,3 +197,32 @@ def test_a_retry_keeps_the_chunks_succeeded_tasks_and_a_clear_runs_them_all(
     attempt = try_number - 1
     assert [(r.task_id, r.attempt) for r in requests] == [("3", attempt), ("4", attempt)]
     assert context["label"] == "items[3:5]"
+
+
+def test_a_switch_in_a_chunked_foreach_runs_each_items_case_and_skips_a_chunk_that_chose_none(
+    airflow_db, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "10")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "10")  # 40 items: 10 chunks of 4
+    dag = wide_dag("wide_switch_flow.py", "WideSwitchFlow")
+    dag_run = dag.test(run_conf={"width": 40, "cut": 13})
+    assert dag_run.state == "success", states(dag_run)
+    tis = task_instances(dag_run)
+    state = {key: str(ti.state) for key, ti in tis.items()}
+    chunks = {i: tis[("route", i)].rendered_map_index for i in range(10)}
+    assert chunks[0] == "items[0:4]" and chunks[3] == "items[12:16]"
+    # items[12:16] holds both cases; every other chunk chose only one
+    small = {i: state[("small", i)] for i in range(10)}
+    big = {i: state[("big", i)] for i in range(10)}
+    assert small == {i: "success" if i <= 3 else "skipped" for i in range(10)}
+    assert big == {i: "success" if i >= 3 else "skipped" for i in range(10)}
+    for i in range(10):
+        assert state[("merge", i)] == "success", i
+    assert state[("join", -1)] == state[("end", -1)] == "success"
+
+    run = Run(f"WideSwitchFlow/{dag_run.run_id}")
+    assert sorted(int(t.id) for t in run["small"]) == list(range(13))
+    assert sorted(int(t.id) for t in run["big"]) == list(range(13, 40))
+    assert run["join"]["0"].data.seen == [
+        (i, "small", i) if i < 13 else (i, "big", i * 100) for i in range(40)
+    ]

@@ -4,8 +4,11 @@ to the plugin and a pointer to its flow task, and other tasks have neither."""
 
 from __future__ import annotations
 
+import html
+import re
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -61,16 +64,14 @@ def test_only_tasks_of_steps_with_card_carry_the_link_in_the_serialized_dag(airf
     assert links["join"] is None  # no @card: no link
 
 
-def test_the_plugin_serves_a_card_only_to_a_user_who_may_see_the_dag(
-    dag_run, tmp_path, monkeypatch
-):
+@pytest.fixture
+def cards_api(airflow_db, tmp_path, monkeypatch):
     """Airflow's own API app, in this process, with the plugin loaded from its entry point and
-    an auth manager under which the user "outsider" may not see DAG CardFlow."""
+    an auth manager under which the user "outsider" may not see DAG CardFlow; and a function
+    that makes a user's headers."""
     from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from fastapi.testclient import TestClient
-
-    from provider.operators.card_link import card_url
 
     monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "limited_auth.OneDagHiddenAuthManager")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,outsider:admin")
@@ -87,23 +88,61 @@ def test_the_plugin_serves_a_card_only_to_a_user_who_may_see_the_dag(
             user = SimpleAuthManagerUser(username=name, role="admin")
             return {"Authorization": f"Bearer {manager.generate_jwt(user)}"}
 
-        url = card_url("CardFlow", dag_run.run_id, "end", -1)
-        index = client.get(url, headers=as_user("admin"))  # two cards: a page that lists them
-        assert index.status_code == 200 and ">results</a>" in index.text
-        card = client.get(url + "&card=0", headers=as_user("admin"))
-        assert card.status_code == 200 and "<td>3</td><td>9</td>" in card.text
-        item = client.get(card_url("CardFlow", dag_run.run_id, "each", 1), headers=as_user("admin"))
-        assert "item <strong>b</strong>" in item.text
-
-        # an admin of everything else, who may not see this DAG, gets no card
-        refused = client.get(url + "&card=0", headers=as_user("outsider"))
-        assert refused.status_code == 403 and "<td>3</td>" not in refused.text
-        # nor does a request without a login
-        assert client.get(url + "&card=0").status_code == 401
-        # a task without @card has none to show
-        missing = client.get(
-            card_url("CardFlow", dag_run.run_id, "join", -1), headers=as_user("admin")
-        )
-        assert missing.status_code == 404 and "has no cards" in missing.json()["detail"]
+        yield client, as_user
     finally:
         purge_cached_app()
+
+
+def test_the_plugin_serves_a_card_only_to_a_user_who_may_see_the_dag(dag_run, cards_api):
+    from provider.operators.card_link import card_url
+
+    client, as_user = cards_api
+    url = card_url("CardFlow", dag_run.run_id, "end", -1)
+    index = client.get(url, headers=as_user("admin"))  # two cards: a page that lists them
+    assert index.status_code == 200 and ">results</a>" in index.text
+    card = client.get(url + "&card=0", headers=as_user("admin"))
+    assert card.status_code == 200 and "<td>3</td><td>9</td>" in card.text
+    item = client.get(card_url("CardFlow", dag_run.run_id, "each", 1), headers=as_user("admin"))
+    assert "item <strong>b</strong>" in item.text
+
+    # an admin of everything else, who may not see this DAG, gets no card
+    refused = client.get(url + "&card=0", headers=as_user("outsider"))
+    assert refused.status_code == 403 and "<td>3</td>" not in refused.text
+    # nor does a request without a login
+    assert client.get(url + "&card=0").status_code == 401
+    # a task without @card has none to show
+    missing = client.get(card_url("CardFlow", dag_run.run_id, "join", -1), headers=as_user("admin"))
+    assert missing.status_code == 404 and "has no cards" in missing.json()["detail"]
+
+
+def test_the_card_link_of_a_chunk_lists_its_tasks_each_a_link_to_its_cards(
+    airflow_db, monkeypatch, cards_api
+):
+    from provider.operators.card_link import TASK_POINTER_KEY, CardLink, card_url
+
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "1")  # every foreach: one chunk
+    dag = load_module(FLOW).CardFlow.to_dag()
+    sync_dag(dag)
+    chunked = dag.test(run_conf={"rows": 2})
+    assert chunked.state == "success", states(chunked)
+    pointers = xcom_values(chunked, TASK_POINTER_KEY)
+    assert pointers[("each", 0)] == {
+        "flow": "CardFlow", "run_id": chunked.run_id, "step": "each", "task_ids": ["0", "1"],
+    }  # fmt: skip
+    url = card_url("CardFlow", chunked.run_id, "each", 0)
+    assert xcom_values(chunked, CardLink().xcom_key)[("each", 0)] == url
+
+    client, as_user = cards_api
+    index = client.get(url, headers=as_user("admin"))
+    assert index.status_code == 200, index.text
+    assert "CardFlow/" + chunked.run_id + "/each: 2 tasks" in index.text
+    links = re.findall(r'href="\?([^"]+)"', index.text)
+    assert [dict(parse_qsl(html.unescape(q)))["item"] for q in links] == ["0", "1"]
+    second = client.get(url + "&item=1", headers=as_user("admin"))
+    assert second.status_code == 200 and "item <strong>b</strong>" in second.text
+    first = client.get(url + "&item=0&card=0", headers=as_user("admin"))
+    assert "item <strong>a</strong>" in first.text
+    # only the chunk's own tasks: an item it does not run is refused
+    other = client.get(url + "&item=7", headers=as_user("admin"))
+    assert other.status_code == 404 and "does not run flow task '7'" in other.json()["detail"]
+    assert client.get(url + "&item=1", headers=as_user("outsider")).status_code == 403
