@@ -21,6 +21,8 @@ Task ids are the task's foreach index path: ``"0"`` outside any foreach,
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -76,6 +78,27 @@ class FlowDataStore:
     def __init__(self, flow_name: str, storage: Storage | None = None) -> None:
         self.flow_name = flow_name
         self.storage = storage or storage_for()
+        #: task manifests and foreach pages read while :meth:`keeping_reads` lasts
+        self._kept: dict[tuple[str, ...], Any] | None = None
+
+    @contextmanager
+    def keeping_reads(self) -> Iterator[None]:
+        """Keep the task manifests and foreach item pages read while the block runs.
+
+        For a process that forks tasks: what it read before a fork, the task finds in
+        memory instead of reading, decoding and verifying it again. Only what cannot change
+        while the block runs is kept: a committed manifest (a task's manifest is written
+        once, when it succeeds; a reader finding none is not remembered) and a page
+        (content-addressed). Everything is forgotten when the block ends.
+        """
+        outer = self._kept
+        if outer is None:
+            self._kept = {}
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._kept = None
 
     @property
     def root(self) -> str:
@@ -99,7 +122,14 @@ class FlowDataStore:
         """The blob address and label of item ``index`` of a foreach split (one page read)."""
         if not split.pages:
             return split.items[index], split.labels[index]
-        shas, labels = self.load_artifact(split.pages[index // split.page_size])
+        sha = split.pages[index // split.page_size]
+        kept = self._kept
+        page = kept.get(("page", sha)) if kept is not None else None
+        if page is None:
+            page = self.load_artifact(sha)
+            if kept is not None:
+                kept["page", sha] = page
+        shas, labels = page
         return shas[index % split.page_size], labels[index % split.page_size]
 
     def unreadable(
@@ -211,7 +241,15 @@ class FlowDataStore:
     def read_attempt(
         self, run_id: str, step: str, task_id: str, attempt: int
     ) -> AttemptRecord | None:
-        return self._get(AttemptRecord, self._attempt_key(run_id, step, task_id, attempt))
+        """The attempt's record. An attempt is recorded once, as "running", when it starts,
+        and again only if it fails: the task's manifest is its commit, so a "running" attempt
+        whose manifest it wrote reads as "ok", ended when the manifest says."""
+        record = self._get(AttemptRecord, self._attempt_key(run_id, step, task_id, attempt))
+        if record is not None and record.status == "running":
+            manifest = self.read_manifest(run_id, step, task_id)
+            if manifest is not None and manifest.attempt == attempt and not manifest.cloned_from:
+                return replace(record, status="ok", finished_at=manifest.finished_at)
+        return record
 
     def attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         names = self.storage.list_dir(self.task_prefix(run_id, step, task_id))
@@ -245,9 +283,18 @@ class FlowDataStore:
         """Make the task visible: its manifest is the last thing written."""
         prefix = self.task_prefix(manifest.run_id, manifest.step, manifest.task_id)
         self._put(f"{prefix}/{MANIFEST}", manifest)
+        if self._kept is not None:
+            self._kept.pop(("task", manifest.run_id, manifest.step, manifest.task_id), None)
 
     def read_manifest(self, run_id: str, step: str, task_id: str) -> TaskManifest | None:
-        return self._get(TaskManifest, f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}")
+        kept = self._kept
+        if kept is not None and (manifest := kept.get(("task", run_id, step, task_id))):
+            return manifest  # type: ignore[no-any-return]
+        key = f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}"
+        manifest = self._get(TaskManifest, key)
+        if kept is not None and manifest is not None:
+            kept["task", run_id, step, task_id] = manifest
+        return manifest
 
     def checkpoints(self, run_id: str, step: str, task_id: str) -> TaskCheckpoints:
         """Where a task keeps a value for its next attempt (spot reclaim, retry)."""
