@@ -71,6 +71,12 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
             help="the widest foreach allowed (default 100)",
         )
         p.add_argument(
+            "--process-per-task",
+            action="store_true",
+            help="start every task in a fresh process (by default a process of a foreach "
+            "body may run more tasks of its step, one after another, until one fails)",
+        )
+        p.add_argument(
             "--max-num-parallel",
             type=int,
             help=f"the most nodes a gang (num_parallel) may have (default ${MAX_NUM_PARALLEL_ENV}, "
@@ -180,6 +186,7 @@ def run_cli(
             run_id=run_id,
             max_workers=args.max_workers,
             max_num_splits=args.max_num_splits,
+            reuse_processes=not args.process_per_task,
             tags=tuple(sorted(set(args.tags))),
             **options,
         ).run()

@@ -4,10 +4,11 @@ Under Airflow a foreach wider than ``[airstep] max_map_tasks`` maps one task
 instance per *chunk* of items rather than one per item (see ``provider/dag.py``).
 The chunk's task instance (in the worker, a pod or a Batch job) hands its task
 ids to :func:`run_items`, which runs each one as the local executor does: a
-forked process per task (:class:`~provider.local.pool.TaskProcesses`) calling
+forked process (:class:`~provider.local.pool.TaskProcesses`) calling
 :func:`~provider.runtime.run.run_task`, at most ``processes`` at once, output
-prefixed with the task. So every item keeps its own task id, artifacts, log,
-attempts and ``@catch``.
+prefixed with the task; a process runs more of the chunk's tasks one after another
+until one fails or changes it (:mod:`provider.local.worker`). So every item keeps its
+own task id, artifacts, log, attempts and ``@catch``.
 
 A failing item does not stop the others: the chunk fails once every item has
 ended (:class:`~provider.exceptions.ItemsFailed`, naming each failed task and
@@ -130,11 +131,19 @@ def run_items(
         try:
             poll = POLL_SECONDS[0]
             while pending or tasks.running:
-                while pending and len(tasks.running) < max(1, processes):
+                while pending:
+                    idle = tasks.idle_process(first.step)
+                    if idle is not None and tasks.hand_over(idle, pending[0]):
+                        pending.popleft()
+                        continue
+                    if len(tasks.running) >= max(1, processes):
+                        break
                     if gpus_each and len(free_gpus) < gpus_each and tasks.running:
                         break
                     gpus, free_gpus = free_gpus[:gpus_each], free_gpus[gpus_each:]
-                    tasks.start(flow_cls, pending.popleft(), store, gpus)
+                    # a process may run more of the chunk's tasks (not one handed GPUs)
+                    tasks.start(flow_cls, pending.popleft(), store, gpus, reusable=not gpus)
+                tasks.retire_idle()
                 tasks.pump(poll)
                 ended = tasks.reap()
                 for worker in ended:

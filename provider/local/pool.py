@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from provider.datastore.flowstore import FlowDataStore
 from provider.local.process_groups import group_exists, reap, signal_group, stop_groups
-from provider.local.worker import Worker, fork_task
+from provider.local.worker import Worker, fork_task, hand_over
 from provider.runtime.processes import group_members
 from provider.runtime.task import TaskRequest
 
@@ -32,23 +32,103 @@ OUTPUT_GRACE = 3.0
 STOP_GRACE = 5.0
 
 
+#: tasks one reusable process runs at most (what a step leaks stays bounded)
+TASKS_PER_PROCESS = 256
+
+
 class TaskProcesses:
     def __init__(self, out: TextIO, err: TextIO, say: Callable[[str], None]) -> None:
         self.out = out
         self.err = err
         self.say = say
+        #: the task processes, by pid: each runs a task, or (reusable) waits for one
         self.running: dict[int, Worker] = {}
         self.selector = selectors.DefaultSelector()
+        #: reusable processes waiting for a task, by step
+        self.idle: dict[str, list[Worker]] = {}
+        #: tasks that reusable processes reported ended, not yet returned by reap()
+        self.ended: list[Worker] = []
 
     def start(
-        self, flow_cls: Any, request: TaskRequest, store: FlowDataStore, gpus: list[int]
+        self,
+        flow_cls: Any,
+        request: TaskRequest,
+        store: FlowDataStore,
+        gpus: list[int],
+        reusable: bool = False,
     ) -> Worker:
-        open_fds = [fd for w in self.running.values() for fd in w.fds]
-        worker = fork_task(flow_cls, request, store, gpus, open_fds)
+        open_fds = [fd for w in self.running.values() for fd in w.open_fds]
+        worker = fork_task(flow_cls, request, store, gpus, open_fds, reusable)
         self.running[worker.pid] = worker
         for fd in worker.fds:
             self.selector.register(fd, selectors.EVENT_READ, worker)
+        if worker.channel is not None:
+            self.selector.register(worker.channel.ends, selectors.EVENT_READ, worker)
         return worker
+
+    @property
+    def busy(self) -> int:
+        """How many task processes run a task now."""
+        return sum(not w.idle for w in self.running.values())
+
+    def idle_process(self, step: str) -> Worker | None:
+        """A reusable process of ``step`` waiting for a task, if there is one."""
+        waiting = self.idle.get(step)
+        return waiting.pop() if waiting else None
+
+    def hand_over(self, worker: Worker, request: TaskRequest) -> bool:
+        """Send ``request`` to an idle process of its step; False if the process ended
+        while idle (it is reaped quietly; start the task in a new process)."""
+        try:
+            hand_over(worker, request)
+        except OSError:
+            return False
+        return True
+
+    def keep_idle(self, worker: Worker) -> None:
+        """Put back a process taken with :meth:`idle_process` and given no task."""
+        self.idle.setdefault(worker.step, []).append(worker)
+
+    def retire_idle(self) -> None:
+        """Let every process waiting for a task end (no task of its step is ready)."""
+        for waiting in self.idle.values():
+            for worker in waiting:
+                self._stop_serving(worker)
+        self.idle.clear()
+
+    def _stop_serving(self, worker: Worker) -> None:
+        if worker.channel is not None and worker.channel.requests >= 0:
+            os.close(worker.channel.requests)  # it reads the end of its requests and exits
+            worker.channel.requests = -1
+
+    def _task_reported(self, worker: Worker) -> None:
+        """A reusable process said its task succeeded: read what the task wrote, then
+        record the task as ended; the process waits for its next task."""
+        assert worker.channel is not None
+        try:
+            said = os.read(worker.channel.ends, 64)
+        except BlockingIOError:
+            return
+        if not said:  # the process ended: reap() tells how
+            self.selector.unregister(worker.channel.ends)
+            os.close(worker.channel.ends)
+            worker.channel.ends = -1
+            return
+        for fd in list(worker.fds):
+            self._drain(worker, fd)
+            if tail := worker.partial.pop(fd, b""):
+                self._emit(worker, fd, tail)
+        self.ended.append(worker.task_ended(time.monotonic()))
+        if worker.tasks_run + 1 < TASKS_PER_PROCESS:
+            self.keep_idle(worker)
+        else:
+            self._stop_serving(worker)
+
+    def _drain(self, worker: Worker, fd: int) -> None:
+        """Read and echo what ``fd`` holds now (its writer flushed before saying it ended)."""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                self._received(worker, fd, chunk)
 
     # -- output -------------------------------------------------------------------------------
     def pump(self, timeout: float) -> None:
@@ -59,6 +139,9 @@ class TaskProcesses:
         for key, _ in self.selector.select(timeout):
             worker: Worker = key.data
             fd = key.fd
+            if worker.channel is not None and fd == worker.channel.ends:
+                self._task_reported(worker)
+                continue
             try:
                 chunk = os.read(fd, 65536)
             except BlockingIOError:
@@ -66,13 +149,16 @@ class TaskProcesses:
             if not chunk:
                 self._close(worker, fd)
                 continue
-            worker.keep(_stream(worker, fd), chunk)
-            data = worker.partial.pop(fd, b"") + chunk
-            *lines, rest = data.split(b"\n")
-            if rest:
-                worker.partial[fd] = rest
-            for line in lines:
-                self._emit(worker, fd, line)
+            self._received(worker, fd, chunk)
+
+    def _received(self, worker: Worker, fd: int, chunk: bytes) -> None:
+        worker.keep(_stream(worker, fd), chunk)
+        data = worker.partial.pop(fd, b"") + chunk
+        *lines, rest = data.split(b"\n")
+        if rest:
+            worker.partial[fd] = rest
+        for line in lines:
+            self._emit(worker, fd, line)
 
     def _emit(self, worker: Worker, fd: int, line: bytes) -> None:
         stream = self.out if worker.fds.get(fd) == "out" else self.err
@@ -99,12 +185,14 @@ class TaskProcesses:
     def reap(self) -> list[Worker]:
         """The tasks that ended since the last call (their output read to the end)."""
         now = time.monotonic()
-        ended = []
+        ended, self.ended = self.ended, []
         for pid, worker in list(self.running.items()):
             code = reap(pid)  # the task process, and orphans it left in its group
             if worker.status is None:
                 if code is None:
                     continue
+                if worker.channel is not None and not worker.idle and worker.channel.ends >= 0:
+                    self._task_reported(worker)  # it may have said its task ended, then died
                 worker.status, worker.ended_at = code, now
                 self._stop_leftovers(worker)
             assert worker.ended_at is not None
@@ -115,9 +203,21 @@ class TaskProcesses:
                 continue  # drain its output first
             for fd in list(worker.fds):
                 self._close(worker, fd)
-            del self.running[pid]
-            ended.append(worker)
+            self._forget(worker)
+            if not worker.idle:  # else it ended between tasks: no task ended with it
+                ended.append(worker)
         return ended
+
+    def _forget(self, worker: Worker) -> None:
+        del self.running[worker.pid]
+        if worker.channel is not None:
+            self._stop_serving(worker)
+            if worker.channel.ends >= 0:
+                self.selector.unregister(worker.channel.ends)
+                os.close(worker.channel.ends)
+                worker.channel.ends = -1
+            with contextlib.suppress(ValueError):
+                self.idle.get(worker.step, []).remove(worker)
 
     def _stop_leftovers(self, worker: Worker) -> None:
         """The step returned but left processes running: name them, then stop them."""
@@ -149,9 +249,9 @@ class TaskProcesses:
                 worker.status = codes.get(worker.pid, -signal.SIGKILL)
             for fd in list(worker.fds):
                 self._close(worker, fd)
-        self.running.clear()
+            self._forget(worker)
         self.say(f"{what}: all task processes were stopped.")
-        return stopped
+        return [w for w in stopped if not w.idle]
 
 
 def _stream(worker: Worker, fd: int) -> str:

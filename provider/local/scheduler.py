@@ -78,6 +78,7 @@ class LocalRun:
         params: dict[str, Any] | None = None,
         max_workers: int = 16,
         max_num_splits: int = 100,
+        reuse_processes: bool = True,
         origin_run_id: str | None = None,
         resume_step: str | None = None,
         tags: tuple[str, ...] = (),
@@ -91,6 +92,8 @@ class LocalRun:
         self.params = params or {}
         self.max_workers = max(1, max_workers)
         self.max_num_splits = max_num_splits
+        #: a foreach body's task process may run more of its tasks (see provider.local.worker)
+        self.reuse_processes = reuse_processes
         self.origin_run_id = origin_run_id
         self.resume_step = resume_step
         self.tags = tags
@@ -154,7 +157,7 @@ class LocalRun:
         tempfile.gettempdir()  # found once here, not again in every task process
         self._say(f"Workflow starting (run-id {self.run_id}).")
         self._enqueue("start", ())
-        with reaping_orphans():
+        with reaping_orphans(), self.store.keeping_reads():
             try:
                 self._loop()
             except KeyboardInterrupt:
@@ -182,6 +185,7 @@ class LocalRun:
             if self.failure is None:
                 self._promote_delayed()
                 self._launch()
+            self.tasks.retire_idle()  # processes no ready task of their step is waiting for
             self.tasks.pump(timeout=self._poll_timeout())
             for worker in self.tasks.reap():
                 self.free_gpus.extend(worker.gpus)
@@ -232,30 +236,57 @@ class LocalRun:
 
     def _launch(self) -> None:
         waiting: deque[tuple[str, Path, int]] = deque()
-        while self.ready and len(self.running) < self.max_workers and self.failure is None:
-            step, path, attempt = self.ready.popleft()
+        while self.ready and self.failure is None:
+            step, path, attempt = self.ready[0]
+            idle = self.tasks.idle_process(step)
+            if idle is None and len(self.running) >= self.max_workers:
+                break
+            self.ready.popleft()
             if attempt == 0 and self._try_clone(step, path):
+                if idle is not None:
+                    self.tasks.keep_idle(idle)
                 continue
+            if idle is not None:
+                if self.tasks.hand_over(idle, self._request(step, path, attempt)):
+                    continue
+                if len(self.running) >= self.max_workers:  # it ended while idle
+                    self.ready.appendleft((step, path, attempt))
+                    break
             want = step_gpus(self.graph[step]) * len(self._unit(step, path))
             want = min(want, self.gpu_count)  # a gang short of GPUs gets them all and says so
             if want > len(self.free_gpus):
                 waiting.append((step, path, attempt))
                 continue
             gpus, self.free_gpus = self.free_gpus[:want], self.free_gpus[want:]
-            request = TaskRequest(
-                run_id=self.run_id,
-                step=step,
-                task_id=task_id_for(path),
-                attempt=attempt,
-                params=self.params if step == "start" else None,
-                max_num_splits=self.max_num_splits,
-                origin_run_id=self.origin_run_id,
-                # this process reads the task's output and stores it (a gang's nodes keep
-                # their own: they share the gang's pipes)
-                capture_output=self.graph[step].is_parallel,
-            )
-            self.tasks.start(self.flow_cls, request, self.store, gpus)
+            request = self._request(step, path, attempt)
+            self.tasks.start(self.flow_cls, request, self.store, gpus, self._reusable(step))
         self.ready.extendleft(reversed(waiting))
+
+    def _request(self, step: str, path: Path, attempt: int) -> TaskRequest:
+        return TaskRequest(
+            run_id=self.run_id,
+            step=step,
+            task_id=task_id_for(path),
+            attempt=attempt,
+            params=self.params if step == "start" else None,
+            max_num_splits=self.max_num_splits,
+            origin_run_id=self.origin_run_id,
+            # this process reads the task's output and stores it (a gang's nodes keep
+            # their own: they share the gang's pipes)
+            capture_output=self.graph[step].is_parallel,
+        )
+
+    def _reusable(self, step: str) -> bool:
+        """Whether a process started for a task of ``step`` may run more of its tasks: in
+        a foreach body, but not for a gang, nor for a step that is handed GPUs (its
+        devices are fixed when the process starts)."""
+        node = self.graph[step]
+        return (
+            self.reuse_processes
+            and self.graph.foreach_depth(step) > 0
+            and not node.is_parallel
+            and not step_gpus(node)
+        )
 
     def _try_clone(self, step: str, path: Path) -> bool:
         """On resume: reuse the origin run's task if it succeeded and its inputs were reused."""
@@ -371,7 +402,7 @@ class LocalRun:
             if self.running:
                 self._say(
                     f"[{worker.name}] failed; no new tasks will start, waiting for "
-                    f"{len(self.running)} running task(s)."
+                    f"{self.tasks.busy} running task(s)."
                 )
 
     def _gang_ended(self, worker: Worker, path: Path) -> bool:
@@ -441,7 +472,7 @@ class LocalRun:
         rate = sum(self.finished.values()) / max(time.monotonic() - self.started, 1e-9)
         self._say(
             progress_line(
-                self.graph, self.finished, self.scheduled, len(self.running), self.failed, rate
+                self.graph, self.finished, self.scheduled, self.tasks.busy, self.failed, rate
             )
         )
 

@@ -4,13 +4,26 @@ The parent has imported the flow, cloudpickle and zstd once; a forked child
 starts in about a millisecond and runs :func:`provider.runtime.run.run_task`
 directly, with its stdout and stderr on pipes the parent reads. The child leads a
 process group of its own and dies with the run (:mod:`provider.local.process_groups`).
+
+A process started for a task of a foreach body may run more tasks of the same step,
+one after another (``reusable``): a fork costs several times what a trivial task
+does, since every page the child touches is copied then. After each task it reports
+the task's end on a pipe and reads the next request from another. It takes no
+further task, and ends as a process per task would, once a task failed (an
+exception, ``sys.exit``, a crash) or changed the process: its environment, working
+directory, ``sys.path``, a name bound in the flow's module or class, a thread or child
+process left running. A failing or crashing task so ends its own process only, and
+the next task of the step starts from a fresh fork.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+import struct
 import sys
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -48,6 +61,12 @@ class Worker:
     ended_at: float | None = None
     #: when to SIGKILL what the step left running (it got SIGTERM first)
     kill_leftovers_at: float | None = None
+    #: a reusable process's pipes (None: the process runs one task)
+    channel: Channel | None = None
+    #: a reusable process that ended its task and waits for the next one
+    idle: bool = False
+    #: tasks handed over to this process after its first
+    tasks_run: int = 0
 
     def keep(self, stream: str, chunk: bytes) -> None:
         """Keep a chunk of the task's ``stream``, dropping the oldest beyond MAX_LOG_BYTES."""
@@ -67,6 +86,37 @@ class Worker:
         return data
 
     @property
+    def open_fds(self) -> list[int]:
+        """The run process's ends of this process's pipes (a later fork closes them)."""
+        fds = list(self.fds)
+        if self.channel is not None:
+            fds += [fd for fd in (self.channel.requests, self.channel.ends) if fd >= 0]
+        return fds
+
+    def task_ended(self, now: float) -> Worker:
+        """A reusable process reported its task's success: that task as a record of its
+        own (its output read to the end), while this process waits for its next task."""
+        ended = Worker(
+            self.pid,
+            self.step,
+            self.task_id,
+            self.attempt,
+            {},
+            self.gpus,
+            captured=self.captured,
+            output=self.output,
+            _sizes=self._sizes,
+            _dropped=self._dropped,
+            status=0,
+            started_at=self.started_at,
+            ended_at=now,
+        )
+        self.output = {"stdout": deque(), "stderr": deque()}
+        self._sizes, self._dropped = Counter(), Counter()
+        self.idle = True
+        return ended
+
+    @property
     def name(self) -> str:
         return f"{self.step}/{self.task_id}"
 
@@ -76,15 +126,28 @@ class Worker:
         return TaskCrashed.cause(self.status or 0)
 
 
+@dataclass
+class Channel:
+    """The pipes of a reusable task process: the run process writes requests to
+    ``requests`` and reads one byte from ``ends`` for each task that ended and succeeded."""
+
+    requests: int
+    ends: int
+
+
 def fork_task(
     flow_cls: Any,
     request: TaskRequest,
     store: FlowDataStore,
     gpus: list[int],
     inherited_fds: list[int],
+    reusable: bool = False,
 ) -> Worker:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    if reusable:
+        requests_r, requests_w = os.pipe()
+        ends_r, ends_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     run_pid = os.getpid()
@@ -93,7 +156,8 @@ def fork_task(
         code = 1
         try:
             enter_task_group(run_pid)
-            for fd in [out_r, err_r, *inherited_fds]:
+            parent_ends = [requests_w, ends_r] if reusable else []
+            for fd in [out_r, err_r, *parent_ends, *inherited_fds]:
                 os.close(fd)
             # a background process group cannot read the terminal: stdin is empty instead
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -111,12 +175,9 @@ def fork_task(
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if gpus:
                 request.extra_env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
-            run_task(flow_cls, request, store)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException as exc:
-            sys.stderr.write(user_traceback(exc))
+            code = _serve(
+                flow_cls, request, store, Channel(requests_r, ends_w) if reusable else None
+            )
         finally:
             try:
                 sys.stdout.flush()
@@ -128,6 +189,12 @@ def fork_task(
     os.close(err_w)
     os.set_blocking(out_r, False)
     os.set_blocking(err_r, False)
+    channel = None
+    if reusable:
+        os.close(requests_r)
+        os.close(ends_w)
+        os.set_blocking(ends_r, False)
+        channel = Channel(requests_w, ends_r)
     return Worker(
         pid,
         request.step,
@@ -136,4 +203,93 @@ def fork_task(
         {out_r: "out", err_r: "err"},
         gpus,
         captured=request.capture_output,
+        channel=channel,
     )
+
+
+def hand_over(worker: Worker, request: TaskRequest) -> None:
+    """Send the next task of its step to an idle reusable task process."""
+    assert worker.channel is not None and worker.idle
+    data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+    os.write(worker.channel.requests, _LENGTH.pack(len(data)) + data)
+    worker.task_id, worker.attempt = request.task_id, request.attempt
+    worker.started_at, worker.tasks_run, worker.idle = time.time(), worker.tasks_run + 1, False
+
+
+_LENGTH = struct.Struct("<I")
+
+
+def _serve(
+    flow_cls: Any, request: TaskRequest, store: FlowDataStore, channel: Channel | None
+) -> int:
+    """Run the task; in a reusable process, then the next ones sent, until one fails or
+    changes the process, or no more come. Return the process's exit code."""
+    before = _process_state(flow_cls) if channel is not None else None
+    while True:
+        code = _run(flow_cls, request, store)
+        if code != 0 or channel is None or not _alone() or _process_state(flow_cls) != before:
+            return code
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(channel.ends, b"+")
+        next_request = _receive(channel.requests)
+        if next_request is None:
+            return 0
+        request = next_request
+
+
+def _run(flow_cls: Any, request: TaskRequest, store: FlowDataStore) -> int:
+    try:
+        run_task(flow_cls, request, store)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:
+        sys.stderr.write(user_traceback(exc))
+        return 1
+    return 0
+
+
+def _receive(fd: int) -> TaskRequest | None:
+    """The next request from the run process; None once it sends no more."""
+    head = _read_exactly(fd, _LENGTH.size)
+    if head is None:
+        return None
+    data = _read_exactly(fd, _LENGTH.unpack(head)[0])
+    return None if data is None else pickle.loads(data)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _process_state(flow_cls: Any) -> tuple[Any, ...]:
+    """What a task could change in its process that a later task would see: the
+    environment, the working directory, ``sys.path``, the names bound in the flow's
+    module and class (by identity: a value mutated in place is not seen)."""
+    module = sys.modules.get(flow_cls.__module__)
+    names = {k: id(v) for k, v in vars(module).items()} if module is not None else {}
+    return (
+        dict(os.environ),
+        os.getcwd(),
+        list(sys.path),
+        names,
+        # airstep caches what it derives from the class on the class, as _airstep_*
+        {k: id(v) for k, v in vars(flow_cls).items() if not k.startswith("_airstep")},
+    )
+
+
+def _alone() -> bool:
+    """Whether this process runs nothing but itself: one thread, no child process."""
+    if threading.active_count() > 1:
+        return False
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False

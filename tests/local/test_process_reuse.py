@@ -1,0 +1,87 @@
+"""A foreach body's task process runs more tasks of its step, one after another, until a
+task fails, crashes or changes the process; every task keeps its own output and record."""
+
+from __future__ import annotations
+
+from helpers import run_flow
+
+from provider import Flow
+from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.storage import LocalStorage
+
+WIDTH = 40
+
+
+def _run(*args: str):  # type: ignore[no-untyped-def]
+    proc = run_flow(
+        "reuse_flow.py", "run", "--width", str(WIDTH), "--max-workers", "4", *args, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, Flow("ReuseFlow").latest_run
+
+
+def _attempt(datastore, run_id: str, task_id: str, attempt: int):  # type: ignore[no-untyped-def]
+    store = FlowDataStore("ReuseFlow", LocalStorage(str(datastore)))
+    record = store.read_attempt(run_id, "work", task_id, attempt)
+    assert record is not None
+    return record
+
+
+def test_a_process_runs_several_tasks_of_its_step_each_keeping_its_own_output(datastore):
+    proc, run = _run()
+    pids = run["join"].task.data.pids
+    assert len(pids) == WIDTH and len(set(pids)) < WIDTH / 2  # processes were reused
+    for i in range(WIDTH):
+        task = run["work"][str(i)]
+        assert task.data.pid == pids[i]
+        assert task.stdout == f"out: item-{i}\n" and task.stderr == ""
+        assert f"[work/{i} (pid {pids[i]})] out: item-{i}" in proc.stdout
+    assert run.successful
+
+
+def test_a_failing_task_ends_its_process_and_no_later_task_runs_there(datastore):
+    _, run = _run("--fail", "5")
+    failed = _attempt(datastore, run.id, "5", 0)
+    assert failed.status == "failed" and failed.exception == "ValueError"
+    assert run["work"]["5"].data.attempt == 1
+    _no_task_after(datastore, run, failed)
+    assert run["join"].task.data.pids[5] != failed.pid  # the retry ran in a fresh process
+
+
+def test_a_crashing_task_fails_alone_and_no_later_task_runs_in_its_process(datastore):
+    _, run = _run("--crash", "5")
+    crashed = _attempt(datastore, run.id, "5", 0)
+    assert crashed.status == "failed" and crashed.exception == "TaskCrashed"
+    assert "SIGKILL" in (crashed.message or "")
+    assert [run["work"][str(i)].data.attempt for i in range(WIDTH)] == [0] * 5 + [1] + [0] * (
+        WIDTH - 6
+    )
+    _no_task_after(datastore, run, crashed)
+
+
+def _no_task_after(datastore, run, ended) -> None:  # type: ignore[no-untyped-def]
+    """No task started in the process of ``ended`` (an attempt record) after it."""
+    for i in range(WIDTH):
+        task = run["work"][str(i)]
+        if task.data.pid == ended.pid:
+            assert _attempt(datastore, run.id, str(i), 0).started_at < ended.started_at
+
+
+def test_a_task_that_rebinds_a_module_global_leaves_no_trace_in_other_tasks(datastore):
+    _, run = _run("--mode", "global")
+    assert run["join"].task.data.found_global == [0] * WIDTH
+
+
+def test_a_task_that_sets_an_environment_variable_leaves_no_trace_in_other_tasks(datastore):
+    _, run = _run("--mode", "env")
+    assert run["join"].task.data.found_env == [None] * WIDTH
+
+
+def test_a_task_that_leaves_a_thread_running_leaves_it_to_no_other_task(datastore):
+    _, run = _run("--mode", "thread")
+    assert run["join"].task.data.found_threads == [1] * WIDTH
+
+
+def test_process_per_task_starts_every_task_in_a_fresh_process(datastore):
+    _, run = _run("--process-per-task")
+    assert len(set(run["join"].task.data.pids)) == WIDTH
