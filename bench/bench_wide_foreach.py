@@ -13,8 +13,11 @@ names another python); without it its rows are skipped. ``--baseline-tree`` adds
 another airstep checkout (e.g. ``git worktree add /tmp/base main``), run in the same
 session, so figures on a busy machine compare fairly.
 
+``--per-task`` adds rows for ``--process-per-task`` (a fresh process for every task, no
+process running several tasks of the foreach), in the same session.
+
 Usage: python bench/bench_wide_foreach.py [--sizes 100,1000,10000] [--metaflow-size 1000]
-           [--workers 16] [--baseline-tree PATH]
+           [--workers 16] [--baseline-tree PATH] [--per-task]
 (``--metaflow-size 0`` skips Metaflow, which takes minutes at 1,000 items.)
 """
 
@@ -69,7 +72,9 @@ if __name__ == "__main__":
 
 
 # -- one measurement, in its own process ------------------------------------------------------
-def measure_airstep(tree: str, width: int, workers: int, folder: Path) -> None:
+def measure_airstep(
+    tree: str, width: int, workers: int, folder: Path, per_task: bool = False
+) -> None:
     sys.path.insert(0, tree)
     from provider.datastore import FlowDataStore, storage_for
     from provider.flow.loader import load_flow_class
@@ -88,6 +93,7 @@ def measure_airstep(tree: str, width: int, workers: int, folder: Path) -> None:
             params={"width": width},
             max_workers=workers,
             max_num_splits=width,
+            **({"reuse_processes": False} if per_task else {}),
             out=devnull,
             err=devnull,
         ).run()
@@ -174,13 +180,17 @@ def main() -> None:
     parser.add_argument("--metaflow-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--baseline-tree", default=None)
-    parser.add_argument("--one", choices=["airstep", "metaflow"], help=argparse.SUPPRESS)
+    parser.add_argument("--per-task", action="store_true", help="add rows with --process-per-task")
+    parser.add_argument(
+        "--one", choices=["airstep", "per-task", "metaflow"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--tree", default=str(REPO), help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--width", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one == "airstep":
-        return measure_airstep(args.tree, args.width, args.workers, Path(args.folder))
+    if args.one in ("airstep", "per-task"):
+        per_task = args.one == "per-task"
+        return measure_airstep(args.tree, args.width, args.workers, Path(args.folder), per_task)
     if args.one == "metaflow":
         return measure_metaflow(args.width, args.workers, Path(args.folder))
 
@@ -188,6 +198,8 @@ def main() -> None:
     runs: list[tuple[str, str, str, int]] = []  # (label, python, side, tree)
     for width in sizes:
         runs.append(("airstep", sys.executable, "airstep", str(REPO), width))
+        if args.per_task:
+            runs.append(("per-task", sys.executable, "per-task", str(REPO), width))
         if args.baseline_tree:
             runs.append(("baseline", sys.executable, "airstep", args.baseline_tree, width))
     if args.metaflow_size:
