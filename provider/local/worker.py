@@ -10,9 +10,10 @@ one after another (``reusable``): a fork costs several times what a trivial task
 does, since every page the child touches is copied then. After each task it reports
 the task's end on a pipe and reads the next request from another. It takes no
 further task, and ends as a process per task would, once a task failed (an
-exception, ``sys.exit``, a crash) or changed the process: its environment, working
-directory, ``sys.path``, a name bound in the flow's module or class, a thread or child
-process left running. A failing or crashing task so ends its own process only, and
+exception, ``sys.exit``, a crash, a failure ``@catch`` caught) or changed the process:
+its environment, working directory, ``sys.path``, standard streams, a name bound in the
+flow's module or class, a thread or child process left running. Like a fork, each next
+task gets ``random`` reseeded. A failing or crashing task so ends its own process only, and
 the next task of the step starts from a fresh fork.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import signal
 import struct
 import sys
@@ -226,8 +228,10 @@ def _serve(
     changes the process, or no more come. Return the process's exit code."""
     before = _process_state(flow_cls) if channel is not None else None
     while True:
-        code = _run(flow_cls, request, store)
-        if code != 0 or channel is None or not _alone() or _process_state(flow_cls) != before:
+        code, caught = _run(flow_cls, request, store)
+        if code != 0 or caught or channel is None:
+            return code
+        if not _alone() or _process_state(flow_cls) != before:
             return code
         sys.stdout.flush()
         sys.stderr.flush()
@@ -236,17 +240,20 @@ def _serve(
         if next_request is None:
             return 0
         request = next_request
+        random.seed()  # as a fork does: each task draws its own numbers
 
 
-def _run(flow_cls: Any, request: TaskRequest, store: FlowDataStore) -> int:
+def _run(flow_cls: Any, request: TaskRequest, store: FlowDataStore) -> tuple[int, bool]:
+    """Run the task: the exit code its process would have, and whether @catch caught a
+    failure of the step (the step failed: its process runs no more tasks either)."""
     try:
-        run_task(flow_cls, request, store)
+        manifest = run_task(flow_cls, request, store)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
+        return (exc.code if isinstance(exc.code, int) else 1), False
     except BaseException as exc:
         sys.stderr.write(user_traceback(exc))
-        return 1
-    return 0
+        return 1, False
+    return 0, manifest.caught is not None
 
 
 def _receive(fd: int) -> TaskRequest | None:
@@ -270,14 +277,16 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 def _process_state(flow_cls: Any) -> tuple[Any, ...]:
     """What a task could change in its process that a later task would see: the
-    environment, the working directory, ``sys.path``, the names bound in the flow's
-    module and class (by identity: a value mutated in place is not seen)."""
+    environment, the working directory, ``sys.path``, the standard streams, the names
+    bound in the flow's module and class (by identity: a value mutated in place is not
+    seen)."""
     module = sys.modules.get(flow_cls.__module__)
     names = {k: id(v) for k, v in vars(module).items()} if module is not None else {}
     return (
         dict(os.environ),
         os.getcwd(),
         list(sys.path),
+        (id(sys.stdout), id(sys.stderr)),
         names,
         # airstep caches what it derives from the class on the class, as _airstep_*
         {k: id(v) for k, v in vars(flow_cls).items() if not k.startswith("_airstep")},

@@ -59,6 +59,21 @@ def test_a_crashing_task_fails_alone_and_no_later_task_runs_in_its_process(datas
     _no_task_after(datastore, run, crashed)
 
 
+def test_a_failure_that_catch_caught_ends_its_process_too(datastore):
+    proc = run_flow("reuse_catch_flow.py", "run", "--max-workers", "4", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = Flow("ReuseCatchFlow").latest_run
+    store = FlowDataStore("ReuseCatchFlow", LocalStorage(str(datastore)))
+    caught = store.read_attempt(run.id, "work", "5", 0)
+    assert caught is not None and run["work"]["5"].data.caught is not None
+    pids = run["join"].task.data.pids
+    assert len(set(pids)) < 20  # the other tasks did share processes
+    for i in range(40):
+        if pids[i] == caught.pid:
+            record = store.read_attempt(run.id, "work", str(i), 0)
+            assert record is not None and record.started_at <= caught.started_at
+
+
 def _no_task_after(datastore, run, ended) -> None:  # type: ignore[no-untyped-def]
     """No task started in the process of ``ended`` (an attempt record) after it."""
     for i in range(WIDTH):
