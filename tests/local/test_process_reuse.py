@@ -3,11 +3,17 @@ task fails, crashes or changes the process; every task keeps its own output and 
 
 from __future__ import annotations
 
-from helpers import run_flow
+import pytest
+from helpers import FLOWS, run_flow
 
-from provider import Flow
+from provider import Flow, Run
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import LocalStorage
+from provider.exceptions import ItemsFailed
+from provider.flow.loader import load_flow_class
+from provider.local.items import run_items
+from provider.runtime.request import TaskRequest
+from provider.runtime.run import run_task
 
 WIDTH = 40
 
@@ -100,3 +106,32 @@ def test_a_task_that_leaves_a_thread_running_leaves_it_to_no_other_task(datastor
 def test_process_per_task_starts_every_task_in_a_fresh_process(datastore):
     _, run = _run("--process-per-task")
     assert len(set(run["join"].task.data.pids)) == WIDTH
+
+
+def test_a_chunks_processes_run_more_of_its_items_and_a_failing_one_ends_its_own(
+    datastore, monkeypatch
+):
+    """Under Airflow a chunk's items run through run_items, as locally: processes are
+    reused, and the failing item fails alone, after every other item ran."""
+    monkeypatch.setenv("AIRSTEP_IN_TASK", "1")  # loading the flow sets it; undone after
+    flow_cls = load_flow_class(str(FLOWS / "reuse_flow.py"))
+    store = FlowDataStore("ReuseFlow")
+    run_id = "chunk"
+    params = {"width": 30, "fail": 3}
+    start = TaskRequest(run_id=run_id, step="start", task_id="0", attempt=0, params=params)
+    run_task(flow_cls, start, store)
+    requests = [
+        TaskRequest(run_id=run_id, step="work", task_id=str(i), attempt=0) for i in range(30)
+    ]
+    with pytest.raises(ItemsFailed, match="task 3: ValueError: item 3 fails once"):
+        run_items(flow_cls, requests, store, processes=2)
+    work = Run(f"ReuseFlow/{run_id}")["work"]
+    pids = {i: work[str(i)].data.pid for i in range(30) if i != 3}
+    assert len(set(pids.values())) < 10  # processes ran several items each
+    failed = store.read_attempt(run_id, "work", "3", 0)
+    assert failed is not None and failed.status == "failed"
+    for i, pid in pids.items():
+        if pid == failed.pid:  # nothing ran in the failed item's process after it
+            record = store.read_attempt(run_id, "work", str(i), 0)
+            assert record is not None and record.started_at < failed.started_at
+    assert all(work[str(i)].stdout == f"out: item-{i}\n" for i in pids)
