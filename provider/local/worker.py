@@ -180,6 +180,8 @@ def fork_task(
             code = _serve(
                 flow_cls, request, store, Channel(requests_r, ends_w) if reusable else None
             )
+        except BaseException as exc:  # the process itself failed, around its tasks
+            sys.stderr.write(user_traceback(exc))
         finally:
             try:
                 sys.stdout.flush()
@@ -226,12 +228,17 @@ def _serve(
 ) -> int:
     """Run the task; in a reusable process, then the next ones sent, until one fails or
     changes the process, or no more come. Return the process's exit code."""
-    before = _process_state(flow_cls) if channel is not None else None
+    before: tuple[Any, ...] = ()
+    if channel is not None:
+        try:
+            before = _process_state(flow_cls)
+        except Exception:  # noqa: BLE001 - e.g. no working directory: run one task
+            channel = None
     while True:
         code, caught = _run(flow_cls, request, store)
         if code != 0 or caught or channel is None:
             return code
-        if not _alone() or _process_state(flow_cls) != before:
+        if not _unchanged(flow_cls, before):
             return code
         sys.stdout.flush()
         sys.stderr.flush()
@@ -273,6 +280,14 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
             return None
         data += chunk
     return data
+
+
+def _unchanged(flow_cls: Any, before: tuple[Any, ...]) -> bool:
+    """Whether the process is as it was before its first task, for the next one."""
+    try:
+        return _alone() and _process_state(flow_cls) == before
+    except Exception:  # noqa: BLE001 - e.g. the step removed the working directory
+        return False
 
 
 def _process_state(flow_cls: Any) -> tuple[Any, ...]:

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import tempfile
 import threading
 import time
 
@@ -18,7 +19,8 @@ class ReuseFlow(FlowSpec):
     mode = Parameter(
         "mode",
         default="",
-        help="global: rebind a module global; env: set a variable; thread: leave a thread",
+        help="global: rebind a module global; env: set a variable; thread: leave a thread; "
+        "rmcwd: remove the working directory",
     )
 
     @step
@@ -40,6 +42,10 @@ class ReuseFlow(FlowSpec):
             SEEN += 1
         if self.mode == "thread":
             threading.Thread(target=time.sleep, args=(1,), daemon=True).start()
+        if self.mode == "rmcwd":  # its process is left without a working directory
+            folder = tempfile.mkdtemp()
+            os.chdir(folder)
+            os.rmdir(folder)
         if self.mode == "env":
             os.environ["REUSE_FLOW_VAR"] = str(self.input)
         if self.input == self.fail and current.retry_count == 0:

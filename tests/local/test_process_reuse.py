@@ -103,6 +103,13 @@ def test_a_task_that_leaves_a_thread_running_leaves_it_to_no_other_task(datastor
     assert run["join"].task.data.found_threads == [1] * WIDTH
 
 
+def test_a_task_that_removes_its_working_directory_succeeds_and_ends_its_process(datastore):
+    _, run = _run("--mode", "rmcwd")
+    pids = run["join"].task.data.pids
+    assert len(set(pids)) == WIDTH  # no process could be reused
+    assert [run["work"][str(i)].data.attempt for i in range(WIDTH)] == [0] * WIDTH
+
+
 def test_process_per_task_starts_every_task_in_a_fresh_process(datastore):
     _, run = _run("--process-per-task")
     assert len(set(run["join"].task.data.pids)) == WIDTH
