@@ -1,6 +1,8 @@
-"""The local debug executor: run a whole flow on this machine, one process per task.
+"""The local debug executor: run a whole flow on this machine, each task in a process.
 
-Ready tasks start as forked processes, at most ``max_workers`` at once, and GPUs
+Ready tasks start as forked processes, at most ``max_workers`` at once (a foreach
+body's process runs more tasks of its step until one fails or changes it, see
+:mod:`provider.local.worker`; ``reuse_processes=False`` forks for every task), and GPUs
 are handed out as a budget (disjoint ``CUDA_VISIBLE_DEVICES``). Output is
 streamed line by line with a prefix naming the task, and stored when the task
 ends, stdout and stderr apart (also what a killed task printed last). A join
