@@ -138,6 +138,16 @@ OPTIONS: tuple[Option, ...] = (
         type="integer",
     ),
     Option(
+        "process_per_task",
+        "Start every task of a foreach body (a chunk's items included) in a fresh process. "
+        "By default a task's process runs more tasks of its step, one after another, until "
+        "one fails or changes the process; locally, run --process-per-task does the same.",
+        example="True",
+        default="False",
+        env_var="AIRSTEP_PROCESS_PER_TASK",
+        type="boolean",
+    ),
+    Option(
         "local_override",
         "Run every step in the Airflow worker, ignoring @kubernetes and @batch (for development).",
         example="True",

@@ -186,7 +186,7 @@ def run_cli(
             run_id=run_id,
             max_workers=args.max_workers,
             max_num_splits=args.max_num_splits,
-            reuse_processes=not args.process_per_task,
+            reuse_processes=False if args.process_per_task else None,
             tags=tuple(sorted(set(args.tags))),
             **options,
         ).run()

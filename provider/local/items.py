@@ -93,11 +93,13 @@ def run_items(
     *,
     processes: int,
     first_attempt: int = 0,
+    reuse_processes: bool = True,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> list[TaskManifest]:
     """Run every task of ``requests`` (one step, one attempt number) and return their
     manifests in the same order, or raise :class:`ItemsFailed` once all have ended.
+    ``reuse_processes``: a process may run more of the tasks (False: one process each).
 
     A task whose manifest was committed by an attempt at or after ``first_attempt`` is
     not run again. Forks: call it from a process without other threads.
@@ -142,7 +144,8 @@ def run_items(
                         break
                     gpus, free_gpus = free_gpus[:gpus_each], free_gpus[gpus_each:]
                     # a process may run more of the chunk's tasks (not one handed GPUs)
-                    tasks.start(flow_cls, pending.popleft(), store, gpus, reusable=not gpus)
+                    reusable = reuse_processes and not gpus
+                    tasks.start(flow_cls, pending.popleft(), store, gpus, reusable)
                 tasks.retire_idle()
                 tasks.pump(poll)
                 ended = tasks.reap()

@@ -59,6 +59,7 @@ from provider.local.worker import Worker
 from provider.runtime.processes import refuse_live_origin, this_host
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
+from provider.settings import flag
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
@@ -80,7 +81,7 @@ class LocalRun:
         params: dict[str, Any] | None = None,
         max_workers: int = 16,
         max_num_splits: int = 100,
-        reuse_processes: bool = True,
+        reuse_processes: bool | None = None,
         origin_run_id: str | None = None,
         resume_step: str | None = None,
         tags: tuple[str, ...] = (),
@@ -94,7 +95,10 @@ class LocalRun:
         self.params = params or {}
         self.max_workers = max(1, max_workers)
         self.max_num_splits = max_num_splits
-        #: a foreach body's task process may run more of its tasks (see provider.local.worker)
+        #: a foreach body's task process may run more of its tasks (see provider.local.worker);
+        #: by default unless ``[airstep] process_per_task`` says otherwise
+        if reuse_processes is None:
+            reuse_processes = not flag("process_per_task")
         self.reuse_processes = reuse_processes
         self.origin_run_id = origin_run_id
         self.resume_step = resume_step

@@ -38,7 +38,7 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
 from provider.local.items import chunk_processes, collect_items
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
-from provider.settings import setting
+from provider.settings import flag, setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -134,6 +134,8 @@ class RemoteStepMixin(StepOperatorMixin):
             task_ids = ",".join(r.task_id for r in requests)  # those a switch chose
             args += ["--task-ids", task_ids, "--first-attempt", str(first_attempt),
                      "--processes", str(processes)]  # fmt: skip
+            if flag("process_per_task"):  # read here: the container has no airflow.cfg
+                args.append("--process-per-task")
         if request.params is not None:
             args += ["--params-json", json.dumps(request.params)]
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}

@@ -40,6 +40,7 @@ from provider.operators.base import (
 )
 from provider.operators.secrets import airflow_handoff, use_airflow_secrets
 from provider.runtime.run import run_task
+from provider.settings import flag
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -114,7 +115,12 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         if fork:
             with _environment(env):
                 manifests = run_items(
-                    self.flow_cls, requests, store, processes=processes, first_attempt=first_attempt
+                    self.flow_cls,
+                    requests,
+                    store,
+                    processes=processes,
+                    first_attempt=first_attempt,
+                    reuse_processes=not flag("process_per_task"),
                 )
         else:
             _run_chunk_process(self.flow_cls, requests, store, processes, first_attempt, env)
@@ -146,6 +152,8 @@ def _run_chunk_process(
         "--processes", str(processes),
         "--max-num-splits", str(first.max_num_splits),
     ]  # fmt: skip
+    if flag("process_per_task"):
+        argv.append("--process-per-task")
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, env={**os.environ, **env}) as process:
         try:
             process.wait()

@@ -30,6 +30,7 @@ lists them, comma-separated, instead of ``--task-id``; they run as parallel
 processes (:func:`provider.local.items.run_items`), each its own task::
 
     ... --step train --task-ids 40,41,...,79 --attempt N [--first-attempt F] [--processes P]
+        [--process-per-task]
 
 Tasks that committed a manifest in an attempt at or after ``--first-attempt``
 (default 0) are not run again. ``--processes`` defaults to ``[airstep]
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-ids", help="a chunk: task ids, comma-separated")
     parser.add_argument("--first-attempt", type=int, default=0)
     parser.add_argument("--processes", type=int)
+    parser.add_argument(
+        "--process-per-task",
+        action="store_true",
+        help="a chunk: a fresh process for every task",
+    )
     parser.add_argument("--attempt", type=int, default=0)
     parser.add_argument("--params-json")
     parser.add_argument("--max-num-splits", type=int, default=100)
@@ -132,7 +138,14 @@ def _run_chunk(
     task_ids = [task_id.strip() for task_id in args.task_ids.split(",") if task_id.strip()]
     requests = [replace(request, task_id=task_id, extra_env={}) for task_id in task_ids]
     processes = args.processes or chunk_processes(flow_cls, request.step, remote=True)
-    run_items(flow_cls, requests, store, processes=processes, first_attempt=args.first_attempt)
+    run_items(
+        flow_cls,
+        requests,
+        store,
+        processes=processes,
+        first_attempt=args.first_attempt,
+        reuse_processes=not args.process_per_task,
+    )
 
 
 def _platform_node(flow_cls: type[FlowSpec], step: str) -> bool:

@@ -33,6 +33,7 @@ def test_provider_info_validates_against_airflows_schema():
         "aws_conn_id",
         "max_map_tasks",
         "chunk_processes",
+        "process_per_task",
         "local_override",
     }
     for option in options.values():

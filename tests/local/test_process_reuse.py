@@ -3,6 +3,9 @@ task fails, crashes or changes the process; every task keeps its own output and 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from helpers import FLOWS, run_flow
 
@@ -142,3 +145,33 @@ def test_a_chunks_processes_run_more_of_its_items_and_a_failing_one_ends_its_own
             record = store.read_attempt(run_id, "work", str(i), 0)
             assert record is not None and record.started_at < failed.started_at
     assert all(work[str(i)].stdout == f"out: item-{i}\n" for i in pids)
+
+
+@pytest.mark.parametrize("per_task", [False, True])
+def test_the_container_entrypoint_runs_a_chunk_reusing_processes_unless_told(
+    datastore, monkeypatch, per_task
+):
+    """What a chunk's pod or Batch job runs: ``python -m provider.runtime --task-ids``."""
+    monkeypatch.setenv("AIRSTEP_IN_TASK", "1")  # loading the flow sets it; undone after
+    flow_file = str(FLOWS / "reuse_flow.py")
+    flow_cls = load_flow_class(flow_file)
+    store = FlowDataStore("ReuseFlow", LocalStorage(str(datastore)))
+    start = TaskRequest(run_id="pod", step="start", task_id="0", attempt=0, params={"width": 20})
+    run_task(flow_cls, start, store)
+    argv = [sys.executable, "-m", "provider.runtime", "--flow-file", flow_file]
+    argv += ["--datastore-root", str(datastore), "--run-id", "pod", "--step", "work"]
+    argv += ["--task-ids", ",".join(map(str, range(20))), "--processes", "2"]
+    argv += ["--process-per-task"] if per_task else []
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    work = Run("ReuseFlow/pod")["work"]
+    pids = {work[str(i)].data.pid for i in range(20)}
+    assert len(pids) == 20 if per_task else len(pids) <= 4
+
+
+def test_the_process_per_task_setting_holds_for_a_local_run(datastore):
+    proc = run_flow(
+        "reuse_flow.py", "run", "--width", "20", env={"AIRSTEP_PROCESS_PER_TASK": "true"}
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(set(Flow("ReuseFlow").latest_run["join"].task.data.pids)) == 20
