@@ -134,8 +134,7 @@ def run_items(
             poll = POLL_SECONDS[0]
             while pending or tasks.running:
                 while pending:
-                    idle = tasks.idle_process(first.step)
-                    if idle is not None and tasks.hand_over(idle, pending[0]):
+                    if tasks.run_on_idle(pending[0]):
                         pending.popleft()
                         continue
                     if len(tasks.running) >= max(1, processes):

@@ -71,23 +71,21 @@ class TaskProcesses:
         """How many task processes run a task now."""
         return sum(not w.idle for w in self.running.values())
 
-    def idle_process(self, step: str) -> Worker | None:
-        """A reusable process of ``step`` waiting for a task, if there is one."""
-        waiting = self.idle.get(step)
-        return waiting.pop() if waiting else None
+    def has_idle(self, step: str) -> bool:
+        """Whether a reusable process of ``step`` waits for a task."""
+        return bool(self.idle.get(step))
 
-    def hand_over(self, worker: Worker, request: TaskRequest) -> bool:
-        """Send ``request`` to an idle process of its step; False if the process ended
-        while idle (it is reaped quietly; start the task in a new process)."""
+    def run_on_idle(self, request: TaskRequest) -> bool:
+        """Hand ``request`` to a process of its step waiting for a task; False if none
+        waits, or the one that did ended meanwhile (it is reaped quietly): start one."""
+        waiting = self.idle.get(request.step)
+        if not waiting:
+            return False
         try:
-            hand_over(worker, request)
+            hand_over(waiting.pop(), request)
         except OSError:
             return False
         return True
-
-    def keep_idle(self, worker: Worker) -> None:
-        """Put back a process taken with :meth:`idle_process` and given no task."""
-        self.idle.setdefault(worker.step, []).append(worker)
 
     def retire_idle(self) -> None:
         """Let every process waiting for a task end (no task of its step is ready)."""
@@ -120,7 +118,7 @@ class TaskProcesses:
                 self._emit(worker, fd, tail)
         self.ended.append(worker.task_ended(time.monotonic()))
         if worker.tasks_run + 1 < TASKS_PER_PROCESS:
-            self.keep_idle(worker)
+            self.idle.setdefault(worker.step, []).append(worker)
         else:
             self._stop_serving(worker)
 

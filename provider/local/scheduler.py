@@ -244,27 +244,23 @@ class LocalRun:
         waiting: deque[tuple[str, Path, int]] = deque()
         while self.ready and self.failure is None:
             step, path, attempt = self.ready[0]
-            idle = self.tasks.idle_process(step)
-            if idle is None and len(self.running) >= self.max_workers:
+            if len(self.running) >= self.max_workers and not self.tasks.has_idle(step):
                 break
             self.ready.popleft()
             if attempt == 0 and self._try_clone(step, path):
-                if idle is not None:
-                    self.tasks.keep_idle(idle)
                 continue
-            if idle is not None:
-                if self.tasks.hand_over(idle, self._request(step, path, attempt)):
-                    continue
-                if len(self.running) >= self.max_workers:  # it ended while idle
-                    self.ready.appendleft((step, path, attempt))
-                    break
+            request = self._request(step, path, attempt)
+            if self.tasks.run_on_idle(request):
+                continue
+            if len(self.running) >= self.max_workers:  # the idle process had ended
+                self.ready.appendleft((step, path, attempt))
+                break
             want = step_gpus(self.graph[step]) * len(self._unit(step, path))
             want = min(want, self.gpu_count)  # a gang short of GPUs gets them all and says so
             if want > len(self.free_gpus):
                 waiting.append((step, path, attempt))
                 continue
             gpus, self.free_gpus = self.free_gpus[:want], self.free_gpus[want:]
-            request = self._request(step, path, attempt)
             self.tasks.start(self.flow_cls, request, self.store, gpus, self._reusable(step))
         self.ready.extendleft(reversed(waiting))
 
