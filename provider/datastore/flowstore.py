@@ -9,6 +9,10 @@ Layout under the root (every key is ``/``-separated)::
     <Flow>/runs/<run_id>/<step>/<task_id>/attempt-N.stderr its error output (if any)
     <Flow>/runs/<run_id>/<step>/<task_id>/task.json    the manifest: written last
 
+Every key is built here (and by :mod:`provider.datastore.run_tags` from
+:meth:`FlowDataStore.run_prefix`) from ids checked by :mod:`provider.datastore.ids`, so no
+flow name, run id, step or task id reaches the storage unless it names exactly one place.
+
 A task exists for readers only once ``task.json`` is written, in one atomic put,
 after all its blobs. A failed or killed attempt leaves at most blobs (harmless,
 content-addressed) and its attempt record, never a manifest a reader could mix
@@ -28,6 +32,15 @@ from functools import cached_property
 from typing import Any
 
 from provider.datastore.blobs import BlobRef, load_object, save_object
+from provider.datastore.ids import (
+    check_flow_name,
+    check_run_id,
+    check_step_name,
+    check_task_id,
+    is_run_id,
+    is_step_name,
+    is_task_id,
+)
 from provider.datastore.records import (
     ArtifactEntry,
     AttemptRecord,
@@ -76,7 +89,7 @@ class FlowDataStore:
     """Reads and writes everything one flow keeps."""
 
     def __init__(self, flow_name: str, storage: Storage | None = None) -> None:
-        self.flow_name = flow_name
+        self.flow_name = check_flow_name(flow_name)
         self.storage = storage or storage_for()
         #: task manifests and foreach pages read while :meth:`keeping_reads` lasts
         self._kept: dict[tuple[str, ...], Any] | None = None
@@ -106,10 +119,11 @@ class FlowDataStore:
 
     # -- keys -------------------------------------------------------------------------------
     def run_prefix(self, run_id: str) -> str:
-        return f"{self.flow_name}/runs/{run_id}"
+        return f"{self.flow_name}/runs/{check_run_id(run_id, self.flow_name)}"
 
     def task_prefix(self, run_id: str, step: str, task_id: str) -> str:
-        return f"{self.flow_name}/runs/{run_id}/{step}/{task_id}"
+        step = check_step_name(step, self.flow_name)
+        return f"{self.run_prefix(run_id)}/{step}/{check_task_id(task_id, step)}"
 
     # -- artifacts --------------------------------------------------------------------------
     def save_artifact(self, obj: Any) -> BlobRef:
@@ -220,13 +234,16 @@ class FlowDataStore:
         return record
 
     def list_runs(self) -> list[str]:
-        return self.storage.list_dir(f"{self.flow_name}/runs")
+        """The flow's run ids (a name under ``runs/`` that is no run id is not a run)."""
+        return [n for n in self.storage.list_dir(f"{self.flow_name}/runs") if is_run_id(n)]
 
     def list_steps(self, run_id: str) -> list[str]:
-        return [n for n in self.storage.list_dir(self.run_prefix(run_id)) if n != RUN_RECORD]
+        names = self.storage.list_dir(self.run_prefix(run_id))
+        return [n for n in names if n != RUN_RECORD and is_step_name(n)]
 
     def list_tasks(self, run_id: str, step: str) -> list[str]:
-        ids = self.storage.list_dir(f"{self.run_prefix(run_id)}/{step}")
+        prefix = f"{self.run_prefix(run_id)}/{check_step_name(step, self.flow_name)}"
+        ids = [n for n in self.storage.list_dir(prefix) if is_task_id(n)]
         return sorted(ids, key=_sort_key)
 
     # -- tasks ------------------------------------------------------------------------------

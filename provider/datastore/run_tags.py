@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.ids import check_run_id
 from provider.datastore.records import RunRecord, RunTags, decode, encode
 from provider.datastore.user import username
 from provider.exceptions import MetaflowTaggingError
@@ -36,7 +37,7 @@ def system_tags(record: RunRecord | None) -> frozenset[str]:
 
 
 def _prefix(store: FlowDataStore, run_id: str) -> str:
-    return f"{store.flow_name}/tags/{run_id}"
+    return f"{store.flow_name}/tags/{check_run_id(run_id, store.flow_name)}"
 
 
 def _changes(store: FlowDataStore, run_id: str) -> list[int]:
