@@ -148,6 +148,23 @@ OPTIONS: tuple[Option, ...] = (
         type="boolean",
     ),
     Option(
+        "code_package_max_mb",
+        "The most a remote step's code package may hold, in MB (millions of bytes), counted "
+        "before compression. A bigger package is refused with its largest files named; leave "
+        "files out with .airstepignore in the package root, or raise this.",
+        example="50",
+        default="10",
+        type="integer",
+    ),
+    Option(
+        "code_package_max_files",
+        "The most files a remote step's code package may hold; more are refused with the "
+        "fix, as for code_package_max_mb.",
+        example="5000",
+        default="1000",
+        type="integer",
+    ),
+    Option(
         "local_override",
         "Run every step in the Airflow worker, ignoring @kubernetes and @batch (for development).",
         example="True",

@@ -1,4 +1,4 @@
-"""Code packages: the flow file's folder as deterministic, content-addressed bytes."""
+"""Code packages: the flow's own code as deterministic, content-addressed bytes, checked on unpack."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from provider.datastore.code import MAX_FILE_BYTES, package_code, unpack_code, upload_code
+from provider.datastore import code
+from provider.datastore.code import package_code, unpack_code, upload_code
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import LocalStorage
+from provider.exceptions import DataStoreError
 
 
 @pytest.fixture
@@ -94,15 +96,6 @@ def test_caches_environments_and_dotfiles_are_left_out(project, skipped):
     assert package_code(str(project / "flow.py")) == before
 
 
-def test_files_over_the_size_limit_are_left_out(project):
-    (project / "at_limit.bin").write_bytes(b"x" * MAX_FILE_BYTES)
-    (project / "over_limit.bin").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
-    packaged = names(package_code(str(project / "flow.py")))
-    assert "at_limit.bin" in packaged
-    assert "over_limit.bin" not in packaged
-    assert MAX_FILE_BYTES == 2 * 1024 * 1024
-
-
 def test_upload_stores_the_package_under_its_hash(project, store):
     key = upload_code(store, str(project / "flow.py"))
     data = store.storage.get_bytes(key)
@@ -136,16 +129,54 @@ def test_unpack_gives_back_the_packaged_files(project, store, tmp_path):
     assert tree(dest) == expected
 
 
+def put_package(store: FlowDataStore, data: bytes) -> str:
+    """Store ``data`` under the key a package with these bytes has."""
+    key = f"CodeFlow/code/{hashlib.sha256(data).hexdigest()}.tar.gz"
+    store.storage.put_bytes(key, data)
+    return key
+
+
 def test_unpack_refuses_a_package_that_writes_outside_its_folder(store, tmp_path):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         info = tarfile.TarInfo("../escaped.py")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
-    store.storage.put_bytes("CodeFlow/code/evil.tar.gz", buffer.getvalue())
+    key = put_package(store, buffer.getvalue())
     with pytest.raises(tarfile.FilterError):
-        unpack_code(store, "CodeFlow/code/evil.tar.gz", str(tmp_path / "dest"))
+        unpack_code(store, key, str(tmp_path / "dest"))
     assert not (tmp_path / "escaped.py").exists()
+
+
+def test_a_damaged_package_is_refused_and_nothing_is_extracted(project, store, tmp_path):
+    key = upload_code(store, str(project / "flow.py"))
+    stored = Path(store.root) / key
+    damaged = bytearray(stored.read_bytes())
+    damaged[-12] ^= 0xFF  # one flipped byte in the compressed data
+    stored.write_bytes(bytes(damaged))
+    dest = tmp_path / "unpacked"
+    with pytest.raises(DataStoreError) as refused:
+        unpack_code(store, key, str(dest))
+    message = str(refused.value)
+    assert message.startswith(f"The code package {key} of flow CodeFlow in {store.root} is damaged")
+    assert f"Delete {key} from the datastore" in message
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+def test_a_damaged_package_deleted_as_the_error_says_is_uploaded_again(project, store, tmp_path):
+    key = upload_code(store, str(project / "flow.py"))
+    (Path(store.root) / key).unlink()  # the fix the error names
+    code._KNOWN.clear()  # the next attempt is a new process
+    assert upload_code(store, str(project / "flow.py")) == key
+    assert unpack_code(store, key, str(tmp_path / "unpacked"))
+    assert (tmp_path / "unpacked" / "flow.py").exists()
+
+
+def test_a_key_that_names_no_package_of_the_flow_is_refused(project, store, tmp_path):
+    key = upload_code(store, str(project / "flow.py"))
+    other = FlowDataStore("OtherFlow", store.storage)
+    with pytest.raises(DataStoreError, match=r"is not a code package of flow OtherFlow"):
+        unpack_code(other, key, str(tmp_path / "unpacked"))
 
 
 def test_a_link_that_leads_nowhere_is_left_out_and_a_link_to_a_file_is_packaged(project):
