@@ -51,6 +51,17 @@ class SecretsError(StepError):
     """A secret could not be read, or its variables clash; the message never holds a value."""
 
 
+class SecretParseError(ValueError):
+    """A secret's text could not be parsed; the message holds no part of the text."""
+
+
+#: how to write a connection URI whose login or password has reserved characters
+URI_FIX = (
+    "percent-encode its login and password (urllib.parse.quote(value, safe='')): '/' as %2F, "
+    "'@' as %40, ':' as %3A, '?' as %3F, '#' as %23; or give the connection as JSON"
+)
+
+
 @dataclass(frozen=True)
 class SecretSource:
     """One source of ``@secrets``: where the values are and how they become variables."""
@@ -99,19 +110,39 @@ def connection_variables(source: SecretSource, facts: dict[str, Any]) -> dict[st
 
 
 def parse_connection(text: str) -> dict[str, Any]:
-    """An ``AIRFLOW_CONN_*`` value (Airflow's URI or JSON form) as its fields."""
+    """An ``AIRFLOW_CONN_*`` value (Airflow's URI or JSON form) as its fields.
+
+    Raises :class:`SecretParseError`, whose message quotes nothing of ``text``, for a URI
+    whose login or password has an unencoded ``/``, ``?`` or ``#`` (the URI's parts then
+    split inside the password) and for text that is neither a URI nor JSON.
+    """
     text = text.strip()
     if text.startswith("{"):
-        facts = json.loads(text)
+        try:
+            facts = json.loads(text)
+        except ValueError as exc:
+            line, column = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
+            raise SecretParseError(f"is not valid JSON (line {line}, column {column})") from None
         return dict(facts) if isinstance(facts, dict) else {}
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:  # its message quotes the port it read: a piece of the password
+        raise SecretParseError(f"is not a URI that can be read; {URI_FIX}") from None
+    query_keys = parts.query.split("=", 1)[0]
+    if "@" not in parts.netloc and "@" in parts.path + parts.fragment + query_keys:
+        # "user:pa/ss@host": the authority ended at the "/", in the password
+        raise SecretParseError(
+            f"has an '@' after its host part, so its login or password has an unencoded "
+            f"'/', '?' or '#'; {URI_FIX}"
+        )
     extra = dict(parse_qsl(parts.query))
     return {
         "conn_type": parts.scheme.replace("-", "_") or None,
         "login": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password) if parts.password else None,
         "host": unquote(parts.hostname) if parts.hostname else None,
-        "port": parts.port,
+        "port": port,
         "schema": unquote(parts.path.lstrip("/")) or None,
         "extra": json.dumps(extra) if extra else None,
     }
@@ -152,8 +183,12 @@ def _airflow_variable(source: SecretSource) -> dict[str, str]:
 
 
 def _airflow_connection(source: SecretSource) -> dict[str, str]:
-    text = _from_environment(f"AIRFLOW_CONN_{source.id.upper()}", source)
-    return connection_variables(source, parse_connection(text))
+    name = f"AIRFLOW_CONN_{source.id.upper()}"
+    try:
+        facts = parse_connection(_from_environment(name, source))
+    except SecretParseError as exc:
+        raise SecretParseError(f"{name} {exc}") from None
+    return connection_variables(source, facts)
 
 
 def _aws_secrets_manager(source: SecretSource) -> dict[str, str]:
@@ -189,7 +224,7 @@ def _local_file(source: SecretSource) -> dict[str, str]:
             continue
         name, sep, value = line.removeprefix("export ").partition("=")
         if not sep:
-            raise ValueError(f"line {number} is not NAME=value")
+            raise SecretParseError(f"line {number} of {source.id} is not NAME=value")
         found[name.strip()] = value.strip().strip("'\"")
     return found
 
@@ -277,7 +312,7 @@ def secrets_environment(step_name: str, deco: SecretsDecorator) -> dict[str, str
         except Exception as exc:  # noqa: BLE001 - any backend's failure, named with its source
             raise SecretsError(
                 f"@secrets on step *{step_name}* could not read {source}: "
-                f"{type(exc).__name__}: {_without_values(str(exc), found)}."
+                f"{_failure(source, exc, found)}."
             ) from None
         for name, value in values.items():
             problem = _variable_problem(name, value)
@@ -309,6 +344,23 @@ def _variable_problem(name: Any, value: Any) -> str | None:
     if not isinstance(value, str):
         return f"has a {type(value).__name__} value, not a string"
     return None
+
+
+def _failure(source: SecretSource, exc: Exception, found: dict[str, str]) -> str:
+    """Why a source could not be read, in words that hold no value: a parser's own message
+    (``ValueError``) may quote a piece of what it parsed, so it is not shown."""
+    if isinstance(exc, SecretParseError):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        fix = ""
+        if source.type == "airflow-connection":
+            variable = f"AIRFLOW_CONN_{source.id.upper()}"
+            fix = f"; if {variable} (or the secrets backend's value) is a URI, {URI_FIX}"
+        return (
+            f"its value could not be parsed ({type(exc).__name__}; the parser's message is not "
+            f"shown, as it may quote a part of the value){fix}"
+        )
+    return f"{type(exc).__name__}: {_without_values(str(exc), found)}"
 
 
 def _without_values(message: str, values: dict[str, str]) -> str:

@@ -178,3 +178,44 @@ def test_a_secret_and_environment_setting_one_variable_is_refused(monkeypatch):
         step_environment(node)
     func.decorators[0].attributes["allow_override"] = True
     assert step_environment(node) == {"MODE": "from-secret"}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgres://user:pw7x/ss-9c1d@db.local/sales",  # "/" ends the host part in the password
+        "postgres://user:1234/ss-9c1d@db.local/sales",  # ... and looks like a port
+        "postgres://user:pw7x#ss-9c1d@db.local/sales",  # "#" starts a fragment
+        "postgres://user:5678?ss-9c1d@db.local/sales",  # "?" starts a query
+        "postgres://us/ss-9c1d:pw7x@db.local/sales",  # in the login
+    ],
+)
+def test_a_connection_uri_that_does_not_parse_names_the_variable_and_the_fix_not_the_value(
+    monkeypatch, uri
+):
+    monkeypatch.setenv("AIRFLOW_CONN_TEAM_DB", uri)
+    with pytest.raises(SecretsError) as caught:
+        secrets_environment("load", decorated(sources=["airflow-connection.team_db"]))
+    message = str(caught.value)
+    assert "step *load*" in message and "airflow-connection.team_db" in message
+    assert "AIRFLOW_CONN_TEAM_DB" in message and "'/' as %2F" in message
+    for piece in ("pw7x", "ss-9c1d", "1234", "5678", "db.local", "sales"):
+        assert piece not in message, (piece, message)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_connection_json_that_does_not_parse_quotes_no_value(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TEAM_DB", '{"password": "pw-6e0b" "login": 1}')
+    with pytest.raises(SecretsError, match=r"AIRFLOW_CONN_TEAM_DB is not valid JSON") as caught:
+        secrets_environment("load", decorated(sources=["airflow-connection.team_db"]))
+    assert "pw-6e0b" not in str(caught.value)
+
+
+def test_a_parser_message_that_could_quote_a_value_is_not_shown(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"KEY": "caf\xe9-3f0a"}')  # not UTF-8: the decoder quotes the byte
+    with pytest.raises(SecretsError) as caught:
+        secrets_environment("load", decorated(sources=[f"local-file.{path}"]))
+    message = str(caught.value)
+    assert "could not read local-file." in message and "UnicodeDecodeError" in message
+    assert "0xe9" not in message and "position" not in message
