@@ -156,6 +156,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, BaseOperator, Param
 
+from provider.datastore.code_files import code_source
 from provider.decorators.resolve import step_attempts, step_catches
 from provider.exceptions import FlowDefinitionError
 from provider.flow.config import Config, flow_configs
@@ -196,6 +197,7 @@ def flow_to_dag(
     step_concurrency: Mapping[str, int] | None = None,
     branch: str | None = None,
     production: bool | None = None,
+    code_root: str | None = None,
     **dag_kwargs: Any,
 ) -> DAG:
     """The flow as an Airflow DAG (see the module docstring for the mapping).
@@ -213,9 +215,14 @@ def flow_to_dag(
         with production); default ``$AIRSTEP_BRANCH`` / ``$METAFLOW_BRANCH``, else the user's.
     :param production: deploy ``@project``'s production branch; default
         ``$AIRSTEP_PRODUCTION`` / ``$METAFLOW_PRODUCTION``.
+    :param code_root: the folder whose code remote steps get (the code package's root): a
+        folder above the flow file, absolute or relative to the flow file's folder (``".."``);
+        default the flow file's folder. See :mod:`provider.datastore.code_files`.
     :param dag_kwargs: any other ``DAG`` argument.
     """
     graph = flow_cls.graph()  # an invalid flow raises here, with the local run's message
+    if code_root is not None:  # a wrong one is an import error, not a failed remote task
+        code_root = code_source(inspect.getfile(flow_cls), code_root, flow_cls.__name__).root
     project = project_info(flow_cls, branch, production)
     if project is None and (branch is not None or production is not None):
         raise FlowDefinitionError(
@@ -259,6 +266,7 @@ def flow_to_dag(
     dag.fileloc = _caller_file()
     #: what every task of this DAG sets so the step names the DAG's branch wherever it runs
     dag.airstep_task_env = task_environment(project)
+    dag.airstep_code_root = code_root  # read by the remote step operators
     with dag:
         _DagBuilder(flow_cls, graph, _check_concurrency(graph, step_concurrency)).build()
     return dag

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.configuration import conf
 
 from provider.datastore.code import upload_code
+from provider.datastore.code_files import code_source
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
 from provider.local.items import chunk_processes, collect_items
@@ -114,12 +115,13 @@ class RemoteStepMixin(StepOperatorMixin):
                 self.remote_kind,
             )
         store = self.datastore()
-        flow_file = inspect.getfile(self.flow_cls)
-        key = upload_code(store, flow_file)
+        code_root = getattr(self.get_dag(), "airstep_code_root", None)  # to_dag(code_root=)
+        source = code_source(inspect.getfile(self.flow_cls), code_root, self.flow_cls.__name__)
+        key = upload_code(store, source)
         args = [
             "python", "-m", "provider.runtime",
             "--flow", self.flow_cls.__name__,
-            "--flow-file", os.path.basename(flow_file),
+            "--flow-file", source.flow_path,
             "--code-package", key,
             "--datastore-root", store.root,
             "--run-id", request.run_id,

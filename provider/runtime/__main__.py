@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 package_store, args.code_package, tempfile.mkdtemp(prefix="airstep-code-")
             )
             flow_file = os.path.join(code_dir, args.flow_file)
+            # the package root is importable, as the DAGs folder is in Airflow's worker
+            sys.path.insert(0, code_dir)
         flow_cls = load_flow_class(flow_file, args.flow)
         store = FlowDataStore(flow_cls.__name__, storage_for(args.datastore_root))
         request = TaskRequest(

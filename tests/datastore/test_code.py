@@ -1,4 +1,5 @@
-"""Code packages: the flow's own code as deterministic, content-addressed bytes, checked on unpack."""
+"""Code packages: the flow's own code as deterministic, content-addressed bytes, checked
+on unpack."""
 
 from __future__ import annotations
 

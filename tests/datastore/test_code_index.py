@@ -54,9 +54,7 @@ def test_another_process_finds_the_package_through_the_index_without_building_it
     assert (tmp_path / "unpacked" / "util.py").read_text().endswith("x + x\n")
 
 
-def test_an_index_entry_that_names_no_package_of_the_flow_is_rebuilt(
-    flow_file, builds, tmp_path
-):
+def test_an_index_entry_that_names_no_package_of_the_flow_is_rebuilt(flow_file, builds, tmp_path):
     store = FlowDataStore("CodeFlow", LocalStorage(str(tmp_path / "datastore")))
     index_key = f"CodeFlow/code-index/{code.code_digest(flow_file)}"
     store.storage.put_bytes(index_key, b"OtherFlow/code/../../etc/passwd")
