@@ -10,8 +10,11 @@ on throttling and transient errors.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -114,9 +117,7 @@ class S3Storage:
         return sorted(n for n in names if n)
 
     def temp_dir(self) -> str:
-        path = os.path.join(tempfile.gettempdir(), "airstep-spool")
-        os.makedirs(path, exist_ok=True)
-        return path
+        return spool_dir()
 
     def holds_bytes(self, key: str, data: bytes) -> bool:
         """False: a small object is put again (one request, like the read it would take)."""
@@ -138,6 +139,43 @@ class S3Storage:
                 return False
             raise
         return bool(head.get("ETag", "").strip('"') == upload_etag(path))
+
+
+#: (the process that made it, its path): this process's spool folder, once made
+_spool: tuple[int, str] | None = None
+
+
+def spool_dir() -> str:
+    """A private folder (mode 0700, made by :func:`tempfile.mkdtemp`) for the blobs this
+    process spools before uploading them; its forked children share it.
+
+    No fixed name in the shared temp folder: a folder there that another user made, or a
+    symlink planted where it would be, could read or redirect the spooled bytes. ``mkdtemp``
+    makes a new, unguessable name and refuses anything already there; the folder is used
+    again only while it is still a folder of this user (never through a symlink), and
+    removed when the process that made it exits, if empty.
+    """
+    global _spool
+    if _spool is not None and _is_own_folder(_spool[1]):
+        return _spool[1]
+    path = tempfile.mkdtemp(prefix="airstep-spool-")
+    _spool = (os.getpid(), path)
+    atexit.register(_remove_spool, os.getpid(), path)
+    return path
+
+
+def _is_own_folder(path: str) -> bool:
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
+
+
+def _remove_spool(maker: int, path: str) -> None:
+    if os.getpid() == maker:  # not a forked child, which would run its parent's exit hooks
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 def upload_etag(path: str) -> str:
