@@ -107,6 +107,15 @@ def test_a_flow_in_its_own_team_folder_ships_that_folder(dags):
     assert shipped == ["shared.py", "their_flow.py"]
 
 
+def test_a_helper_that_only_names_dags_is_not_taken_for_one(dags):
+    write(
+        dags / "tools" / "naming.py",
+        '"""Helpers for our DAGs: make_DAG(), @dag_factory."""\n'
+        "def make_DAG(name):\n    return name.upper()\n",
+    )
+    assert "tools/naming.py" in names(package_code(str(dags / "our_flow.py")))
+
+
 def test_a_link_to_a_credentials_file_outside_the_root_is_not_shipped(dags, tmp_path):
     secret = write(tmp_path / "home" / ".aws" / "credentials", "aws_secret_access_key = s3cr3t\n")
     (dags / "credentials").symlink_to(secret)
