@@ -26,7 +26,7 @@ works around the same call in both libraries::
      │    └── AttemptFailed           what @catch stores when an attempt failed outside the step
      │         └── TaskCrashed        the attempt's process exited or was killed
      ├── DataStoreError = MetaflowDataMissing   an artifact or task record is missing or unreadable
-     ├── InvalidId                    a flow, run, step or task id that cannot name a place (a ValueError)
+     ├── InvalidId                    an id that cannot name a place in the datastore (a ValueError)
      ├── MetaflowNotFound             the client has no such run, step or artifact (a KeyError)
      ├── MetaflowInvalidPathspec      the client got a malformed pathspec (a ValueError)
      ├── MetaflowUnknownUser          no user name for @project's default branch

@@ -209,6 +209,30 @@ class FlowDataStore:
         key = f"{self.run_prefix(record.run_id)}/{RUN_RECORD}"
         return self.storage.put_new(key, encode(record))
 
+    def claim_run(self, record: RunRecord) -> RunRecord:
+        """The run record of an Airflow run: ``record`` if the run is new (created exclusively),
+        else the one stored, if the same DAG made it. A run that another DAG (or a local run)
+        made is refused, never adopted: its tasks and results stay its own."""
+        if self.create_run(record):
+            return record
+        stored = self.read_run(record.run_id)
+        if stored is None:  # a record being replaced this instant: read it once more
+            stored = self.read_run(record.run_id)
+        if stored is not None and stored.dag_id == record.dag_id:
+            return stored
+        owner = (
+            f"DAG {stored.dag_id}"
+            if stored is not None and stored.dag_id
+            else f"a {stored.executor or 'task'} run"
+            if stored is not None
+            else "another writer"
+        )
+        raise DataStoreError(
+            f"Run {self.flow_name}/{record.run_id} in {self.root} was made by {owner}, not by "
+            f"DAG {record.dag_id}; a run belongs to the DAG that made it, so this DAG run "
+            "cannot use it. Trigger the DAG with another run_id, or use another datastore root."
+        )
+
     def read_run(self, run_id: str) -> RunRecord | None:
         return self._get(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
 

@@ -62,7 +62,7 @@ def check_step_name(name: object, flow: str = "") -> str:
 
 
 def check_task_id(task_id: object, where: str = "") -> str:
-    """``task_id`` if it is a foreach index path (``0``, ``3``, ``3.5``), else :class:`InvalidId`."""
+    """``task_id`` if it is a foreach index path (``0``, ``3.5``), else :class:`InvalidId`."""
     if isinstance(task_id, str) and _TASK.fullmatch(task_id):
         return task_id
     raise InvalidId(
@@ -102,14 +102,13 @@ def flow_run_id(flow: str, dag_id: str, airflow_run_id: str) -> str:
     if not _DAG.fullmatch(dag_id):
         raise InvalidId(f"Invalid DAG id {dag_id!r} for flow {flow}.")
     run_id = airflow_run_id if dag_id == flow else f"{dag_id}@{airflow_run_id}"
-    try:
-        return check_run_id(run_id, flow)
-    except InvalidId:
-        raise InvalidId(
-            f"DAG {dag_id} cannot run flow {flow} as Airflow run {airflow_run_id!r}: its run "
-            f"id {run_id[:80]!r} is not 1 to {MAX_RUN_ID} of the characters A-Z a-z 0-9 _ . ~ "
-            ": + - @, or it starts with '.'. Trigger the run with another run_id."
-        ) from None
+    if is_run_id(run_id):
+        return run_id
+    raise InvalidId(
+        f"Invalid run id {airflow_run_id[:80]!r} of DAG {dag_id} (flow {flow}): the flow's "
+        f"run id {run_id[:80]!r} must be 1 to {MAX_RUN_ID} of the characters A-Z a-z 0-9 _ . ~ "
+        ": + - @, not starting with '.'. Trigger the run with another run_id."
+    )
 
 
 def _of(where: str) -> str:

@@ -147,6 +147,11 @@ class RunRecord:
     #: who started the run (``current.username``; the run's ``user:NAME`` tag); None in
     #: older records
     user: str | None = None
+    #: the Airflow DAG that made the run (None for a local run): a run belongs to one DAG
+    dag_id: str | None = None
+    #: ``@project``'s name and branch (the run's ``project:`` / ``project_branch:`` tags)
+    project: str | None = None
+    branch: str | None = None
     version: int = RECORD_VERSION
 
 

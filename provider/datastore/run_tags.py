@@ -27,12 +27,17 @@ class TaggingError(MetaflowTaggingError):
 
 
 def system_tags(record: RunRecord | None) -> frozenset[str]:
-    """``user:NAME`` and ``runtime:local|airflow``: the tags airstep gives a run."""
+    """``user:NAME``, ``runtime:local|airflow`` and, with ``@project``, ``project:NAME`` and
+    ``project_branch:BRANCH``: the tags airstep gives a run (Metaflow's system tags)."""
     if record is None:
         return frozenset()
     tags = {f"runtime:{record.executor or 'airflow'}"}
     if record.user:
         tags.add(f"user:{record.user}")
+    if record.project:
+        tags.add(f"project:{record.project}")
+    if record.branch:
+        tags.add(f"project_branch:{record.branch}")
     return frozenset(tags)
 
 

@@ -180,7 +180,7 @@ class Config(Parameter):
     def __iter__(self) -> Iterator[str]:
         raise TypeError(f"Config *{self.name}* has no value yet; read it inside a step.")
 
-    def resolve(self, given: Any, *, base_dir: str | None = None) -> Any:
+    def resolve(self, given: Any, *, base_dir: str | None = None, confined: bool = False) -> Any:
         """The value for a run: the one resolved when the flow was parsed."""
         return self._value
 

@@ -135,7 +135,7 @@ class Parameter:
             self.type
         ]
 
-    def resolve(self, given: Any, *, base_dir: str | None = None) -> Any:
+    def resolve(self, given: Any, *, base_dir: str | None = None, confined: bool = False) -> Any:
         """The value for a run: the given value, else the default; ``required`` enforced."""
         if given is None:
             if self.default is None and self.required:
@@ -173,13 +173,19 @@ class IncludeFile(Parameter):
         self.is_text = is_text
         self.encoding = encoding
 
-    def resolve(self, given: Any, *, base_dir: str | None = None) -> Any:
+    def resolve(self, given: Any, *, base_dir: str | None = None, confined: bool = False) -> Any:
+        """The file's content. ``confined`` (a run started by a trigger, not by its user's own
+        command line): the path must lead, through any links, to a file inside ``base_dir``
+        (the flow's folder), never to one elsewhere on the machine that runs the step."""
         path = super().resolve(given)
         if path is None:
             return None
-        candidates = [path]
-        if base_dir and not os.path.isabs(path):
-            candidates.append(os.path.join(base_dir, path))
+        if confined:
+            candidates = [self._confined_path(path, base_dir)]
+        else:
+            candidates = [path]
+            if base_dir and not os.path.isabs(path):
+                candidates.append(os.path.join(base_dir, path))
         for candidate in candidates:
             if os.path.isfile(candidate):
                 with open(candidate, "rb") as f:
@@ -197,3 +203,21 @@ class IncludeFile(Parameter):
             f"IncludeFile *{self.name}*: no file at {path!r}; give an existing path with "
             f"--{self.name} PATH."
         )
+
+    def _confined_path(self, path: str, base_dir: str | None) -> str:
+        """``path`` (relative to ``base_dir``) resolved, if it stays inside ``base_dir``."""
+        if not base_dir:
+            raise ParameterError(
+                f"IncludeFile *{self.name}*: this run reads files only from its flow's folder, "
+                "and the flow's folder is not known here."
+            )
+        root = os.path.realpath(base_dir)
+        resolved = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([root, resolved]) != root:
+            raise ParameterError(
+                f"IncludeFile *{self.name}*: {path!r} leads outside the flow's folder "
+                f"({root}). A run started from Airflow reads only files of the flow's own "
+                "folder (the code that travels with it): give a path relative to that folder, "
+                "with no link out of it."
+            )
+        return resolved

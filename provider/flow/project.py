@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,26 +40,32 @@ class ProjectInfo:
     project_flow_name: str
 
 
-def _env(names: tuple[str, ...]) -> str | None:
-    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+def _env(names: tuple[str, ...], environ: Mapping[str, str]) -> str | None:
+    return next((environ[n] for n in names if environ.get(n)), None)
 
 
-def user_name() -> str | None:
+def user_name(environ: Mapping[str, str] | None = None) -> str | None:
+    environ = os.environ if environ is None else environ
     for name in ("METAFLOW_USER", "SUDO_USER", "USERNAME", "USER"):
-        user = os.environ.get(name)
+        user = environ.get(name)
         if user and user != "root":
             return user
     return None
 
 
 def project_info(
-    flow_cls: type, branch: str | None = None, production: bool | None = None
+    flow_cls: type,
+    branch: str | None = None,
+    production: bool | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ProjectInfo | None:
     """The flow's project names, or None without ``@project``; ``branch``/``production``
-    are the command line's or ``to_dag()``'s choice (None: the environment's)."""
+    are the command line's or ``to_dag()``'s choice (None: ``environ``'s, by default the
+    process environment's; a DAG's tasks pass :func:`task_environment`)."""
     attributes: dict[str, Any] | None = getattr(flow_cls, "_project", None)
     if attributes is None:
         return None
+    environ = os.environ if environ is None else environ
     flow = flow_cls.__name__
     where = f"@project on flow *{flow}*"
     name = evaluate(attributes["name"], flow_cls, where)
@@ -66,18 +73,18 @@ def project_info(
     if "branch" in attributes and attributes["branch"] is not None:
         branch = evaluate(attributes["branch"], flow_cls, where)
     elif branch is None:
-        branch = _env(BRANCH_ENV)
+        branch = _env(BRANCH_ENV, environ)
     if "production" in attributes:
         production = bool(evaluate(attributes["production"], flow_cls, where))
     elif production is None:
-        production = (_env(PRODUCTION_ENV) or "").strip().lower() in _TRUE
+        production = (_env(PRODUCTION_ENV, environ) or "").strip().lower() in _TRUE
     if branch:
         _check(branch, f"Flow *{flow}*: branch {branch!r}", "a branch name")
         branch_name = f"{'prod' if production else 'test'}.{branch}"
     elif production:
         branch_name = "prod"
     else:
-        user = os.environ.get(OWNER_ENV) or user_name()
+        user = environ.get(OWNER_ENV) or user_name(environ)
         if user is None:
             raise MetaflowUnknownUser(
                 f"Flow *{flow}* is in @project {name!r}, whose default branch is "

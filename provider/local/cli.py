@@ -13,6 +13,7 @@ import sys
 from typing import Any, NoReturn
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.ids import check_run_id
 from provider.exceptions import AirstepError, FlowDefinitionError, ParameterError, RunFailed
 from provider.flow.config import Config, set_config_sources
 from provider.flow.distributed import DEFAULT_MAX_NUM_PARALLEL, MAX_NUM_PARALLEL_ENV
@@ -176,7 +177,9 @@ def run_cli(
             options.update(
                 origin_run_id=args.origin_run_id or _latest_run(store), resume_step=args.step
             )
-        run_id = (args.run_id if args.command == "run" else None) or new_run_id()
+        run_id = check_run_id(
+            (args.run_id if args.command == "run" else None) or new_run_id(), flow_cls.__name__
+        )
         if args.run_id_file:
             with open(args.run_id_file, "w") as f:
                 f.write(run_id)

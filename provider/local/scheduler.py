@@ -38,6 +38,7 @@ from provider.datastore.flowstore import (
     path_for,
     task_id_for,
 )
+from provider.datastore.ids import check_run_id
 from provider.datastore.records import AttemptRecord, RunRecord
 from provider.datastore.storage import remove_stale_temp_files
 from provider.datastore.user import username
@@ -50,6 +51,7 @@ from provider.decorators.resolve import (
     step_retries,
 )
 from provider.exceptions import AirstepError, DataStoreError, RunFailed, TaskCrashed
+from provider.flow.project import project_info
 from provider.flow.spec import FlowSpec
 from provider.local.gpus import gpu_budget
 from provider.local.pool import TaskProcesses
@@ -91,7 +93,7 @@ class LocalRun:
         self.flow_cls = flow_cls
         self.graph = flow_cls.graph()
         self.store = store or FlowDataStore(flow_cls.__name__)
-        self.run_id = run_id or new_run_id()
+        self.run_id = check_run_id(run_id or new_run_id(), flow_cls.__name__)
         self.params = params or {}
         self.max_workers = max(1, max_workers)
         self.max_num_splits = max_num_splits
@@ -136,6 +138,7 @@ class LocalRun:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
         if self.origin_run_id is not None:
             refuse_live_origin(self.store, self.origin_run_id)
+        project = project_info(self.flow_cls)
         record = RunRecord(
             flow=self.flow_cls.__name__,
             run_id=self.run_id,
@@ -145,6 +148,8 @@ class LocalRun:
             executor="local",
             tags=self.tags,
             user=username(),  # the run's owner: its namespace (user:NAME)
+            project=project.project_name if project else None,
+            branch=project.branch_name if project else None,
             # which process runs the run: a reader then tells a dead run from a running one
             pid=os.getpid(),
             host=this_host(),
@@ -271,6 +276,7 @@ class LocalRun:
             task_id=task_id_for(path),
             attempt=attempt,
             params=self.params if step == "start" else None,
+            confine_files=False,  # the parameters are the user's own
             max_num_splits=self.max_num_splits,
             origin_run_id=self.origin_run_id,
             # this process reads the task's output and stores it (a gang's nodes keep

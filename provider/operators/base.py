@@ -30,6 +30,7 @@ runs its tasks ``chunk_processes`` at a time, so its deadlines allow one per wav
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,10 +39,14 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSkipException
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
-from provider.datastore.records import TaskManifest
+from provider.datastore.ids import flow_run_id
+from provider.datastore.records import RunRecord, TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
+from provider.datastore.user import username
+from provider.exceptions import DataStoreError
 from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import FlowGraph, StepNode
+from provider.flow.project import project_info
 from provider.local.items import chunk_processes
 from provider.operators.card_link import push_task_pointer, with_card_link
 from provider.runtime.task import TaskRequest
@@ -263,7 +268,8 @@ class StepOperatorMixin:
         retries = int(getattr(self, "retries", 0) or 0)
         first_try = max(1, min(ti.try_number, int(ti.max_tries or 0) - retries + 1))
         # inside a foreach, a switch chooses per item: the chunk runs the items it chose
-        chosen = [t for t in task_ids if self.not_chosen(context["run_id"], t) is None]
+        run_id = self.flow_run(context)
+        chosen = [t for t in task_ids if self.not_chosen(run_id, t) is None]
         if not chosen:
             raise AirflowSkipException(
                 f"Step *{self.step_name}* does not run for any task of this chunk "
@@ -271,7 +277,7 @@ class StepOperatorMixin:
             )
         requests = [
             TaskRequest(
-                run_id=context["run_id"],
+                run_id=run_id,
                 step=self.step_name,
                 task_id=task_id,
                 attempt=ti.try_number - 1,
@@ -293,6 +299,42 @@ class StepOperatorMixin:
         """After every task of the chunk succeeded: the pointer to push to XCom."""
         return chunk_pointer(self.flow_cls, manifests)
 
+    def flow_run(self, context: Context) -> str:
+        """The flow's run id of this DAG run (keyed by the DAG: :func:`flow_run_id`), checked
+        against the run record: the ``start`` task creates the record, naming this DAG, and
+        every task refuses a run that another DAG (or a local run) made."""
+        dag_id = context["dag_run"].dag_id
+        run_id = flow_run_id(self.flow_cls.__name__, dag_id, context["run_id"])
+        store = self.datastore()
+        if self.step_name == "start":
+            project = project_info(self.flow_cls, environ=self.task_env())
+            claim = RunRecord(
+                flow=self.flow_cls.__name__,
+                run_id=run_id,
+                created_at=time.time(),
+                user=username(),
+                dag_id=dag_id,
+                project=project.project_name if project else None,
+                branch=project.branch_name if project else None,
+            )
+            store.claim_run(claim)
+            return run_id
+        stored = store.read_run(run_id)
+        # a record without a DAG is a local run's, or an Airflow run's from before runs named
+        # their DAG (which continues as it began)
+        if (
+            stored is not None
+            and stored.dag_id != dag_id
+            and (stored.dag_id or stored.executor == "local")
+        ):
+            owner = f"DAG {stored.dag_id}" if stored.dag_id else "a local run"
+            raise DataStoreError(
+                f"Run {self.flow_cls.__name__}/{run_id} in {store.root} was made by {owner}, "
+                f"not by DAG {dag_id}; step *{self.step_name}* will not run in it. Trigger "
+                "the DAG with another run_id."
+            )
+        return run_id
+
     def datastore(self) -> FlowDataStore:
         """The flow's datastore at the datastore root setting, as this worker reaches it."""
         return FlowDataStore(self.flow_cls.__name__, worker_storage())
@@ -302,9 +344,10 @@ class StepOperatorMixin:
         its task id (also what stays when the step fails)."""
         task_id = str(self.flow_task_id)
         context["label"] = f"task {task_id}"  # type: ignore[typeddict-unknown-key]
-        self.skip_unless_chosen(context["run_id"], task_id)
+        run_id = self.flow_run(context)
+        self.skip_unless_chosen(run_id, task_id)
         request = TaskRequest(
-            run_id=context["run_id"],
+            run_id=run_id,
             step=self.step_name,
             task_id=task_id,
             attempt=context["ti"].try_number - 1,

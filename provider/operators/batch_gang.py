@@ -120,7 +120,7 @@ class BatchGangOperator(BatchStepOperator):
         args, env = self.runtime_command(context)
         graph = self.flow_cls.graph()
         path = path_for(str(self.flow_task_id), graph.foreach_depth(self.step_name))
-        size = gang_size(graph, self.node, self.datastore(), context["run_id"], path)
+        size = gang_size(graph, self.node, self.datastore(), self.flow_run(context), path)
         self.job_definition = self.ensure_job_definition()
         self.container_overrides = None
         command = [*args, "--num-nodes", str(size), "--main-port", str(self.main_port)]

@@ -128,7 +128,7 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         graph = self.flow_cls.graph()
         step = graph[self.step_name]
         path = path_for(str(self.flow_task_id), graph.foreach_depth(self.step_name))
-        size = gang_size(graph, step, self.datastore(), context["run_id"], path)
+        size = gang_size(graph, step, self.datastore(), self.flow_run(context), path)
         kind = gang_kind(self.step_name)
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))

@@ -27,8 +27,8 @@ clients (``kubernetes_asyncio``, ``aiobotocore``).
 from __future__ import annotations
 
 import inspect
-import json
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.configuration import conf
@@ -39,6 +39,7 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
 from provider.local.items import chunk_processes, collect_items
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
+from provider.runtime.command import RuntimeCommand
 from provider.settings import flag, setting
 
 if TYPE_CHECKING:
@@ -118,28 +119,28 @@ class RemoteStepMixin(StepOperatorMixin):
         code_root = getattr(self.get_dag(), "airstep_code_root", None)  # to_dag(code_root=)
         source = code_source(inspect.getfile(self.flow_cls), code_root, self.flow_cls.__name__)
         key = upload_code(store, source)
-        args = [
-            "python", "-m", "provider.runtime",
-            "--flow", self.flow_cls.__name__,
-            "--flow-file", source.flow_path,
-            "--code-package", key,
-            "--datastore-root", store.root,
-            "--run-id", request.run_id,
-            "--step", request.step,
-            "--attempt", str(request.attempt),
-            "--max-num-splits", str(request.max_num_splits),
-        ]  # fmt: skip
-        if chunk is None:
-            args += ["--task-id", request.task_id]
-        else:
-            processes = chunk_processes(self.flow_cls, self.step_name, remote=True)
-            task_ids = ",".join(r.task_id for r in requests)  # those a switch chose
-            args += ["--task-ids", task_ids, "--first-attempt", str(first_attempt),
-                     "--processes", str(processes)]  # fmt: skip
-            if flag("process_per_task"):  # read here: the container has no airflow.cfg
-                args.append("--process-per-task")
-        if request.params is not None:
-            args += ["--params-json", json.dumps(request.params)]
+        command = RuntimeCommand(
+            flow=self.flow_cls.__name__,
+            flow_file=source.flow_path,
+            code_package=key,
+            datastore_root=store.root,
+            run_id=request.run_id,
+            step=request.step,
+            task_id=request.task_id,
+            attempt=request.attempt,
+            max_num_splits=request.max_num_splits,
+            params=request.params,
+        )
+        if chunk is not None:
+            command = replace(
+                command,
+                task_ids=tuple(r.task_id for r in requests),  # those a switch chose
+                first_attempt=first_attempt,
+                processes=chunk_processes(self.flow_cls, self.step_name, remote=True),
+                # read here: the container has no airflow.cfg
+                process_per_task=flag("process_per_task"),
+            )
+        args = command.to_argv("python")
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
         env.update(request.extra_env)
         env.update(aws_connection_env())
@@ -153,7 +154,9 @@ class RemoteStepMixin(StepOperatorMixin):
             requests, first_attempt = self.start_items(context)
             manifests = collect_items(self.flow_cls, requests, store, first_attempt)
             return self.finish_items(context, manifests)
-        manifest = store.read_manifest(context["run_id"], self.step_name, str(self.flow_task_id))
+        manifest = store.read_manifest(
+            self.flow_run(context), self.step_name, str(self.flow_task_id)
+        )
         if manifest is None:
             raise StepError(
                 f"Step *{self.step_name}* (task {self.flow_task_id}) finished remotely but left no "

@@ -27,6 +27,7 @@ from airflow.sdk import BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.ids import flow_run_id
 from provider.operators.base import worker_storage
 
 if TYPE_CHECKING:
@@ -51,8 +52,15 @@ class RunStatusOperator(BaseOperator):
         self.flow_name = flow_name
 
     def execute(self, context: Context) -> None:
-        run_id = context["run_id"]
+        dag_id = context["dag_run"].dag_id
+        run_id = flow_run_id(self.flow_name, dag_id, context["run_id"])
         store = FlowDataStore(self.flow_name, worker_storage())
+        stored = store.read_run(run_id)
+        if stored is not None and stored.dag_id not in (None, dag_id):
+            raise AirflowFailException(
+                f"Run {self.flow_name}/{run_id} was made by DAG {stored.dag_id}, not by DAG "
+                f"{dag_id}: its status is not recorded from here."
+            )
         ended = store.read_manifest(run_id, "end", "0") is not None
         status = "ok" if ended else "failed"
         store.update_run(run_id, status=status, finished_at=time.time())

@@ -39,6 +39,7 @@ from provider.operators.base import (
     max_map_tasks,
 )
 from provider.operators.secrets import airflow_handoff, use_airflow_secrets
+from provider.runtime.command import RuntimeCommand
 from provider.runtime.run import run_task
 from provider.settings import flag
 
@@ -139,21 +140,19 @@ def _run_chunk_process(
     """The chunk run by ``python -m provider.runtime --task-ids ...``, its output this task's;
     ``env`` is added to its environment."""
     first = requests[0]
-    argv = [
-        sys.executable, "-m", "provider.runtime",
-        "--flow-file", os.path.abspath(inspect.getfile(flow_cls)),
-        "--flow", flow_cls.__name__,
-        "--datastore-root", store.root,
-        "--run-id", first.run_id,
-        "--step", first.step,
-        "--task-ids", ",".join(r.task_id for r in requests),
-        "--attempt", str(first.attempt),
-        "--first-attempt", str(first_attempt),
-        "--processes", str(processes),
-        "--max-num-splits", str(first.max_num_splits),
-    ]  # fmt: skip
-    if flag("process_per_task"):
-        argv.append("--process-per-task")
+    argv = RuntimeCommand(
+        flow_file=os.path.abspath(inspect.getfile(flow_cls)),
+        flow=flow_cls.__name__,
+        datastore_root=store.root,
+        run_id=first.run_id,
+        step=first.step,
+        task_ids=tuple(r.task_id for r in requests),
+        attempt=first.attempt,
+        first_attempt=first_attempt,
+        processes=processes,
+        max_num_splits=first.max_num_splits,
+        process_per_task=flag("process_per_task"),
+    ).to_argv(sys.executable)
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, env={**os.environ, **env}) as process:
         try:
             process.wait()

@@ -2,9 +2,12 @@
 
 ::
 
-    python -m provider.runtime --flow-file flow.py --run-id R --step train --task-id 3 \
-        [--flow NAME] [--attempt N] [--params-json '{...}'] [--max-num-splits N] \
-        [--datastore-root ROOT] [--code-package KEY]
+    python -m provider.runtime --flow-file=flow.py --run-id=R --step=train --task-id=3 \
+        [--flow=NAME] [--attempt=N] [--params-json='{...}'] [--max-num-splits=N] \
+        [--datastore-root=ROOT] [--code-package=KEY]
+
+Its command line is one record, :class:`~provider.runtime.command.RuntimeCommand`, which
+every launcher builds; values are passed as ``--option=value`` (a run id may start with ``-``).
 
 With ``--code-package`` (a key in the datastore, made by
 :func:`provider.datastore.code.upload_code`), the flow's folder is unpacked into
@@ -42,20 +45,19 @@ traceback, or the chunk's failed tasks) when it failed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
 from dataclasses import replace
-from typing import Any
 
 from provider.datastore.code import unpack_code
 from provider.datastore.flowstore import FlowDataStore
+from provider.datastore.ids import check_run_id
 from provider.datastore.storage import storage_for
 from provider.exceptions import AirstepError
 from provider.flow.loader import load_flow_class
 from provider.flow.spec import FlowSpec
+from provider.runtime.command import RuntimeCommand
 from provider.runtime.gang import NODE_INDEX_VARS, node_request
 from provider.runtime.nodes import LEADER_ENV, run_node
 from provider.runtime.run import run_task
@@ -63,63 +65,40 @@ from provider.runtime.task import TaskRequest, user_traceback
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provider.runtime", description=__doc__)
-    parser.add_argument("--flow-file", required=True)
-    parser.add_argument("--flow")
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("--step", required=True)
-    parser.add_argument("--task-id", default="0")
-    parser.add_argument("--task-ids", help="a chunk: task ids, comma-separated")
-    parser.add_argument("--first-attempt", type=int, default=0)
-    parser.add_argument("--processes", type=int)
-    parser.add_argument(
-        "--process-per-task",
-        action="store_true",
-        help="a chunk: a fresh process for every task",
-    )
-    parser.add_argument("--attempt", type=int, default=0)
-    parser.add_argument("--params-json")
-    parser.add_argument("--max-num-splits", type=int, default=100)
-    parser.add_argument("--datastore-root")
-    parser.add_argument("--code-package")
-    parser.add_argument("--node-index", type=int)
-    parser.add_argument("--num-nodes", type=int)
-    parser.add_argument("--main-addr")
-    parser.add_argument("--main-port", type=int)
-    args = parser.parse_args(argv)
+    command = RuntimeCommand.from_argv(argv, description=__doc__)
     try:
-        flow_file = args.flow_file
-        if args.code_package:
-            if not args.flow:
+        flow_file = command.flow_file
+        if command.code_package:
+            if not command.flow:
                 raise AirstepError("--code-package needs --flow NAME.")
-            package_store = FlowDataStore(args.flow, storage_for(args.datastore_root))
+            package_store = FlowDataStore(command.flow, storage_for(command.datastore_root))
             code_dir = unpack_code(
-                package_store, args.code_package, tempfile.mkdtemp(prefix="airstep-code-")
+                package_store, command.code_package, tempfile.mkdtemp(prefix="airstep-code-")
             )
-            flow_file = os.path.join(code_dir, args.flow_file)
+            flow_file = os.path.join(code_dir, command.flow_file)
             # the package root is importable, as the DAGs folder is in Airflow's worker
             sys.path.insert(0, code_dir)
-        flow_cls = load_flow_class(flow_file, args.flow)
-        store = FlowDataStore(flow_cls.__name__, storage_for(args.datastore_root))
+        flow_cls = load_flow_class(flow_file, command.flow)
+        store = FlowDataStore(flow_cls.__name__, storage_for(command.datastore_root))
         request = TaskRequest(
-            run_id=args.run_id,
-            step=args.step,
-            task_id=args.task_id,
-            attempt=args.attempt,
-            params=json.loads(args.params_json) if args.params_json else None,
-            max_num_splits=args.max_num_splits,
+            run_id=check_run_id(command.run_id, flow_cls.__name__),
+            step=command.step,
+            task_id=command.task_id,
+            attempt=command.attempt,
+            params=command.params,
+            max_num_splits=command.max_num_splits,
         )
-        if args.task_ids:
-            _run_chunk(flow_cls, request, store, args)
-        elif args.node_index is not None or _platform_node(flow_cls, request.step):
+        if command.task_ids:
+            _run_chunk(flow_cls, request, store, command)
+        elif command.node_index is not None or _platform_node(flow_cls, request.step):
             request = node_request(
                 flow_cls,
                 request,
                 store,
-                node_index=args.node_index,
-                num_nodes=args.num_nodes,
-                main_addr=args.main_addr,
-                main_port=args.main_port,
+                node_index=command.node_index,
+                num_nodes=command.num_nodes,
+                main_addr=command.main_addr,
+                main_port=command.main_port,
             )
             leader = os.environ.get(LEADER_ENV)
             run_node(flow_cls, request, store, leader_pid=int(leader) if leader else None)
@@ -132,21 +111,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_chunk(
-    flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore, args: Any
+    flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore, command: RuntimeCommand
 ) -> None:
     """Every task of the chunk, in parallel processes; ItemsFailed when any failed."""
     from provider.local.items import chunk_processes, run_items
 
-    task_ids = [task_id.strip() for task_id in args.task_ids.split(",") if task_id.strip()]
-    requests = [replace(request, task_id=task_id, extra_env={}) for task_id in task_ids]
-    processes = args.processes or chunk_processes(flow_cls, request.step, remote=True)
+    requests = [replace(request, task_id=task_id, extra_env={}) for task_id in command.task_ids]
+    processes = command.processes or chunk_processes(flow_cls, request.step, remote=True)
     run_items(
         flow_cls,
         requests,
         store,
         processes=processes,
-        first_attempt=args.first_attempt,
-        reuse_processes=not args.process_per_task,
+        first_attempt=command.first_attempt,
+        reuse_processes=not command.process_per_task,
     )
 
 

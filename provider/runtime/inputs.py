@@ -105,7 +105,7 @@ def start_parameters(
     values = {}
     for attr, param in flow_cls.parameters().items():
         given = raw.get(param.name, raw.get(attr))
-        values[attr] = param.resolve(given, base_dir=base_dir)
+        values[attr] = param.resolve(given, base_dir=base_dir, confined=request.confine_files)
     store.ensure_run(request.run_id, origin_run_id=request.origin_run_id)
     store.update_run(
         request.run_id,

@@ -26,6 +26,7 @@ from typing import TextIO
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import TaskManifest
 from provider.flow.spec import FlowSpec
+from provider.runtime.command import RuntimeCommand
 from provider.runtime.task import TaskRequest, run_one_task, user_traceback
 
 #: seconds a node has to stop after SIGTERM before its process group is killed
@@ -141,21 +142,20 @@ class NodeProcesses:
     def _spawn(self, request: TaskRequest, out_w: int, err_w: int) -> int:
         node = request.node
         assert node is not None
-        argv = [
-            sys.executable, "-m", "provider.runtime",
-            "--flow-file", os.path.abspath(inspect.getfile(self.flow_cls)),
-            "--flow", self.flow_cls.__name__,
-            "--datastore-root", self.store.root,
-            "--run-id", request.run_id,
-            "--step", request.step,
-            "--task-id", node.control_task_id,
-            "--attempt", str(request.attempt),
-            "--max-num-splits", str(request.max_num_splits),
-            "--node-index", str(node.index),
-            "--num-nodes", str(node.num_nodes),
-            "--main-addr", node.main_addr,
-            "--main-port", str(node.main_port),
-        ]  # fmt: skip
+        argv = RuntimeCommand(
+            flow_file=os.path.abspath(inspect.getfile(self.flow_cls)),
+            flow=self.flow_cls.__name__,
+            datastore_root=self.store.root,
+            run_id=request.run_id,
+            step=request.step,
+            task_id=node.control_task_id,
+            attempt=request.attempt,
+            max_num_splits=request.max_num_splits,
+            node_index=node.index,
+            num_nodes=node.num_nodes,
+            main_addr=node.main_addr,
+            main_port=node.main_port,
+        ).to_argv(sys.executable)
         env = {**os.environ, **request.extra_env, LEADER_ENV: str(os.getpid())}
         return os.posix_spawn(
             sys.executable,

@@ -7,6 +7,9 @@ from typing import Any
 
 from provider.flow.distributed import GangNode
 
+#: the widest foreach a task may yield unless its executor says otherwise
+DEFAULT_MAX_NUM_SPLITS = 100
+
 
 @dataclass
 class TaskRequest:
@@ -19,11 +22,14 @@ class TaskRequest:
     #: raw parameter values for the start task (strings or JSON values); None -> defaults
     params: dict[str, Any] | None = None
     #: the widest foreach this task may yield (ForeachTooWide beyond it)
-    max_num_splits: int = 100
+    max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
     origin_run_id: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     #: for a @parallel step: the node this process runs; None runs the whole gang here
     node: GangNode | None = None
+    #: whether an ``IncludeFile`` path must stay in the flow's folder: True unless the run's
+    #: own user gave the parameters on their command line (a local run)
+    confine_files: bool = True
     #: False when the executor reads the task's stdout and stderr itself and stores them
     #: (the local executor): the task then keeps no copy of its own, and output written just
     #: before its process is killed is not lost in a copy not yet made

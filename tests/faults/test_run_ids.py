@@ -8,12 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import run_flow
 
 from provider import Flow
 from provider.client import Run
 from provider.datastore import FlowDataStore
 from provider.datastore.records import RunRecord
+from provider.runtime.command import RuntimeCommand
 from provider.runtime.processes import this_host
 
 FLOW = str(Path(__file__).parent / "flows" / "run_id_flow.py")
@@ -143,3 +145,48 @@ def test_successful_is_the_runs_own_final_status(datastore):
     assert run.successful and run.finished
     store.write_run(RunRecord(flow="RunIdFlow", run_id="r2", created_at=time.time()))
     assert not Run("RunIdFlow/r2").successful and not Run("RunIdFlow/r2").finished
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("task_id", ["../../../../escaped", "0/../../x", "", "1.-2"])
+def test_a_bad_task_id_is_refused_before_anything_is_written(datastore, tmp_path, task_id):
+    assert run_flow(FLOW, "run", "--run-id", "r1").returncode == 0
+    before = files_under(tmp_path)
+    proc = subprocess.run(
+        [*RuntimeCommand(flow_file=FLOW, run_id="r1", step="end", task_id=task_id).to_argv(
+            sys.executable
+        )],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"Invalid task id {task_id!r}" in proc.stderr
+    assert files_under(tmp_path) == before  # nothing written, inside the root or out of it
+
+
+@pytest.mark.parametrize("run_id", [".", "..", "a/b", "x" * 256, ".tmp-1", "a b"])
+def test_a_run_id_that_cannot_name_a_run_is_refused_locally(datastore, run_id):
+    proc = run_flow(FLOW, "run", f"--run-id={run_id}")
+    assert proc.returncode == 1
+    assert "Invalid run id" in proc.stderr and "Choose another run id" in proc.stderr
+    assert not (datastore / "RunIdFlow" / "runs").exists() or not any(
+        (datastore / "RunIdFlow" / "runs").iterdir()
+    )
+
+
+def test_a_run_id_that_looks_like_an_option_works_locally(datastore):
+    proc = run_flow(FLOW, "run", "--run-id=-x1", "--value", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert Run("RunIdFlow/-x1").data.result == 30
+
+
+def test_the_client_lists_runs_past_names_that_are_no_run(datastore):
+    assert run_flow(FLOW, "run", "--run-id", "r1").returncode == 0
+    runs = datastore / "RunIdFlow" / "runs"
+    (runs / "not a run").mkdir()  # left by hand or by another tool
+    (runs / ".tmp-9").mkdir()
+    assert [r.id for r in Flow("RunIdFlow").runs()] == ["r1"]
+    with pytest.raises(ValueError, match="Invalid run id '.'"):
+        Run("RunIdFlow/.")
