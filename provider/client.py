@@ -30,7 +30,7 @@ from provider.exceptions import (
     MetaflowNamespaceMismatch,
     MetaflowNotFound,
 )
-from provider.runtime.processes import attempt_as_seen, run_as_seen
+from provider.processes.liveness import attempt_as_seen, run_as_seen
 
 if TYPE_CHECKING:
     from provider.cards.store import Card

@@ -63,7 +63,7 @@ Wide foreach: chunks
     consecutive lists of equal size (``[["0", ..., "39"], ["40", ...], ...]``), and a
     mapped task that receives a list runs every task of it, each its own flow task
     (own id, artifacts, log, attempts, ``@catch``) in a process of its own
-    (:mod:`provider.local.items`): in the worker, or in one pod or one Batch job
+    (:mod:`provider.runtime.chunk`): in the worker, or in one pod or one Batch job
     per chunk. The map index shows the chunk's range (``items[40:80]``). The rest
     of the mapping is unchanged: a chunk pushes its tasks' pointers concatenated,
     so the next step of the body chains 1:1 from it as a chunk too, a join inside

@@ -6,7 +6,7 @@ from collections import Counter
 
 from provider.datastore.records import AttemptRecord
 from provider.flow.graph import FlowGraph
-from provider.local.worker import Worker
+from provider.processes.spawn import TaskProcess
 
 #: how a local run raises the limit that ForeachTooWide names
 SPLIT_LIMIT_FIX = "Raise it with --max-num-splits."
@@ -34,7 +34,9 @@ def progress_line(
     )
 
 
-def failure_report(pathspec: str, run_id: str, worker: Worker, record: AttemptRecord | None) -> str:
+def failure_report(
+    pathspec: str, run_id: str, worker: TaskProcess, record: AttemptRecord | None
+) -> str:
     """The failed task, its attempts, why it failed (its traceback, or how its process ended)
     and how to continue."""
     if record and record.traceback:

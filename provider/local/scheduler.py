@@ -2,7 +2,7 @@
 
 Ready tasks start as forked processes, at most ``max_workers`` at once (a foreach
 body's process runs more tasks of its step until one fails or changes it, see
-:mod:`provider.local.worker`; ``reuse_processes=False`` forks for every task), and GPUs
+:mod:`provider.processes.spawn`; ``reuse_processes=False`` forks for every task), and GPUs
 are handed out as a budget (disjoint ``CUDA_VISIBLE_DEVICES``). Output is
 streamed line by line with a prefix naming the task, and stored when the task
 ends, stdout and stderr apart (also what a killed task printed last). A join
@@ -53,12 +53,15 @@ from provider.decorators.resolve import (
 from provider.exceptions import AirstepError, DataStoreError, RunFailed, TaskCrashed
 from provider.flow.project import project_info
 from provider.flow.spec import FlowSpec
-from provider.local.gpus import gpu_budget
-from provider.local.pool import TaskProcesses
-from provider.local.process_groups import reaping_orphans
 from provider.local.report import failure_report, progress_line
-from provider.local.worker import Worker
-from provider.runtime.processes import refuse_live_origin, this_host
+from provider.processes.crashes import keep_output, record_crash
+from provider.processes.gpus import GpuBudget
+from provider.processes.groups import reaping_orphans
+from provider.processes.liveness import refuse_live_origin
+from provider.processes.pool import TaskProcesses
+from provider.processes.proc import this_host
+from provider.processes.spawn import TaskProcess
+from provider.runtime.run import process_runner
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
 from provider.settings import flag
@@ -97,7 +100,7 @@ class LocalRun:
         self.params = params or {}
         self.max_workers = max(1, max_workers)
         self.max_num_splits = max_num_splits
-        #: a foreach body's task process may run more of its tasks (see provider.local.worker);
+        #: a foreach body's task process may run more of its tasks (see provider.processes.spawn);
         #: by default unless ``[airstep] process_per_task`` says otherwise
         if reuse_processes is None:
             reuse_processes = not flag("process_per_task")
@@ -107,11 +110,12 @@ class LocalRun:
         self.tags = tags
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.free_gpus = gpu_budget(self.graph)
-        self.gpu_count = len(self.free_gpus)
+        self.gpus = GpuBudget.for_graph(self.graph)
         self.ready: deque[tuple[str, Path, int]] = deque()
         self.delayed: list[tuple[float, str, Path, int]] = []
-        self.tasks = TaskProcesses(self.out, self.err, self._say)
+        self.tasks = TaskProcesses(
+            self.out, self.err, self._say, process_runner(flow_cls, self.store), flow_cls
+        )
         #: tasks that finished (where switch cases meet, it tells which case ran)
         self.done: set[tuple[str, Path]] = set()
         self.cloned: set[tuple[str, Path]] = set()
@@ -123,13 +127,13 @@ class LocalRun:
         self.needed: dict[tuple[str, Path], int] = {}
         self.scheduled: Counter[str] = Counter()
         self.finished: Counter[str] = Counter()
-        self.failure: tuple[Worker, AttemptRecord | None] | None = None
+        self.failure: tuple[TaskProcess, AttemptRecord | None] | None = None
         #: attempts that failed, and when the run started (for the progress line)
         self.failed = 0
         self.started = time.monotonic()
 
     @property
-    def running(self) -> dict[int, Worker]:
+    def running(self) -> dict[int, TaskProcess]:
         """The task processes running now, by pid."""
         return self.tasks.running
 
@@ -199,7 +203,7 @@ class LocalRun:
             self.tasks.retire_idle()  # processes no ready task of their step is waiting for
             self.tasks.pump(timeout=self._poll_timeout())
             for worker in self.tasks.reap():
-                self.free_gpus.extend(worker.gpus)
+                self.gpus.give_back(worker.gpus)
                 self._task_ended(worker)
             if self.err.isatty() and time.monotonic() - last_progress > PROGRESS_EVERY:
                 last_progress = time.monotonic()
@@ -261,12 +265,12 @@ class LocalRun:
                 self.ready.appendleft((step, path, attempt))
                 break
             want = step_gpus(self.graph[step]) * len(self._unit(step, path))
-            want = min(want, self.gpu_count)  # a gang short of GPUs gets them all and says so
-            if want > len(self.free_gpus):
+            want = min(want, self.gpus.count)  # a gang short of GPUs gets them all and says so
+            gpus = self.gpus.take(want)
+            if gpus is None:
                 waiting.append((step, path, attempt))
                 continue
-            gpus, self.free_gpus = self.free_gpus[:want], self.free_gpus[want:]
-            self.tasks.start(self.flow_cls, request, self.store, gpus, self._reusable(step))
+            self.tasks.start(request, gpus, self._reusable(step))
         self.ready.extendleft(reversed(waiting))
 
     def _request(self, step: str, path: Path, attempt: int) -> TaskRequest:
@@ -372,7 +376,7 @@ class LocalRun:
             self._enqueue(child, child_path)
 
     # -- ends of tasks ------------------------------------------------------------------------
-    def _task_ended(self, worker: Worker) -> None:
+    def _task_ended(self, worker: TaskProcess) -> None:
         store, run_id = self.store, self.run_id
         self._store_attempt_end(worker)
         path = path_for(worker.task_id, self.graph.foreach_depth(worker.step))
@@ -413,7 +417,7 @@ class LocalRun:
                     f"{self.tasks.busy} running task(s)."
                 )
 
-    def _gang_ended(self, worker: Worker, path: Path) -> bool:
+    def _gang_ended(self, worker: TaskProcess, path: Path) -> bool:
         """True if every node of the gang succeeded (each node stored its own output)."""
         unit = self._unit(worker.step, path)
         tasks = [
@@ -431,40 +435,33 @@ class LocalRun:
             )
         return True
 
-    def _store_attempt_end(self, worker: Worker) -> None:
+    def _store_attempt_end(self, worker: TaskProcess) -> None:
         """Store the task's output, unless it stored it itself; and if its process died
         before recording how the attempt ended (killed), record it as failed with what
         killed it."""
-        store, step, task_id, attempt = self.store, worker.step, worker.task_id, worker.attempt
-        pathspec = self._pathspec(step, task_id)
         if not worker.captured or worker.status != 0:
-            for stream in worker.output:
-                data = worker.kept(stream)
-                key = store.log_key(self.run_id, step, task_id, attempt, stream)
-                if data and not (worker.captured and store.storage.exists(key)):
-                    try:
-                        store.storage.put_bytes(key, data)
-                    except Exception as exc:  # noqa: BLE001 - the task's outcome matters more
-                        self._say(
-                            f"airstep: the {stream} of task {pathspec} (attempt {attempt}) could "
-                            f"not be stored at {store.root}/{key}: {exc}"
-                        )
+            try:
+                keep_output(self.store, self.run_id, worker, over_own=not worker.captured)
+            except Exception as exc:  # noqa: BLE001 - the task's outcome matters more
+                self._say(
+                    f"airstep: the output of task {self._pathspec(worker.step, worker.task_id)} "
+                    f"(attempt {worker.attempt}) could not be stored at {self.store.root}: {exc}"
+                )
         if worker.status == 0:  # the task recorded its end before exiting
             return
-        record = store.read_attempt(self.run_id, step, task_id, attempt)
-        if record is not None and record.status != "running":
-            return
-        failed = AttemptRecord(
-            "failed",
-            record.started_at if record else worker.started_at,
-            finished_at=time.time(),
-            pid=worker.pid,
-            exception=TaskCrashed.__name__,
-            message=worker.ending,
-        )
-        where = store.task_prefix(self.run_id, step, task_id)
-        with self._writing(f"The record of attempt {attempt} of task {pathspec}", where):
-            store.write_attempt(self.run_id, step, task_id, attempt, failed)
+        pathspec = self._pathspec(worker.step, worker.task_id)
+        where = self.store.task_prefix(self.run_id, worker.step, worker.task_id)
+        with self._writing(f"The record of attempt {worker.attempt} of task {pathspec}", where):
+            record_crash(
+                self.store,
+                self.run_id,
+                worker.step,
+                worker.task_id,
+                worker.attempt,
+                worker.ending,
+                pid=worker.pid,
+                started_at=worker.started_at,
+            )
 
     def _stop_all(self, what: str) -> None:
         for worker in self.tasks.stop_all(what):

@@ -47,8 +47,8 @@ from provider.exceptions import DataStoreError
 from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.project import project_info
-from provider.local.items import chunk_processes
 from provider.operators.card_link import push_task_pointer, with_card_link
+from provider.runtime.chunk import chunk_processes
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, on_chosen_path
 from provider.settings import positive_int, setting

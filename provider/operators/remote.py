@@ -37,8 +37,8 @@ from provider.datastore.code import upload_code
 from provider.datastore.code_files import code_source
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
-from provider.local.items import chunk_processes, collect_items
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
+from provider.runtime.chunk import chunk_processes, collect_items
 from provider.runtime.command import RuntimeCommand
 from provider.settings import flag, setting
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
-from provider.local.items import chunk_processes, collect_items, run_items
+from provider.runtime.chunk import chunk_processes, collect_items, run_items
 from provider.operators.base import (
     SPLIT_LIMIT_FIX,
     StepOperatorMixin,
@@ -64,7 +64,7 @@ class StepOperator(StepOperatorMixin, BaseOperator):
     :param flow_task_id: the airstep task id to run: the foreach index path,
         ``"0"`` outside any foreach. Mapped steps receive it from their upstream's
         XCom; a chunk of a wide foreach receives a list of task ids, and runs each as
-        its own task (:mod:`provider.local.items`). (templated)
+        its own task (:mod:`provider.runtime.chunk`). (templated)
     """
 
     template_fields: Sequence[str] = ("flow_task_id",)

@@ -30,7 +30,7 @@ address on node 0. Each node's step gets ``MASTER_ADDR``, ``MASTER_PORT``,
 
 A chunk (many foreach items of one step, one Airflow task instance): ``--task-ids``
 lists them, comma-separated, instead of ``--task-id``; they run as parallel
-processes (:func:`provider.local.items.run_items`), each its own task::
+processes (:func:`provider.runtime.chunk.run_items`), each its own task::
 
     ... --step train --task-ids 40,41,...,79 --attempt N [--first-attempt F] [--processes P]
         [--process-per-task]
@@ -114,7 +114,7 @@ def _run_chunk(
     flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore, command: RuntimeCommand
 ) -> None:
     """Every task of the chunk, in parallel processes; ItemsFailed when any failed."""
-    from provider.local.items import chunk_processes, run_items
+    from provider.runtime.chunk import chunk_processes, run_items
 
     requests = [replace(request, task_id=task_id, extra_env={}) for task_id in command.task_ids]
     processes = command.processes or chunk_processes(flow_cls, request.step, remote=True)

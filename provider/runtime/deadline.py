@@ -18,7 +18,7 @@ from typing import Any
 
 from provider.exceptions import StepTimeout
 from provider.flow.graph import StepNode
-from provider.runtime.processes import descendants, kill_all
+from provider.processes.proc import descendants, kill_all
 
 #: seconds a step gets past its @timeout to end on its own before its child processes are killed
 TIMEOUT_GRACE = 2.0

@@ -46,6 +46,7 @@ from provider.exceptions import GangFailed, ResourceError, StepError
 from provider.flow.distributed import DEFAULT_MAIN_PORT, GangNode
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
+from provider.processes.crashes import record_crash
 from provider.runtime.nodes import NodeProcess, NodeProcesses, describe, say
 from provider.runtime.task import TaskRequest
 from provider.runtime.termination import TaskTerminated
@@ -243,13 +244,8 @@ def _record_killed(
         if node.status is None or node.status >= 0:
             continue
         request = requests[node.index]
-        key = (request.run_id, request.step, request.task_id, request.attempt)
-        record = store.read_attempt(*key)
-        if record is not None and record.status == "running":
-            message = f"Node {node.index} of step *{request.step}* {describe(node.status)}."
-            store.write_attempt(
-                *key, replace(record, status="failed", finished_at=time.time(), message=message)
-            )
+        cause = f"Node {node.index} of step *{request.step}* {describe(node.status)}."
+        record_crash(store, request.run_id, request.step, request.task_id, request.attempt, cause)
 
 
 def _platform_int(environ: Mapping[str, str], names: tuple[str, ...]) -> int | None:

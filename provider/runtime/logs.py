@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import io
 import os
 import select
 import sys
@@ -36,9 +35,8 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from provider.datastore.flowstore import FlowDataStore
+from provider.processes.streams import MAX_LOG_BYTES, text_stream
 
-#: the most output kept per attempt; beyond it the oldest output is dropped
-MAX_LOG_BYTES = 32 * 1024 * 1024
 #: how long to wait, after the step, for output still in the pipes (a child process the
 #: step left running keeps a pipe open; its later output is shown but not kept)
 DRAIN_SECONDS = 2.0
@@ -223,11 +221,3 @@ def _flush(streams: tuple[TextIO, TextIO]) -> None:
     for stream in streams:
         with contextlib.suppress(Exception):
             stream.flush()
-
-
-def text_stream(fd: int) -> TextIO:
-    """A text stream on a descriptor, so ``print`` reaches it whatever ``sys.stdout`` was."""
-    binary = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115 - lives with the capture
-    return io.TextIOWrapper(
-        binary, encoding="utf-8", errors="replace", line_buffering=True, write_through=True
-    )

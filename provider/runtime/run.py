@@ -9,12 +9,15 @@ each running its own task through ``run_one_task``.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import TaskManifest
 from provider.flow.spec import FlowSpec
 from provider.runtime.gang import run_gang
 from provider.runtime.request import TaskRequest
-from provider.runtime.task import run_one_task, step_of
+from provider.runtime.task import run_one_task, step_of, user_traceback
 
 
 def run_task(
@@ -26,3 +29,23 @@ def run_task(
     if step_of(flow_cls, request).is_parallel and request.node is None:
         return run_gang(flow_cls, request, store)
     return run_one_task(flow_cls, request, store)
+
+
+def process_runner(
+    flow_cls: type[FlowSpec], store: FlowDataStore
+) -> Callable[[TaskRequest], tuple[int, bool]]:
+    """What a task process of :mod:`provider.processes` calls for each task it is handed:
+    :func:`run_task`, as the exit code its process would have and whether the process must
+    run no further task (the task failed, or ``@catch`` caught a failure of the step)."""
+
+    def run(request: TaskRequest) -> tuple[int, bool]:
+        try:
+            manifest = run_task(flow_cls, request, store)
+        except SystemExit as exc:
+            return (exc.code if isinstance(exc.code, int) else 1), True
+        except BaseException as exc:
+            sys.stderr.write(user_traceback(exc))
+            return 1, True
+        return 0, manifest.caught is not None
+
+    return run

@@ -15,7 +15,6 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import replace
 
 import cloudpickle
 
@@ -33,6 +32,7 @@ from provider.flow.current import TaskInfo, current
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.spec import FlowSpec
 from provider.flow.state import TaskState
+from provider.processes.crashes import record_crash
 from provider.runtime.cards import task_cards
 from provider.runtime.deadline import step_deadline
 from provider.runtime.inputs import TaskInputs, resolve_inputs
@@ -317,8 +317,7 @@ def _close_earlier_attempt(
             "The task process ended while the step was running, without recording how: it "
             "crashed or was killed (e.g. a segfault, os._exit(), or the out-of-memory killer)."
         )
-        ended = replace(record, status="failed", exception=TaskCrashed.__name__, message=cause)
-        store.write_attempt(run_id, step, task_id, attempt, ended)
+        record_crash(store, run_id, step, task_id, attempt, cause)
 
 
 def _caught_value(exc: BaseException) -> BaseException:

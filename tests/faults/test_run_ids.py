@@ -15,8 +15,8 @@ from provider import Flow
 from provider.client import Run
 from provider.datastore import FlowDataStore
 from provider.datastore.records import RunRecord
+from provider.processes.proc import this_host
 from provider.runtime.command import RuntimeCommand
-from provider.runtime.processes import this_host
 
 FLOW = str(Path(__file__).parent / "flows" / "run_id_flow.py")
 
@@ -82,7 +82,7 @@ CREATE = """
 import sys, time
 from provider.datastore import FlowDataStore
 from provider.datastore.records import RunRecord
-from provider.runtime.processes import this_host
+from provider.processes.proc import this_host
 start_at, who = float(sys.argv[1]), sys.argv[2]
 store = FlowDataStore("RunIdFlow")
 time.sleep(max(0.0, start_at - time.time()))

@@ -11,7 +11,7 @@ from provider import Run
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import AttemptRecord
 from provider.flow.loader import load_flow_class
-from provider.local.items import run_items
+from provider.runtime.chunk import run_items
 from provider.runtime.request import TaskRequest
 from provider.runtime.run import run_task
 

@@ -14,7 +14,7 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.storage import LocalStorage
 from provider.exceptions import ItemsFailed
 from provider.flow.loader import load_flow_class
-from provider.local.items import run_items
+from provider.runtime.chunk import run_items
 from provider.runtime.request import TaskRequest
 from provider.runtime.run import run_task
 

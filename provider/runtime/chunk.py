@@ -4,10 +4,10 @@ Under Airflow a foreach wider than ``[airstep] max_map_tasks`` maps one task
 instance per *chunk* of items rather than one per item (see ``provider/dag.py``).
 The chunk's task instance (in the worker, a pod or a Batch job) hands its task
 ids to :func:`run_items`, which runs each one as the local executor does: a
-forked process (:class:`~provider.local.pool.TaskProcesses`) calling
+forked process (:class:`~provider.processes.pool.TaskProcesses`) calling
 :func:`~provider.runtime.run.run_task`, at most ``processes`` at once, output
 prefixed with the task; a process runs more of the chunk's tasks one after another
-until one fails or changes it (:mod:`provider.local.worker`). So every item keeps its
+until one fails or changes it (:mod:`provider.processes.spawn`). So every item keeps its
 own task id, artifacts, log, attempts and ``@catch``.
 
 A failing item does not stop the others: the chunk fails once every item has
@@ -35,22 +35,22 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 from provider.datastore.flowstore import FlowDataStore
-from provider.datastore.records import AttemptRecord, TaskManifest
+from provider.datastore.records import TaskManifest
 from provider.decorators.resolve import step_gpus, step_resources
-from provider.exceptions import ItemsFailed, TaskCrashed
+from provider.exceptions import ItemsFailed
 from provider.flow.spec import FlowSpec
-from provider.local.gpus import local_gpu_count
-from provider.local.pool import TaskProcesses
-from provider.local.process_groups import reaping_orphans
-from provider.local.worker import Worker
+from provider.processes.crashes import process_crashed
+from provider.processes.gpus import GpuBudget, local_gpu_count
+from provider.processes.groups import reaping_orphans
+from provider.processes.pool import TaskProcesses
 from provider.runtime.request import TaskRequest
+from provider.runtime.run import process_runner
 from provider.runtime.termination import TaskTerminated
 from provider.settings import positive_int
 
@@ -127,8 +127,8 @@ def run_items(
             f"in this run; running the other {len(pending)}."
         )
     gpus_each = step_gpus(flow_cls.graph()[first.step])
-    free_gpus = list(range(local_gpu_count())) if gpus_each else []
-    tasks = TaskProcesses(out, err, say)
+    budget = GpuBudget(local_gpu_count() if gpus_each else 0)
+    tasks = TaskProcesses(out, err, say, process_runner(flow_cls, store), flow_cls)
     with reaping_orphans(), _stop_on_sigterm(first.step, len(requests)):
         try:
             poll = POLL_SECONDS[0]
@@ -139,23 +139,25 @@ def run_items(
                         continue
                     if len(tasks.running) >= max(1, processes):
                         break
-                    if gpus_each and len(free_gpus) < gpus_each and tasks.running:
-                        break
-                    gpus, free_gpus = free_gpus[:gpus_each], free_gpus[gpus_each:]
+                    gpus = budget.take(gpus_each)
+                    if gpus is None:
+                        if tasks.running:
+                            break
+                        gpus = budget.take(len(budget.free)) or []  # short of GPUs: all there are
                     # a process may run more of the chunk's tasks (not one handed GPUs)
                     reusable = reuse_processes and not gpus
-                    tasks.start(flow_cls, pending.popleft(), store, gpus, reusable)
+                    tasks.start(pending.popleft(), gpus, reusable)
                 tasks.retire_idle()
                 tasks.pump(poll)
                 ended = tasks.reap()
                 for worker in ended:
-                    free_gpus.extend(worker.gpus)
-                    _record_end(store, first.run_id, worker)
+                    budget.give_back(worker.gpus)
+                    process_crashed(store, first.run_id, worker)
                 poll = POLL_SECONDS[0] if ended else min(2 * poll, POLL_SECONDS[1])
         finally:
             for worker in tasks.stop_all(f"Step {first.step} stopped"):
                 with contextlib.suppress(Exception):  # the datastore may be what failed
-                    _record_end(store, first.run_id, worker)
+                    process_crashed(store, first.run_id, worker)
     return collect_items(flow_cls, requests, store, first_attempt)
 
 
@@ -177,30 +179,6 @@ def collect_items(
     if failures:
         raise ItemsFailed(_failure_message(flow_cls, requests[0], requests, failures))
     return manifests
-
-
-def _record_end(store: FlowDataStore, run_id: str, worker: Worker) -> None:
-    """A task process that died before recording how its attempt ended (killed, crashed):
-    keep its output and record the attempt as failed, with what ended it."""
-    if worker.status == 0:
-        return
-    for stream in worker.output:
-        key = store.log_key(run_id, worker.step, worker.task_id, worker.attempt, stream)
-        data = worker.kept(stream)
-        if data and not store.storage.exists(key):
-            store.storage.put_bytes(key, data)
-    record = store.read_attempt(run_id, worker.step, worker.task_id, worker.attempt)
-    if record is not None and record.status != "running":
-        return
-    failed = AttemptRecord(
-        "failed",
-        record.started_at if record else worker.started_at,
-        finished_at=time.time(),
-        pid=worker.pid,
-        exception=TaskCrashed.__name__,
-        message=worker.ending,
-    )
-    store.write_attempt(run_id, worker.step, worker.task_id, worker.attempt, failed)
 
 
 def _own_attempt(store: FlowDataStore, request: TaskRequest, first_attempt: int) -> TaskRequest:

@@ -1,9 +1,10 @@
 """A task in its own process: ``os.fork`` from the already-warm parent.
 
 The parent has imported the flow, cloudpickle and zstd once; a forked child
-starts in about a millisecond and runs :func:`provider.runtime.run.run_task`
-directly, with its stdout and stderr on pipes the parent reads. The child leads a
-process group of its own and dies with the run (:mod:`provider.local.process_groups`).
+starts in about a millisecond and calls the function it is given (the runtime's
+:func:`provider.runtime.run.process_runner`: it runs the task), with its stdout and
+stderr on pipes the parent reads. The child leads a process group of its own and
+dies with its parent (:mod:`provider.processes.groups`).
 
 A process started for a task of a foreach body may run more tasks of the same step,
 one after another (``reusable``): a fork costs several times what a trivial task
@@ -27,20 +28,34 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import TaskCrashed
-from provider.local.process_groups import adopt_task_group, enter_task_group
-from provider.runtime.logs import MAX_LOG_BYTES, text_stream
-from provider.runtime.run import run_task
-from provider.runtime.task import TaskRequest, user_traceback
+from provider.processes.groups import adopt_task_group, enter_task_group
+from provider.processes.streams import MAX_LOG_BYTES, text_stream
+
+
+class Request(Protocol):
+    """What a task process is handed: which task (the runtime's ``TaskRequest``)."""
+
+    step: str
+    task_id: str
+    attempt: int
+    extra_env: dict[str, str]
+    capture_output: bool
+
+
+#: what a task process calls for each task it runs: the exit code its process would have,
+#: and whether the process must run no further task (the task failed, or ``@catch`` caught)
+Runner = Callable[[Any], tuple[int, bool]]
 
 
 @dataclass
-class Worker:
+class TaskProcess:
     pid: int
     step: str
     task_id: str
@@ -95,10 +110,10 @@ class Worker:
             fds += [fd for fd in (self.channel.requests, self.channel.ends) if fd >= 0]
         return fds
 
-    def task_ended(self, now: float) -> Worker:
+    def task_ended(self, now: float) -> TaskProcess:
         """A reusable process reported its task's success: that task as a record of its
         own (its output read to the end), while this process waits for its next task."""
-        ended = Worker(
+        ended = TaskProcess(
             self.pid,
             self.step,
             self.task_id,
@@ -138,13 +153,16 @@ class Channel:
 
 
 def fork_task(
-    flow_cls: Any,
-    request: TaskRequest,
-    store: FlowDataStore,
+    run: Runner,
+    request: Request,
     gpus: list[int],
     inherited_fds: list[int],
     reusable: bool = False,
-) -> Worker:
+    watched: Any = None,
+) -> TaskProcess:
+    """Fork a process that calls ``run(request)``; ``reusable``: then more requests handed
+    over, while the process stays as it was (``watched``: the flow class, whose module's and
+    class's names a task must not rebind)."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if reusable:
@@ -177,11 +195,9 @@ def fork_task(
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if gpus:
                 request.extra_env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
-            code = _serve(
-                flow_cls, request, store, Channel(requests_r, ends_w) if reusable else None
-            )
+            code = _serve(run, request, watched, Channel(requests_r, ends_w) if reusable else None)
         except BaseException as exc:  # the process itself failed, around its tasks
-            sys.stderr.write(user_traceback(exc))
+            sys.stderr.write("".join(traceback.format_exception(exc)))
         finally:
             try:
                 sys.stdout.flush()
@@ -199,7 +215,7 @@ def fork_task(
         os.close(ends_w)
         os.set_blocking(ends_r, False)
         channel = Channel(requests_w, ends_r)
-    return Worker(
+    return TaskProcess(
         pid,
         request.step,
         request.task_id,
@@ -211,7 +227,7 @@ def fork_task(
     )
 
 
-def hand_over(worker: Worker, request: TaskRequest) -> None:
+def hand_over(worker: TaskProcess, request: Request) -> None:
     """Send the next task of its step to an idle reusable task process."""
     assert worker.channel is not None and worker.idle
     data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
@@ -223,22 +239,20 @@ def hand_over(worker: Worker, request: TaskRequest) -> None:
 _LENGTH = struct.Struct("<I")
 
 
-def _serve(
-    flow_cls: Any, request: TaskRequest, store: FlowDataStore, channel: Channel | None
-) -> int:
+def _serve(run: Runner, request: Request, watched: Any, channel: Channel | None) -> int:
     """Run the task; in a reusable process, then the next ones sent, until one fails or
     changes the process, or no more come. Return the process's exit code."""
     before: tuple[Any, ...] = ()
     if channel is not None:
         try:
-            before = _process_state(flow_cls)
+            before = _process_state(watched)
         except Exception:  # noqa: BLE001 - e.g. no working directory: run one task
             channel = None
     while True:
-        code, caught = _run(flow_cls, request, store)
-        if code != 0 or caught or channel is None:
+        code, last = run(request)
+        if code != 0 or last or channel is None:
             return code
-        if not _unchanged(flow_cls, before):
+        if not _unchanged(watched, before):
             return code
         sys.stdout.flush()
         sys.stderr.flush()
@@ -250,20 +264,7 @@ def _serve(
         random.seed()  # as a fork does: each task draws its own numbers
 
 
-def _run(flow_cls: Any, request: TaskRequest, store: FlowDataStore) -> tuple[int, bool]:
-    """Run the task: the exit code its process would have, and whether @catch caught a
-    failure of the step (the step failed: its process runs no more tasks either)."""
-    try:
-        manifest = run_task(flow_cls, request, store)
-    except SystemExit as exc:
-        return (exc.code if isinstance(exc.code, int) else 1), False
-    except BaseException as exc:
-        sys.stderr.write(user_traceback(exc))
-        return 1, False
-    return 0, manifest.caught is not None
-
-
-def _receive(fd: int) -> TaskRequest | None:
+def _receive(fd: int) -> Any:
     """The next request from the run process; None once it sends no more."""
     head = _read_exactly(fd, _LENGTH.size)
     if head is None:
@@ -282,10 +283,10 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return data
 
 
-def _unchanged(flow_cls: Any, before: tuple[Any, ...]) -> bool:
+def _unchanged(watched: Any, before: tuple[Any, ...]) -> bool:
     """Whether the process is as it was before its first task, for the next one."""
     try:
-        return _alone() and _process_state(flow_cls) == before
+        return _alone() and _process_state(watched) == before
     except Exception:  # noqa: BLE001 - e.g. the step removed the working directory
         return False
 
@@ -295,6 +296,8 @@ def _process_state(flow_cls: Any) -> tuple[Any, ...]:
     environment, the working directory, ``sys.path``, the standard streams, the names
     bound in the flow's module and class (by identity: a value mutated in place is not
     seen)."""
+    if flow_cls is None:
+        return (dict(os.environ), os.getcwd(), list(sys.path), (id(sys.stdout), id(sys.stderr)))
     module = sys.modules.get(flow_cls.__module__)
     names = {k: id(v) for k, v in vars(module).items()} if module is not None else {}
     return (

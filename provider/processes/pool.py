@@ -1,4 +1,5 @@
-"""The task processes of a local run: started by fork, their output streamed, their ends reaped.
+"""The running task processes of a local run, a chunk or a gang: started by fork, their output
+streamed, their ends reaped.
 
 Output is read line by line from each task's pipes and echoed with a prefix naming
 the task. A task has ended when its process has, not when its pipes close: a
@@ -18,11 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from provider.datastore.flowstore import FlowDataStore
-from provider.local.process_groups import group_exists, reap, signal_group, stop_groups
-from provider.local.worker import Worker, fork_task, hand_over
-from provider.runtime.processes import group_members
-from provider.runtime.task import TaskRequest
+from provider.processes.groups import group_exists, reap, signal_group, stop_groups
+from provider.processes.proc import group_members
+from provider.processes.spawn import Request, Runner, TaskProcess, fork_task, hand_over
 
 #: seconds the processes a step left running get between SIGTERM and SIGKILL
 LEFTOVER_GRACE = 1.0
@@ -37,28 +36,33 @@ TASKS_PER_PROCESS = 256
 
 
 class TaskProcesses:
-    def __init__(self, out: TextIO, err: TextIO, say: Callable[[str], None]) -> None:
+    """The task processes of one flow: each calls ``run`` for its tasks (``watched``: the flow
+    class, which a reused process checks is unchanged between tasks)."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        err: TextIO,
+        say: Callable[[str], None],
+        run: Runner,
+        watched: Any = None,
+    ) -> None:
         self.out = out
         self.err = err
         self.say = say
+        self.run = run
+        self.watched = watched
         #: the task processes, by pid: each runs a task, or (reusable) waits for one
-        self.running: dict[int, Worker] = {}
+        self.running: dict[int, TaskProcess] = {}
         self.selector = selectors.DefaultSelector()
         #: reusable processes waiting for a task, by step
-        self.idle: dict[str, list[Worker]] = {}
+        self.idle: dict[str, list[TaskProcess]] = {}
         #: tasks that reusable processes reported ended, not yet returned by reap()
-        self.ended: list[Worker] = []
+        self.ended: list[TaskProcess] = []
 
-    def start(
-        self,
-        flow_cls: Any,
-        request: TaskRequest,
-        store: FlowDataStore,
-        gpus: list[int],
-        reusable: bool = False,
-    ) -> Worker:
+    def start(self, request: Request, gpus: list[int], reusable: bool = False) -> TaskProcess:
         open_fds = [fd for w in self.running.values() for fd in w.open_fds]
-        worker = fork_task(flow_cls, request, store, gpus, open_fds, reusable)
+        worker = fork_task(self.run, request, gpus, open_fds, reusable, self.watched)
         self.running[worker.pid] = worker
         for fd in worker.fds:
             self.selector.register(fd, selectors.EVENT_READ, worker)
@@ -75,7 +79,7 @@ class TaskProcesses:
         """Whether a reusable process of ``step`` waits for a task."""
         return bool(self.idle.get(step))
 
-    def run_on_idle(self, request: TaskRequest) -> bool:
+    def run_on_idle(self, request: Request) -> bool:
         """Hand ``request`` to a process of its step waiting for a task; False if none
         waits, or the one that did ended meanwhile (it is reaped quietly): start one."""
         waiting = self.idle.get(request.step)
@@ -94,12 +98,12 @@ class TaskProcesses:
                 self._stop_serving(worker)
         self.idle.clear()
 
-    def _stop_serving(self, worker: Worker) -> None:
+    def _stop_serving(self, worker: TaskProcess) -> None:
         if worker.channel is not None and worker.channel.requests >= 0:
             os.close(worker.channel.requests)  # it reads the end of its requests and exits
             worker.channel.requests = -1
 
-    def _task_reported(self, worker: Worker) -> None:
+    def _task_reported(self, worker: TaskProcess) -> None:
         """A reusable process said its task succeeded: read what the task wrote, then
         record the task as ended; the process waits for its next task."""
         assert worker.channel is not None
@@ -122,7 +126,7 @@ class TaskProcesses:
         else:
             self._stop_serving(worker)
 
-    def _drain(self, worker: Worker, fd: int) -> None:
+    def _drain(self, worker: TaskProcess, fd: int) -> None:
         """Read and echo what ``fd`` holds now (its writer flushed before saying it ended)."""
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(fd, 65536):
@@ -135,7 +139,7 @@ class TaskProcesses:
                 time.sleep(timeout)
             return
         for key, _ in self.selector.select(timeout):
-            worker: Worker = key.data
+            worker: TaskProcess = key.data
             fd = key.fd
             if worker.channel is not None and fd == worker.channel.ends:
                 self._task_reported(worker)
@@ -149,7 +153,7 @@ class TaskProcesses:
                 continue
             self._received(worker, fd, chunk)
 
-    def _received(self, worker: Worker, fd: int, chunk: bytes) -> None:
+    def _received(self, worker: TaskProcess, fd: int, chunk: bytes) -> None:
         worker.keep(_stream(worker, fd), chunk)
         data = worker.partial.pop(fd, b"") + chunk
         *lines, rest = data.split(b"\n")
@@ -158,13 +162,13 @@ class TaskProcesses:
         for line in lines:
             self._emit(worker, fd, line)
 
-    def _emit(self, worker: Worker, fd: int, line: bytes) -> None:
+    def _emit(self, worker: TaskProcess, fd: int, line: bytes) -> None:
         stream = self.out if worker.fds.get(fd) == "out" else self.err
         text = line.decode("utf-8", errors="replace")
         stream.write(f"[{worker.name} (pid {worker.pid})] {text}\n")
         stream.flush()
 
-    def _close(self, worker: Worker, fd: int) -> None:
+    def _close(self, worker: TaskProcess, fd: int) -> None:
         """Stop reading one of a task's pipes, after what is left in it."""
         with contextlib.suppress(OSError):  # BlockingIOError: nothing more for now
             for _ in range(16):  # bounded: a process outside the group may still be writing
@@ -180,7 +184,7 @@ class TaskProcesses:
         del worker.fds[fd]
 
     # -- ends ---------------------------------------------------------------------------------
-    def reap(self) -> list[Worker]:
+    def reap(self) -> list[TaskProcess]:
         """The tasks that ended since the last call (their output read to the end)."""
         now = time.monotonic()
         ended, self.ended = self.ended, []
@@ -206,7 +210,7 @@ class TaskProcesses:
                 ended.append(worker)
         return ended
 
-    def _forget(self, worker: Worker) -> None:
+    def _forget(self, worker: TaskProcess) -> None:
         del self.running[worker.pid]
         if worker.channel is not None:
             self._stop_serving(worker)
@@ -217,7 +221,7 @@ class TaskProcesses:
             with contextlib.suppress(ValueError):
                 self.idle.get(worker.step, []).remove(worker)
 
-    def _stop_leftovers(self, worker: Worker) -> None:
+    def _stop_leftovers(self, worker: TaskProcess) -> None:
         """The step returned but left processes running: name them, then stop them."""
         if not group_exists(worker.pid):
             return
@@ -231,7 +235,7 @@ class TaskProcesses:
         signal_group(worker.pid, signal.SIGTERM)
         worker.kill_leftovers_at = time.monotonic() + LEFTOVER_GRACE
 
-    def stop_all(self, what: str) -> list[Worker]:
+    def stop_all(self, what: str) -> list[TaskProcess]:
         """Stop every task process group (a second Ctrl-C kills them at once); return the
         tasks stopped, their output read."""
         if not self.running:
@@ -252,5 +256,5 @@ class TaskProcesses:
         return [w for w in stopped if not w.idle]
 
 
-def _stream(worker: Worker, fd: int) -> str:
+def _stream(worker: TaskProcess, fd: int) -> str:
     return "stdout" if worker.fds[fd] == "out" else "stderr"
