@@ -35,6 +35,8 @@ def test_provider_info_validates_against_airflows_schema():
         "chunk_processes",
         "process_per_task",
         "local_override",
+        "code_package_max_mb",
+        "code_package_max_files",
     }
     for option in options.values():
         assert {"description", "version_added", "type", "example", "default"} <= set(option)

@@ -141,7 +141,7 @@ def test_a_pod_step_names_its_dags_branch_and_reads_the_config(
     run = dag.test()
     assert run.state == "success", states(run)
 
-    data = Run(f"RemoteProjectFlow/{run.run_id}", root=remote_settings).data
+    data = Run(f"RemoteProjectFlow/{dag.dag_id}@{run.run_id}", root=remote_settings).data
     assert data.branch == "test.feat"
     assert data.project_flow_name == "remote_demo.test.feat.RemoteProjectFlow"
     # the config file travelled with the code; config_expr and cfg.cpu became arguments
