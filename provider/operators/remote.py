@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.configuration import conf
@@ -119,22 +118,16 @@ class RemoteStepMixin(StepOperatorMixin):
         code_root = getattr(self.get_dag(), "airstep_code_root", None)  # to_dag(code_root=)
         source = code_source(inspect.getfile(self.flow_cls), code_root, self.flow_cls.__name__)
         key = upload_code(store, source)
-        command = RuntimeCommand(
+        command = RuntimeCommand.for_request(
+            request,
             flow=self.flow_cls.__name__,
             flow_file=source.flow_path,
-            code_package=key,
             datastore_root=store.root,
-            run_id=request.run_id,
-            step=request.step,
-            task_id=request.task_id,
-            attempt=request.attempt,
-            max_num_splits=request.max_num_splits,
-            params=request.params,
+            code_package=key,
         )
         if chunk is not None:
-            command = replace(
-                command,
-                task_ids=tuple(r.task_id for r in requests),  # those a switch chose
+            command = command.chunk(
+                [r.task_id for r in requests],  # those a switch chose
                 first_attempt=first_attempt,
                 processes=chunk_processes(self.flow_cls, self.step_name, remote=True),
                 # read here: the container has no airflow.cfg

@@ -140,19 +140,21 @@ def _run_chunk_process(
     """The chunk run by ``python -m provider.runtime --task-ids ...``, its output this task's;
     ``env`` is added to its environment."""
     first = requests[0]
-    argv = RuntimeCommand(
-        flow_file=os.path.abspath(inspect.getfile(flow_cls)),
-        flow=flow_cls.__name__,
-        datastore_root=store.root,
-        run_id=first.run_id,
-        step=first.step,
-        task_ids=tuple(r.task_id for r in requests),
-        attempt=first.attempt,
-        first_attempt=first_attempt,
-        processes=processes,
-        max_num_splits=first.max_num_splits,
-        process_per_task=flag("process_per_task"),
-    ).to_argv(sys.executable)
+    argv = (
+        RuntimeCommand.for_request(
+            first,
+            flow=flow_cls.__name__,
+            flow_file=os.path.abspath(inspect.getfile(flow_cls)),
+            datastore_root=store.root,
+        )
+        .chunk(
+            [r.task_id for r in requests],
+            first_attempt=first_attempt,
+            processes=processes,
+            process_per_task=flag("process_per_task"),
+        )
+        .to_argv(sys.executable)
+    )
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, env={**os.environ, **env}) as process:
         try:
             process.wait()

@@ -80,14 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.insert(0, code_dir)
         flow_cls = load_flow_class(flow_file, command.flow)
         store = FlowDataStore(flow_cls.__name__, storage_for(command.datastore_root))
-        request = TaskRequest(
-            run_id=check_run_id(command.run_id, flow_cls.__name__),
-            step=command.step,
-            task_id=command.task_id,
-            attempt=command.attempt,
-            params=command.params,
-            max_num_splits=command.max_num_splits,
-        )
+        check_run_id(command.run_id, flow_cls.__name__)
+        request = command.request()
         if command.task_ids:
             _run_chunk(flow_cls, request, store, command)
         elif command.node_index is not None or _platform_node(flow_cls, request.step):

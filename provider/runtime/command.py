@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from provider.runtime.request import DEFAULT_MAX_NUM_SPLITS
+from provider.flow.distributed import GangNode
+from provider.runtime.request import DEFAULT_MAX_NUM_SPLITS, TaskRequest
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,72 @@ class RuntimeCommand:
     num_nodes: int | None = None
     main_addr: str | None = None
     main_port: int | None = None
+
+    @classmethod
+    def for_request(
+        cls,
+        request: TaskRequest,
+        *,
+        flow: str,
+        flow_file: str,
+        datastore_root: str | None,
+        code_package: str | None = None,
+    ) -> RuntimeCommand:
+        """The command that runs ``request`` elsewhere: what every launcher starts from."""
+        return cls(
+            flow_file=flow_file,
+            flow=flow,
+            code_package=code_package,
+            datastore_root=datastore_root,
+            run_id=request.run_id,
+            step=request.step,
+            task_id=request.task_id,
+            attempt=request.attempt,
+            params=request.params,
+            max_num_splits=request.max_num_splits,
+        )
+
+    def chunk(
+        self,
+        task_ids: Sequence[str],
+        *,
+        first_attempt: int,
+        processes: int,
+        process_per_task: bool,
+    ) -> RuntimeCommand:
+        """This command for a chunk of tasks of its step, run ``processes`` at once."""
+        return replace(
+            self,
+            task_ids=tuple(task_ids),
+            first_attempt=first_attempt,
+            processes=processes,
+            process_per_task=process_per_task,
+        )
+
+    def node(self, node: GangNode | None = None, *, num_nodes: int | None = None) -> RuntimeCommand:
+        """This command for a node of a gang: ``node`` (its index, size and main) when known
+        here, else only the gang's size (the platform numbers its nodes)."""
+        if node is None:
+            return replace(self, num_nodes=num_nodes)
+        return replace(
+            self,
+            task_id=node.control_task_id,
+            node_index=node.index,
+            num_nodes=node.num_nodes,
+            main_addr=node.main_addr,
+            main_port=node.main_port,
+        )
+
+    def request(self) -> TaskRequest:
+        """The task this command asks for (of a chunk, the first; of a node, node 0's id)."""
+        return TaskRequest(
+            run_id=self.run_id,
+            step=self.step,
+            task_id=self.task_ids[0] if self.task_ids else self.task_id,
+            attempt=self.attempt,
+            params=self.params,
+            max_num_splits=self.max_num_splits,
+        )
 
     def to_argv(self, python: str = "python") -> list[str]:
         """``[python, "-m", "provider.runtime", "--flow-file=...", ...]``."""

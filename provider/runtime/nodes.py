@@ -142,20 +142,16 @@ class NodeProcesses:
     def _spawn(self, request: TaskRequest, out_w: int, err_w: int) -> int:
         node = request.node
         assert node is not None
-        argv = RuntimeCommand(
-            flow_file=os.path.abspath(inspect.getfile(self.flow_cls)),
-            flow=self.flow_cls.__name__,
-            datastore_root=self.store.root,
-            run_id=request.run_id,
-            step=request.step,
-            task_id=node.control_task_id,
-            attempt=request.attempt,
-            max_num_splits=request.max_num_splits,
-            node_index=node.index,
-            num_nodes=node.num_nodes,
-            main_addr=node.main_addr,
-            main_port=node.main_port,
-        ).to_argv(sys.executable)
+        argv = (
+            RuntimeCommand.for_request(
+                request,
+                flow=self.flow_cls.__name__,
+                flow_file=os.path.abspath(inspect.getfile(self.flow_cls)),
+                datastore_root=self.store.root,
+            )
+            .node(node)
+            .to_argv(sys.executable)
+        )
         env = {**os.environ, **request.extra_env, LEADER_ENV: str(os.getpid())}
         return os.posix_spawn(
             sys.executable,

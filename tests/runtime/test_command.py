@@ -42,3 +42,60 @@ def test_defaults_are_left_off_and_read_back():
     assert not any(a.startswith(("--task-ids", "--node-index", "--params-json")) for a in argv)
     assert RuntimeCommand.from_argv(argv[3:]) == command
     assert dataclasses.replace(command, task_id="0") == command
+
+
+def identity(request):
+    return (request.run_id, request.step, request.task_id, request.attempt, request.max_num_splits)
+
+
+def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
+    datastore, monkeypatch, tmp_path
+):
+    """Each launcher builds its command from the task's request: parsed back, every one asks
+    for the task the local executor runs."""
+    import os
+    import subprocess
+
+    from provider.datastore import FlowDataStore
+    from provider.flow.distributed import GangNode
+    from provider.flow.loader import load_flow_class
+    from provider.local.scheduler import LocalRun
+    from provider.operators import step as step_operator
+    from provider.runtime import nodes
+    from provider.runtime.request import TaskRequest
+
+    flow_file = os.path.join(os.path.dirname(__file__), "..", "flows", "gang_flow.py")
+    flow_cls = load_flow_class(flow_file, None)
+    store = FlowDataStore(flow_cls.__name__)
+    local = LocalRun(flow_cls, store=store, run_id="-r1", max_num_splits=7)._request(
+        "train", (0,), 1
+    )
+
+    started: list[list[str]] = []
+
+    class Recorder:
+        def __init__(self, argv, **kwargs):
+            started.append(list(argv))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Recorder)
+    request = TaskRequest(run_id="-r1", step="train", task_id="0", attempt=1, max_num_splits=7)
+    step_operator._run_chunk_process(flow_cls, [request], store, 2, 0, {})
+    monkeypatch.setattr(os, "posix_spawn", lambda path, argv, env, **kw: started.append(argv))
+    gang = nodes.NodeProcesses(flow_cls, store, fork=False)
+    node = GangNode(1, 2, "127.0.0.1", 29500, "0")
+    gang._spawn(TaskRequest(**{**vars(request), "node": node}), 1, 2)
+
+    chunk, node_argv = started
+    assert RuntimeCommand.from_argv(chunk[3:]).task_ids == ("0",)
+    for argv in (chunk, node_argv):
+        assert "--run-id=-r1" in argv
+        assert identity(RuntimeCommand.from_argv(argv[3:]).request()) == identity(local)
