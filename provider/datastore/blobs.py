@@ -7,15 +7,16 @@ that is then moved into place. A blob's key is the SHA-256 of its pickle bytes:
 identical bytes are stored once. Writing replaces a blob rather than trusting the
 one already there, so storing a value again repairs a damaged blob.
 
-A blob is one zstd skippable frame, the *seal*, then the zstd frame of the pickle
-bytes. The seal holds the blob's SHA-256, the XXH3-128 checksum of the pickle bytes
-and their length, all computed in the writer's one pass over those bytes. Reading
+A blob is one zstd skippable frame, the *seal* (:mod:`provider.datastore.seal`), then the
+zstd frame of the pickle bytes. The seal holds the blob's SHA-256, the XXH3-128 checksum of
+the pickle bytes and their length, all computed in the writer's one pass over those bytes. Reading
 checks that the seal names the key it was read from, then checksums the bytes as
 they are unpickled (XXH3 runs at memory speed, so verifying costs a few percent of
 a read where SHA-256 would double it on a busy machine), and compares checksum and
 length at the end: a blob that does not match is an error, never a value. A blob
 without a seal (written by an earlier airstep) is verified by its SHA-256 instead.
-``zstd -d`` still reads every blob: decoders skip skippable frames.
+A blob of bytes stored as they are (:mod:`provider.datastore.bytes_blobs`, a card's page)
+is not a value: reading it here is an error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import hashlib
 import io
 import os
 import pickle
-import struct
 import tempfile
 import threading
 from collections.abc import Callable
@@ -35,8 +35,19 @@ import cloudpickle
 import xxhash
 import zstandard
 
+from provider.datastore.seal import (
+    BYTES_TAG,
+    PICKLE_TAG,
+    SEAL_SIZE,
+    Expected,
+    blob_key,
+    damaged,
+    pack_seal,
+)
 from provider.datastore.storage import Storage
 from provider.exceptions import DataStoreError
+
+__all__ = ["SEAL_SIZE", "BlobRef", "blob_key", "load_object", "save_object"]
 
 SPOOL_LIMIT = 8 * 1024 * 1024
 #: a pickle of at most this many bytes is compressed in one call, which sizes zstd's tables
@@ -48,12 +59,6 @@ COMPRESSION_LEVEL = 3
 #: unpickled (as long as its pickle is at most SMALL_PICKLE bytes); larger ones stream
 SMALL_BLOB = 256 * 1024
 SMALL_PICKLE = 4 * 1024 * 1024
-#: the seal: a zstd skippable frame (magic, payload length) whose payload is a tag, the
-#: blob's SHA-256, the XXH3-128 of its pickle bytes and their length
-_SEAL = struct.Struct("<II8s32s16sQ")
-_SEAL_MAGIC = 0x184D2A5E
-_SEAL_TAG = b"airstep1"
-SEAL_SIZE = _SEAL.size
 #: the longest line a text opcode may take (a damaged blob must not read forever)
 MAX_LINE = 64 * 1024
 
@@ -148,10 +153,6 @@ class _HashingWriter:
         return len(data)
 
 
-def blob_key(prefix: str, sha: str) -> str:
-    return f"{prefix}/blobs/{sha[:2]}/{sha}"
-
-
 def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
     """Store ``obj`` under ``prefix``/blobs; return its content address.
 
@@ -173,14 +174,7 @@ def save_object(storage: Storage, prefix: str, obj: Any) -> BlobRef:
             # one type for "this value cannot be pickled", whatever the value raised
             raise pickle.PicklingError(f"{type(exc).__name__}: {exc}") from exc
         ref = BlobRef(writer.hash.hexdigest(), writer.size)
-        seal = _SEAL.pack(
-            _SEAL_MAGIC,
-            SEAL_SIZE - 8,
-            _SEAL_TAG,
-            writer.hash.digest(),
-            writer.checksum.digest(),
-            writer.size,
-        )
+        seal = pack_seal(PICKLE_TAG, writer.hash.digest(), writer.checksum.digest(), writer.size)
         key = blob_key(prefix, ref.sha)
         if writer.sink is None:  # small: one call, with tables sized to the pickle
             # no content size in the frame, as a streamed one: a damaged size field must not
@@ -221,7 +215,12 @@ def load_object(storage: Storage, prefix: str, sha: str) -> Any:
     with raw:
         head = _read_up_to(raw, SMALL_BLOB)
         whole = len(head) < SMALL_BLOB  # the whole blob was read
-        expect = _Expected.of(storage, sha, head)
+        expect = Expected.of(storage, sha, head)
+        if expect.tag == BYTES_TAG:
+            raise DataStoreError(
+                f"Blob {sha} in the datastore at {storage.root} holds bytes stored as they are "
+                "(a card's page), not a pickled value; read it with load_bytes."
+            )
         if expect.sealed:
             head = head[SEAL_SIZE:]
         data = _decompress_small(head) if whole else None
@@ -242,57 +241,6 @@ def load_object(storage: Storage, prefix: str, sha: str) -> Any:
             raise
         reader.verify()
         return value
-
-
-class _Expected:
-    """What a blob's bytes must hash to: its seal's checksum and length, or for a blob
-    without a seal, its address."""
-
-    def __init__(self, storage: Storage, sha: str, checksum: bytes | None, size: int) -> None:
-        self.storage, self.sha, self.checksum, self.size = storage, sha, checksum, size
-
-    @classmethod
-    def of(cls, storage: Storage, sha: str, head: bytes) -> _Expected:
-        if len(head) < SEAL_SIZE or int.from_bytes(head[:4], "little") != _SEAL_MAGIC:
-            return cls(storage, sha, None, -1)
-        _, length, tag, address, checksum, size = _SEAL.unpack_from(head)
-        if length != SEAL_SIZE - 8 or tag != _SEAL_TAG:
-            raise _damaged(storage, sha, "its seal is not readable")
-        if address.hex() != sha:
-            raise _damaged(storage, sha, f"its seal names blob {address.hex()}")
-        return cls(storage, sha, checksum, size)
-
-    @property
-    def sealed(self) -> bool:
-        return self.checksum is not None
-
-    def hasher(self, data: Any = b"") -> Any:
-        return xxhash.xxh3_128(data) if self.sealed else hashlib.sha256(data)
-
-    def check(self, hasher: Any, size: int) -> None:
-        if self.checksum is None:
-            if (actual := hasher.hexdigest()) != self.sha:
-                raise _damaged(
-                    self.storage, self.sha, f"its bytes hash to {actual}, not to its address"
-                )
-            return
-        if size != self.size:
-            raise _damaged(
-                self.storage, self.sha, f"it holds {size} bytes of pickle, not {self.size}"
-            )
-        if (actual := hasher.digest()) != self.checksum:
-            raise _damaged(
-                self.storage,
-                self.sha,
-                f"its bytes hash to {actual.hex()}, not to its checksum {self.checksum.hex()}",
-            )
-
-
-def _damaged(storage: Storage, sha: str, problem: str) -> DataStoreError:
-    return DataStoreError(
-        f"Artifact blob {sha} in the datastore at {storage.root} is damaged ({problem}); "
-        "its value is not used, and storing the value again repairs it."
-    )
 
 
 def _read_up_to(raw: BinaryIO, size: int) -> bytes:
@@ -341,7 +289,7 @@ class _VerifyingReader:
     """The file pickle reads from: the decompressed stream, checksummed as pickle consumes
     it (a large bytes object arrives through one ``readinto`` of its whole buffer)."""
 
-    def __init__(self, stream: Any, expect: _Expected) -> None:
+    def __init__(self, stream: Any, expect: Expected) -> None:
         self._stream = stream
         self._expect = expect
         self._hash = expect.hasher()
@@ -391,7 +339,7 @@ class _VerifyingReader:
             while self.read(1 << 20):
                 pass
         except zstandard.ZstdError as exc:
-            raise _damaged(
+            raise damaged(
                 self._expect.storage, self._expect.sha, f"its bytes do not decompress: {exc}"
             ) from None
         self._expect.check(self._hash, self._size)

@@ -38,8 +38,9 @@ def test_large_objects_spool_and_compress(tmp_path):
 
 
 def test_missing_blob_names_the_problem(tmp_path):
-    with pytest.raises(DataStoreError, match="Artifact blob deadbeef is missing"):
-        load_object(LocalStorage(str(tmp_path)), "F", "deadbeef")
+    sha = "deadbeef" * 8  # an address (a SHA-256) with no blob behind it
+    with pytest.raises(DataStoreError, match=f"Artifact blob {sha} is missing"):
+        load_object(LocalStorage(str(tmp_path)), "F", sha)
 
 
 def test_unpicklable_by_pickle_artifacts_round_trip(datastore):
