@@ -54,6 +54,13 @@ class S3Storage:
         self.client = client or s3_client()
 
     def _key(self, key: str) -> str:
+        # S3 keeps "." and ".." as they are, but a key read back through a path (a local
+        # mirror, a console's folder view) would climb: refused, as a local root refuses them
+        if any(part in ("", ".", "..") for part in key.split("/")):
+            raise DataStoreError(
+                f"The key {key!r} has an empty, '.' or '..' part; keys name places under the "
+                f"datastore root {self.root} only."
+            )
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put_bytes(self, key: str, data: bytes) -> None:

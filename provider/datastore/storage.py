@@ -63,9 +63,27 @@ class LocalStorage:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
+        #: the root with its symlinks resolved, what every key's path must stay under
+        self._real_root = os.path.realpath(self.root)
+        self._under_root = os.path.join(self._real_root, "")
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.root, *key.split("/"))
+        """The file of ``key``: under the root, symlinks included, else a DataStoreError."""
+        parts = key.split("/")
+        if key and any(p in ("", ".", "..") for p in parts):
+            raise DataStoreError(
+                f"The key {key!r} has an empty, '.' or '..' part; keys name places under the "
+                f"datastore root {self.root} only."
+            )
+        path = os.path.join(self.root, *parts)
+        real = os.path.realpath(path)
+        if real != self._real_root and not real.startswith(self._under_root):
+            raise DataStoreError(
+                f"The key {key!r} resolves to {real}, outside the datastore root {self.root} "
+                "(a symlink under the root leads out of it); remove the link, or make the "
+                "root itself the folder it leads to."
+            )
+        return path
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
