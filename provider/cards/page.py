@@ -3,7 +3,15 @@
 :func:`card_page` wraps a card's body; :func:`default_card_body` is the body of
 ``@card``'s default type: the task, its parameters, its artifacts and the flow's steps
 with this one highlighted. A realtime card (rendered while the task runs) reloads itself
-every ``refresh_interval`` seconds where it is served (the Airflow plugin, ``card server``).
+every ``refresh_interval`` seconds: where it is served (the Airflow plugin, ``card server``)
+by the ``Refresh`` header the server sends, since a sandboxed page's own
+``<meta http-equiv="refresh">`` is refused by browsers; in a saved file by that meta tag.
+
+Where a card is served, it is served with :data:`CARD_HEADERS`: sandboxed, so the page has
+an origin of its own (not the server's: no cookies, no storage, no requests on the user's
+behalf), no script of it runs (a component's raw ``<script>`` included), and it fetches
+nothing; only its inline styles and ``data:`` images are allowed, which is all a card
+rendered here uses. Links still work (they navigate the page).
 """
 
 from __future__ import annotations
@@ -16,6 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.flow.graph import FlowGraph
+
+#: what a served card may do: its inline <style> and style attributes, images as data: URIs
+CARD_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: the headers of every page the plugin and ``card server`` send (cards and their indexes)
+CARD_HEADERS = {"Content-Security-Policy": CARD_POLICY, "X-Content-Type-Options": "nosniff"}
 
 STYLE = """
 body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;

@@ -1,15 +1,22 @@
-"""Where cards are kept: each card's HTML is a content-addressed blob, as artifacts are, and
-``<task>/cards.json`` (a :class:`~provider.datastore.records.TaskCards` record) lists the
-task's cards. Written and read here only.
+"""Where cards are kept: each card's HTML is a content-addressed blob of UTF-8 bytes
+(:mod:`provider.datastore.bytes_blobs`: sealed and verified as artifacts are, never pickled),
+and ``<task>/cards.json`` (a :class:`~provider.datastore.records.TaskCards` record) lists the
+task's cards. Written and read here only: reading a card takes a JSON record and bytes, so
+Airflow's API server and ``card server`` serve cards without unpickling anything. A card
+stored by an earlier airstep (a pickled page) is a :class:`~provider.datastore.bytes_blobs.
+PickledBlob` that says to run the task again.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import webbrowser
 from typing import Any
 
+from provider.cards.page import CARD_HEADERS
+from provider.datastore.bytes_blobs import PickledBlob, load_bytes, save_bytes
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import CardEntry, TaskCards, decode, encode
 from provider.datastore.storage import storage_for
@@ -32,7 +39,7 @@ def save_cards(
     """Store each card's HTML as a blob, then the record that lists them (last)."""
     entries = []
     for entry, page in cards:
-        sha = store.save_artifact(page).sha
+        sha = save_bytes(store.storage, store.flow_name, page.encode("utf-8")).sha
         entries.append(
             CardEntry(
                 entry.type, entry.id, sha, entry.final, entry.refresh_interval, entry.rendered_at
@@ -82,25 +89,62 @@ class Card:
 
     @property
     def html(self) -> str:
+        """The page: the card's blob of UTF-8 bytes, verified (never unpickled)."""
         if self._html is None:
-            self._html = str(self._store.load_artifact(self.entry.sha))
+            try:
+                data = load_bytes(self._store.storage, self._store.flow_name, self.entry.sha)
+            except PickledBlob:
+                raise PickledBlob(
+                    f"The {self.label} card of task {self.pathspec} was stored by an earlier "
+                    "airstep, as a pickle, which is not read here; run the task again to store "
+                    "its cards anew."
+                ) from None
+            try:
+                self._html = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataStoreError(
+                    f"The {self.label} card of task {self.pathspec} (blob {self.hash}) is not "
+                    f"UTF-8 HTML ({exc}); run the task again to store its cards anew."
+                ) from None
         return self._html
 
     def get(self) -> str:
         return self.html
 
     @property
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers to serve the card with: sandboxed (:data:`~provider.cards.page.
+        CARD_HEADERS`), and for a card its running task still refreshes, a ``Refresh`` header
+        (the page's own meta refresh does not run in a sandbox)."""
+        interval = self.entry.refresh_interval
+        if self.final or not interval:
+            return dict(CARD_HEADERS)
+        return {**CARD_HEADERS, "Refresh": f"{max(interval, 1):g}"}
+
+    @property
     def label(self) -> str:
         return self.id or self.type
 
     def save(self, folder: str | None = None) -> str:
-        """Write the card to ``folder`` (a temporary one by default); return the file's path."""
-        folder = folder or os.path.join(tempfile.gettempdir(), "airstep-cards")
+        """Write the card to ``folder`` (by default a folder of this process's own, made by
+        ``mkdtemp``: readable by this user only); return the file's path.
+
+        The file is written under a new temporary name and renamed into place, so a file or
+        symlink already at the path is replaced, never written through.
+        """
+        folder = folder or _own_folder()
         name = "-".join([*self.pathspec.split("/"), self.label, self.hash[:8]]) + ".html"
         path = os.path.join(folder, "".join(c if c.isalnum() or c in "-_." else "_" for c in name))
         os.makedirs(folder, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.html)
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=".card-", suffix=".html")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.html)
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+            raise
         return path
 
     def view(self) -> str:
@@ -114,6 +158,20 @@ class Card:
 
     def __repr__(self) -> str:
         return f"Card({self.pathspec!r}, type={self.type!r}, id={self.id!r})"
+
+
+_folder_lock = threading.Lock()
+_folder: str | None = None
+
+
+def _own_folder() -> str:
+    """This process's folder for saved cards: made once by ``mkdtemp`` (mode 0700, a new name
+    no other user can have made or linked in advance), again if it was removed."""
+    global _folder
+    with _folder_lock:
+        if _folder is None or not os.path.isdir(_folder):
+            _folder = tempfile.mkdtemp(prefix="airstep-cards-")
+        return _folder
 
 
 def get_cards(task: Any, id: str | None = None, type: str | None = None) -> list[Card]:

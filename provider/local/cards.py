@@ -3,7 +3,11 @@
 ``card view STEP[/TASK]`` writes a card of the latest run (or ``--run-id``) to a file and
 prints its path (``--open`` opens it in the browser); ``card server`` serves a page that
 lists the flow's runs, their steps and cards, on 127.0.0.1. A realtime card there reloads
-itself while its task runs.
+itself while its task runs (a ``Refresh`` header), as do the pages that list runs.
+
+The server reads JSON records and the cards' bytes only (nothing is unpickled), and sends
+every page sandboxed (:data:`~provider.cards.page.CARD_HEADERS`): a card's own script never
+runs, and its page cannot reach the server's other pages on the user's behalf.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
+from provider.cards.page import CARD_HEADERS
 from provider.cards.store import Card, read_cards
+from provider.datastore.bytes_blobs import PickledBlob
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import AirstepError
+
+#: seconds between reloads of the pages that list runs and cards
+INDEX_REFRESH = 3
 
 
 def add_card_commands(commands: Any) -> None:
@@ -93,10 +102,9 @@ def _link(text: str, **query: str) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
 
-def _page(title: str, body: str, refresh: bool = False) -> str:
-    meta = '<meta http-equiv="refresh" content="3">' if refresh else ""
+def _page(title: str, body: str) -> str:
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{meta}<title>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
         f"{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:24px}}"
         f"li{{margin:3px 0}}</style></head><body><h1>{html.escape(title)}</h1>{body}"
         "</body></html>"
@@ -108,7 +116,7 @@ def index_page(store: FlowDataStore, run_id: str | None) -> str:
     if run_id is None:
         runs = sorted(store.list_runs(), reverse=True)
         items = "".join(f"<li>{_link(r, run=r)}</li>" for r in runs) or "<li>no runs yet</li>"
-        return _page(f"{store.flow_name}: runs", f"<ul>{items}</ul>", refresh=True)
+        return _page(f"{store.flow_name}: runs", f"<ul>{items}</ul>")
     rows, running = [], False
     for step in store.list_steps(run_id):
         for task_id in store.list_tasks(run_id, step):
@@ -128,7 +136,7 @@ def index_page(store: FlowDataStore, run_id: str | None) -> str:
                 f"<li>{html.escape(step)}/{html.escape(task_id)}: {links or 'no cards'}</li>"
             )
     body = f"<p>{_link('all runs')}</p><ul>{''.join(rows)}</ul>"
-    return _page(f"{store.flow_name}/{run_id}", body, refresh=True)
+    return _page(f"{store.flow_name}/{run_id}", body)
 
 
 def card_at(store: FlowDataStore, query: dict[str, str]) -> Card | None:
@@ -141,19 +149,27 @@ def serve(store: FlowDataStore, port: int, open_browser: bool = False) -> int:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             query = {k: v[-1] for k, v in parse_qs(urlparse(self.path).query).items()}
+            headers = {**CARD_HEADERS, "Refresh": str(INDEX_REFRESH)}
             try:
                 if {"run", "step", "task"} <= set(query):
                     card = card_at(store, query)
                     page = card.html if card else _page("no such card", "")
                     status = 200 if card else 404
+                    headers = card.headers if card else dict(CARD_HEADERS)
                 else:
                     page, status = index_page(store, query.get("run")), 200
+            except PickledBlob as exc:
+                page, status = _page("card of an earlier airstep", html.escape(str(exc))), 410
+                headers = dict(CARD_HEADERS)
             except (AirstepError, ValueError) as exc:
                 page, status = _page("error", html.escape(str(exc))), 400
+                headers = dict(CARD_HEADERS)
             data = page.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
