@@ -1,13 +1,17 @@
-"""The "Card" link of a step's task in the Airflow UI, and the pointer the plugin follows.
+"""The "Card" link of a step's task in the Airflow UI, and what the plugin reads to find it.
 
-Only the tasks of steps with ``@card`` get the link. Such a task pushes one small XCom,
-:data:`TASK_POINTER_KEY`: the flow task it runs (flow, run, step, task id), or the flow
-tasks of its chunk in a wide foreach (:class:`CardPointer`). Its "Card"
-link leads to the airstep plugin in Airflow's API server (:mod:`provider.plugin`) with
-Airflow's own identity of the task instance (DAG, run, task, map index); the plugin
-checks that the user may see the DAG's task instances, then follows the pointer to the
-card in the datastore. The link never names the flow task itself, so a URL cannot be
-bent to reach another DAG's cards.
+Only the tasks of steps with ``@card`` get the link, and a task param,
+:data:`CARD_TASK_PARAM`, that names their flow and step: Airflow serializes a task's params
+with the DAG (the operator's flow class does not survive serialization), so the API server
+reads them from the DAG the DAG processor parsed, never from anything a task wrote. Such a
+task also pushes one small XCom, :data:`TASK_POINTER_KEY`: the flow task it runs (flow, run,
+step, task id), or the flow tasks of its chunk in a wide foreach (:class:`CardPointer`). Its
+"Card" link leads to the airstep plugin in Airflow's API server (:mod:`provider.plugin`)
+with Airflow's own identity of the task instance (DAG, run, task, map index); the plugin
+checks that the user may see the DAG's task instances, takes the flow and step from the
+DAG's task and the flow's run from the DAG and Airflow's run, and takes only the task ids
+from the pointer (checked, and refused when its flow, run or step are not the DAG's). The
+link never names the flow task itself, so a URL cannot be bent to reach another DAG's cards.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from airflow.sdk import BaseOperatorLink
+from airflow.sdk import BaseOperatorLink, Param
 from airflow.sdk.configuration import conf
 
 from provider.decorators.card import step_cards
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
 TASK_POINTER_KEY = "airstep_task"
 #: where the plugin's app is mounted in the API server
 CARDS_URL_PREFIX = "/airstep/cards"
+#: the task param that names the flow and step of a task with cards (``{"flow", "step"}``);
+#: a ``:`` in its name keeps it apart from the flow's own parameters
+CARD_TASK_PARAM = "airstep:card"
 
 
 def has_cards(operator: Any) -> bool:
@@ -49,10 +56,29 @@ def with_card_link(task: Any, node: Any) -> Any:
     and again when the task runs (a mapped task's operator is made anew in the worker, from
     its class), so the link's URL is pushed with the task's other links.
     """
+    if not step_cards(node):
+        return task
     links = tuple(task.operator_extra_links)
-    if step_cards(node) and not any(isinstance(link, CardLink) for link in links):
+    if not any(isinstance(link, CardLink) for link in links):
         task.operator_extra_links = (*links, CardLink())
+    flow_cls = getattr(task, "flow_cls", None) or task.partial_kwargs["flow_cls"]
+    task.params[CARD_TASK_PARAM] = Param(
+        {"flow": flow_cls.__name__, "step": node.name},
+        description="The flow and step of this task, where the airstep plugin finds its cards.",
+    )
     return task
+
+
+def card_task(params: Any) -> tuple[str, str] | None:
+    """The (flow, step) a task's params name (:data:`CARD_TASK_PARAM`); None when they name
+    none, as for a task whose step has no @card."""
+    if params is None or CARD_TASK_PARAM not in params:
+        return None
+    value = params[CARD_TASK_PARAM]
+    if not isinstance(value, dict):
+        return None
+    flow, step = value.get("flow"), value.get("step")
+    return (flow, step) if isinstance(flow, str) and isinstance(step, str) else None
 
 
 @dataclass(frozen=True)
@@ -76,20 +102,17 @@ class CardPointer:
 
     @classmethod
     def from_xcom(cls, value: Any) -> CardPointer | None:
-        """The pointer in an XCom value; None for anything else."""
+        """The pointer in an XCom value (its fields strings, as written); None for anything
+        else. Its ids are not checked here: see :func:`provider.datastore.ids.check_task_id`."""
         if not isinstance(value, dict):
             return None
-        try:
-            ids = value["task_ids"] if "task_ids" in value else [value["task_id"]]
-            pointer = cls(
-                flow=str(value["flow"]),
-                run_id=str(value["run_id"]),
-                step=str(value["step"]),
-                task_ids=tuple(str(t) for t in ids),
-            )
-        except (KeyError, TypeError):
+        ids = value.get("task_ids", [value.get("task_id")])
+        flow, run_id, step = value.get("flow"), value.get("run_id"), value.get("step")
+        if not isinstance(ids, list) or not ids:
             return None
-        return pointer if pointer.task_ids else None
+        if not all(isinstance(v, str) for v in [flow, run_id, step, *ids]):
+            return None
+        return cls(flow=flow, run_id=run_id, step=step, task_ids=tuple(ids))
 
 
 def push_task_pointer(operator: Any, context: Context, requests: Sequence[TaskRequest]) -> None:

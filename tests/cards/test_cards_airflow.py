@@ -1,6 +1,7 @@
 """The same flow with @card as an Airflow DAG under ``dag.test()``: the cards are stored by the
 runtime as locally, every task of a step with @card (mapped ones included) has a "Card" link
-to the plugin and a pointer to its flow task, and other tasks have neither."""
+to the plugin and a pointer to its flow task, and other tasks have neither. The run and the
+API app are this folder's conftest.py fixtures."""
 
 from __future__ import annotations
 
@@ -20,15 +21,6 @@ from provider import Run  # noqa: E402
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 FLOW = Path(__file__).parent / "flows" / "card_flow.py"
-
-
-@pytest.fixture(scope="module")
-def dag_run(airflow_db):
-    dag = load_module(FLOW).CardFlow.to_dag()
-    sync_dag(dag)
-    dag_run = dag.test(run_conf={"rows": 4})
-    assert dag_run.state == "success", states(dag_run)
-    return dag_run
 
 
 def test_cards_links_and_pointers_under_dag_test(dag_run):
@@ -63,34 +55,13 @@ def test_only_tasks_of_steps_with_card_carry_the_link_in_the_serialized_dag(airf
     assert links["start"] == links["each"] == links["end"] == {"Card": "_link_CardLink"}
     assert links["join"] is None  # no @card: no link
 
+    # the flow and step of each such task survive serialization: the plugin reads them there
+    from provider.operators.card_link import card_task
 
-@pytest.fixture
-def cards_api(airflow_db, tmp_path, monkeypatch):
-    """Airflow's own API app, in this process, with the plugin loaded from its entry point and
-    an auth manager under which the user "outsider" may not see DAG CardFlow; and a function
-    that makes a user's headers."""
-    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "limited_auth.OneDagHiddenAuthManager")
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,outsider:admin")
-    monkeypatch.setenv(
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(tmp_path / "passwords.json")
-    )
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "cards-test-secret")
-    purge_cached_app()
-    try:
-        client = TestClient(create_app(apps="core"))
-        manager = get_auth_manager()
-
-        def as_user(name: str) -> dict[str, str]:
-            user = SimpleAuthManagerUser(username=name, role="admin")
-            return {"Authorization": f"Bearer {manager.generate_jwt(user)}"}
-
-        yield client, as_user
-    finally:
-        purge_cached_app()
+    dag = DagSerialization.from_dict(serialized)
+    for step in ("start", "each", "end"):
+        assert card_task(dag.get_task(step).params) == ("CardFlow", step)
+    assert card_task(dag.get_task("join").params) is None
 
 
 def test_the_plugin_serves_a_card_only_to_a_user_who_may_see_the_dag(dag_run, cards_api):
