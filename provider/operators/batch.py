@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
 from provider.decorators.resolve import step_resources
-from provider.decorators.secrets import HANDOFF_ARN_VARIABLE
+from provider.decorators.secret_sources import HANDOFF_ARN_VARIABLE
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin, deferral_asked

@@ -20,21 +20,34 @@ which the runtime in the container reads:
 
 ``aws-secrets-manager``, ``local-file`` and ``inline`` sources are read in the
 container itself.
+
+Masking: every value the worker reads goes through Airflow's ``mask_secret`` in the task's
+process, which tells the supervisor too; the supervisor writes the task log, masked. A step
+in the worker has its sources read once, before any of its task processes starts
+(:func:`masked_secrets`): the processes (a chunk's, a gang's, forked from the task's
+process) print through the supervisor, and take the values read here. For a container,
+the values of its Airflow and inline sources are masked in the worker, which relays the
+container's log; values a container reads itself (``aws-secrets-manager``, ``local-file``)
+never reach the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from provider.decorators.secrets import (
+from provider.decorators.secret_sources import (
     HANDOFF_ARN_VARIABLE,
+    RESOLVERS,
     SecretSource,
     as_variables,
     connection_variables,
     register_resolver,
 )
+from provider.decorators.secrets import read_ahead
 from provider.flow.graph import StepNode
 
 AIRFLOW_TYPES = ("airflow-connection", "airflow-variable")
@@ -76,15 +89,67 @@ def airflow_sources(node: StepNode) -> list[SecretSource]:
 
 
 def airflow_handoff(node: StepNode) -> dict[str, str]:
-    """The step's Airflow sources, read now, under the names a container reads them by."""
-    found = {}
+    """The step's Airflow sources, read now, under the names a container reads them by.
+
+    The variables they give the step, and its ``inline`` ones, are registered with
+    Airflow's secrets masker first: the operator relays the container's output into the
+    task log.
+    """
+    found, read = {}, []
     for source in airflow_sources(node):
         if source.type == "airflow-connection":
-            name = f"AIRFLOW_CONN_{source.id.upper()}"
-            found[name] = json.dumps(_connection_facts(source.id))
+            facts = _connection_facts(source.id)
+            found[f"AIRFLOW_CONN_{source.id.upper()}"] = json.dumps(facts)
+            read.append((source, connection_variables(source, facts)))
         else:
-            found[f"AIRFLOW_VAR_{source.id.upper()}"] = _variable_value(source.id)
+            value = _variable_value(source.id)
+            found[f"AIRFLOW_VAR_{source.id.upper()}"] = value
+            read.append((source, as_variables(source, value)))
+    deco = node.decorators.get("secrets")
+    inline = [s for s in deco.sources if s.type == "inline"] if deco else []
+    mask_values([*read, *((s, RESOLVERS["inline"](s)) for s in inline)])
     return found
+
+
+@contextlib.contextmanager
+def masked_secrets(node: StepNode) -> Iterator[None]:
+    """Inside, the step's ``@secrets`` are read once, here (through Airflow), every value
+    registered with Airflow's secrets masker, and the task, run here or in processes forked
+    from here, takes its values from what was read (:func:`~provider.decorators.secrets.
+    read_ahead`) rather than reading them itself.
+
+    For a step run in the worker: its processes' output reaches the task log through the
+    supervisor, which masks only what it was told before the output arrives.
+    """
+    deco = node.decorators.get("secrets")
+    if deco is None:
+        yield
+        return
+    use_airflow_secrets()
+    with read_ahead(node.name, deco) as read:
+        mask_values(read)
+        yield
+
+
+def mask_values(read: Iterable[tuple[SecretSource, dict[str, Any]]]) -> None:
+    """Register each variable's value with Airflow's secrets masker, in this process and in
+    its supervisor (a connection's type, a word like ``postgres``, is no secret)."""
+    mask_secret = _airflow_mask_secret()
+    for source, variables in read:
+        for name, value in variables.items():
+            if not isinstance(value, str):
+                continue  # refused when the step's environment is made
+            if source.type == "airflow-connection" and name.endswith("_CONN_TYPE"):
+                continue
+            mask_secret(value)
+
+
+def _airflow_mask_secret() -> Any:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.1
+        from airflow.sdk.execution_time.secrets_masker import mask_secret
+    return mask_secret
 
 
 def handoff_name(*parts: str) -> str:

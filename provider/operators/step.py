@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
-from provider.runtime.chunk import chunk_processes, collect_items, run_items
 from provider.operators.base import (
     SPLIT_LIMIT_FIX,
     StepOperatorMixin,
@@ -38,7 +37,8 @@ from provider.operators.base import (
     group_task_ids,
     max_map_tasks,
 )
-from provider.operators.secrets import airflow_handoff, use_airflow_secrets
+from provider.operators.secrets import airflow_handoff, masked_secrets
+from provider.runtime.chunk import chunk_processes, collect_items, run_items
 from provider.runtime.command import RuntimeCommand
 from provider.runtime.run import run_task
 from provider.settings import flag
@@ -84,14 +84,16 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         self.flow_task_id = flow_task_id
 
     def execute(self, context: Context) -> str | list[str]:
-        if self.chunk() is not None:
-            return self._execute_chunk(context)
-        request = self.start_task(context)
-        use_airflow_secrets()  # @secrets: Airflow sources through Airflow's secrets backends
-        try:
-            manifest = run_task(self.flow_cls, request, self.datastore())
-        except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours
-            raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
+        # @secrets: read here, once, through Airflow's secrets backends, each value masked in
+        # the task log before the task or any process it starts can print it
+        with masked_secrets(self.flow_cls.graph()[self.step_name]):
+            if self.chunk() is not None:
+                return self._execute_chunk(context)
+            request = self.start_task(context)
+            try:
+                manifest = run_task(self.flow_cls, request, self.datastore())
+            except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours
+                raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
         return self.finish_task(context, manifest)
 
     def _execute_chunk(self, context: Context) -> list[str]:
@@ -102,9 +104,7 @@ class StepOperator(StepOperatorMixin, BaseOperator):
         store = self.datastore()
         processes = chunk_processes(self.flow_cls, self.step_name, remote=False)
         fork = threading.active_count() == 1
-        # @secrets' Airflow sources are read here, once, through Airflow; the chunk's
-        # processes find them under Airflow's own variable names, as a container does
-        env = {**requests[0].extra_env, **airflow_handoff(self.flow_cls.graph()[self.step_name])}
+        env = dict(requests[0].extra_env)
         self.log.info(
             "Step %s: a chunk of %d task(s) (%s), %d at once, %s.",
             self.step_name,
@@ -113,7 +113,7 @@ class StepOperator(StepOperatorMixin, BaseOperator):
             processes,
             "forked from this process" if fork else "from a new python -m provider.runtime",
         )
-        if fork:
+        if fork:  # the forked processes take the @secrets values execute read
             with _environment(env):
                 manifests = run_items(
                     self.flow_cls,
@@ -124,6 +124,9 @@ class StepOperator(StepOperatorMixin, BaseOperator):
                     reuse_processes=not flag("process_per_task"),
                 )
         else:
+            # a new process reads @secrets itself: the Airflow sources are read here through
+            # Airflow, and found there under Airflow's own variable names, as in a container
+            env.update(airflow_handoff(self.flow_cls.graph()[self.step_name]))
             _run_chunk_process(self.flow_cls, requests, store, processes, first_attempt, env)
             manifests = collect_items(self.flow_cls, requests, store, first_attempt)
         return self.finish_items(context, manifests)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 import uuid
 
@@ -251,3 +252,81 @@ def test_every_item_of_a_chunked_foreach_gets_the_airflow_secrets_and_stores_non
         assert not leaks(task.stdout), task.id
     out, err = capfd.readouterr()
     assert not leaks(out + err)
+
+
+@pytest.fixture
+def masked_values(airflow_db, monkeypatch):
+    """Values of this test only (Airflow's masker keeps what it was told for the process)."""
+    from airflow.models import Connection, Variable
+    from airflow.utils.session import create_session
+
+    tag = uuid.uuid4().hex[:8]
+    values = {
+        "MASKED_DB_LOGIN": f"login-{tag}",
+        "MASKED_DB_PASSWORD": f"pass-{tag}",
+        "MASKED_DB_HOST": f"db-{tag}.internal",
+        "TEAM_SETTING": f"setting-{tag}",
+        "INLINE_VALUE": f"inline-{tag}",
+    }
+    monkeypatch.setenv("MASKED_INLINE", values["INLINE_VALUE"])
+    Variable.set("team_setting", values["TEAM_SETTING"])
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == "masked_db").delete()
+        session.add(
+            Connection(
+                conn_id="masked_db",
+                conn_type="postgres",
+                login=values["MASKED_DB_LOGIN"],
+                password=values["MASKED_DB_PASSWORD"],
+                host=values["MASKED_DB_HOST"],
+            )
+        )
+    yield values
+    Variable.delete("team_setting")
+
+
+def test_every_secret_a_step_in_the_worker_prints_is_masked_in_the_task_log(
+    masked_values, monkeypatch, capfd
+):
+    """Airflow 3's task log is written by the supervisor: it reads each line the task's
+    process prints and passes it through its structlog processors, whose ``mask_logs``
+    redacts what its secrets masker holds. The masker holds what ``mask_secret`` told it,
+    from the task's process, before the line arrived. Under dag.test() the supervisor runs
+    in this process: the test records what it was told, and passes each printed line
+    through the same processor."""
+    import airflow.sdk.execution_time.supervisor as supervisor
+    from airflow.sdk.log import mask_logs
+
+    import provider.operators.step as step_module
+
+    told: list[str] = []
+    handle = supervisor.handle_mask_secret
+
+    def recording(msg):
+        told.append(msg.value)
+        return handle(msg)
+
+    monkeypatch.setattr(supervisor, "handle_mask_secret", recording)
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__MAX_MAP_TASKS", "3")  # 6 items: 3 chunks of 2
+    monkeypatch.setattr(step_module.threading, "active_count", lambda: 1)  # items are forked
+    dag = fresh_module(TEST_FLOWS / "masked_secrets_flow.py").MaskedSecretsFlow.to_dag()
+    sync_dag(dag)
+    capfd.readouterr()
+    dag_run = dag.test()
+    out, err = capfd.readouterr()
+    assert dag_run.state == "success", states(dag_run)
+
+    # the supervisor was told every value before the task's processes printed it
+    assert set(masked_values.values()) <= set(told)
+    shown = re.compile(r"(start|item \d+) (MASKED_DB_\w+|TEAM_SETTING|INLINE_VALUE)=")
+    printed = [line for line in (out + err).splitlines() if shown.search(line)]
+    assert {shown.search(line)[1] for line in printed} == {
+        "start",
+        *(f"item {i}" for i in range(6)),
+    }
+    assert len(printed) == 7 * len(masked_values)
+    for line in printed:
+        logged = mask_logs(None, "info", {"event": line, "logger": "task.stdout"})["event"]
+        assert logged.endswith("=***"), logged
+        assert not [v for v in masked_values.values() if v in logged], logged

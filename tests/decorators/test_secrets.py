@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 
 from provider import Run, secrets, step
-from provider.decorators.secrets import (
-    SecretsError,
-    SecretSource,
-    parse_connection,
-    secrets_environment,
-)
+from provider.decorators.secret_sources import SecretSource, parse_connection
+from provider.decorators.secrets import SecretsError, secrets_environment
 from provider.exceptions import InvalidDecoratorError
 
 FLOW = Path(__file__).resolve().parents[1] / "airflow" / "flows" / "secrets_flow.py"
