@@ -46,9 +46,15 @@ JobSets (jobset.x-k8s.io/v1alpha2, validated against the CRD's schema): ``jobset
 (:class:`~airstep_testing.fake_jobsets.FakeJobSets`, described there) serves
 ``/apis/jobset.x-k8s.io/v1alpha2[/namespaces/{ns}]/jobsets[/{name}[/status]]`` and runs each
 JobSet's Jobs with ``jobs``.
-Secrets: ``/api/v1/namespaces/{ns}/secrets[/{name}]`` (GET, POST, DELETE) keep their data in
-``secrets`` (what ``secretKeyRef`` / ``secretRef`` read); ``secret_log`` lists
-("created" | "deleted", name) in order.
+Secrets: ``/api/v1/namespaces/{ns}/secrets[/{name}]`` (GET with ``?labelSelector=``, POST,
+PATCH of ``metadata`` as a merge patch, DELETE) keep their data in ``secrets`` (what
+``secretKeyRef`` / ``secretRef`` read) and their labels and ownerReferences in
+``secret_meta``; ``secret_log`` lists ("created" | "deleted", name) in order.
+
+Garbage collection, as the API server's collector does (background propagation): a Secret
+with ownerReferences is deleted once none of its owners exists any more (a pod, Job,
+Service or JobSet, matched by uid; a pod that is terminating still exists until its
+process has ended). ``collected`` lists the Secrets it deleted.
 """
 
 from __future__ import annotations
@@ -193,6 +199,8 @@ class FakeKubeApiServer:
         self.extra_env = dict(extra_env or {})
         self.secrets, self.config_maps = dict(secrets or {}), dict(config_maps or {})
         self.secret_log: list[tuple[str, str]] = []
+        self.secret_meta: dict[str, dict] = {}
+        self.collected: list[str] = []
         self.substitutions: dict[str, list[str]] = {"python": [python], "python3": [python]}
         self.records: dict[str, _Pod] = {}
         self.events: list[dict] = []
@@ -291,8 +299,26 @@ class FakeKubeApiServer:
         if rec:
             rec.obj["metadata"]["resourceVersion"] = str(self._rv)
             rec.obj["status"] = self._status(rec)
+        self._collect_garbage()
         self._cv.notify_all()
         return str(self._rv)
+
+    def _collect_garbage(self) -> None:
+        """Delete every Secret whose owners are all gone (called on every change)."""
+        owned = [
+            (n, m["ownerReferences"])
+            for n, m in self.secret_meta.items()
+            if m.get("ownerReferences")
+        ]
+        if not owned:
+            return
+        live = {r.obj["metadata"]["uid"] for r in self.records.values() if r.live}
+        for store in (self.jobs.jobs, self.jobs.services, self.jobsets.jobsets):
+            live.update(o["metadata"]["uid"] for o in store.values())
+        for name, owners in owned:
+            if not any(o.get("uid") in live for o in owners):
+                self._delete_secret(name)
+                self.collected.append(name)
 
     def _event(self, rec: _Pod, reason: str, message: str, type_="Normal", container=True):
         now, involved = (
@@ -593,15 +619,20 @@ class FakeKubeApiServer:
             "metadata": {"resourceVersion": str(self._rv)},
         }
 
-    def _secret(self, method: str, ns: str, name: str | None, body) -> tuple[int, dict]:
+    def _secret(
+        self, method: str, ns: str, name: str | None, query: dict, body
+    ) -> tuple[int, dict]:
         def obj(secret_name: str) -> dict:
             data = {
                 k: base64.b64encode(v.encode()).decode()
                 for k, v in self.secrets[secret_name].items()
             }
-            meta = {"name": secret_name, "namespace": ns}
+            meta = {"name": secret_name, "namespace": ns, "labels": {}}
+            meta.update(copy.deepcopy(self.secret_meta.get(secret_name, {})))
             return {"kind": "Secret", "apiVersion": "v1", "metadata": meta, "data": data}
 
+        if method == "GET" and name is None:
+            return self._list("SecretList", [obj(n) for n in self.secrets], query)
         if method == "POST" and name is None:
             name = body["metadata"]["name"]
             if name in self.secrets:
@@ -609,18 +640,37 @@ class FakeKubeApiServer:
             data = {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
             data.update(body.get("stringData") or {})
             self.secrets[name] = data
+            given = body["metadata"]
+            self.secret_meta[name] = {
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": _ts(),
+                **{k: copy.deepcopy(given[k]) for k in ("labels", "ownerReferences") if k in given},
+            }
             self.secret_log.append(("created", name))
-            return 201, obj(name)
+            found = obj(name)
+            self._bump()  # an owner that is gone already: collected at once
+            return 201, found
         if name is None or name not in self.secrets:
             raise ApiError(404, "NotFound", f'secrets "{name}" not found')
         if method == "GET":
             return 200, obj(name)
+        if method == "PATCH" and isinstance(body, dict):
+            patch = {k: v for k, v in (body.get("metadata") or {}).items()
+                     if k in ("labels", "ownerReferences", "annotations")}  # fmt: skip
+            self.secret_meta[name] = _merge_patch(self.secret_meta.get(name, {}), patch)
+            found = obj(name)
+            self._bump()
+            return 200, found
         if method == "DELETE":
             found = obj(name)
-            del self.secrets[name]
-            self.secret_log.append(("deleted", name))
+            self._delete_secret(name)
             return 200, found
         raise ApiError(405, "MethodNotAllowed", f"the fake does not support {method} on secrets")
+
+    def _delete_secret(self, name: str) -> None:
+        del self.secrets[name]
+        self.secret_meta.pop(name, None)
+        self.secret_log.append(("deleted", name))
 
     def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict] | _Pod:
         """Serve one request: (status code, JSON object), or the pod whose log is asked for."""
@@ -655,7 +705,7 @@ class FakeKubeApiServer:
         pods, listing = r"/api/v1/namespaces/([^/]+)/pods", r"/api/v1(?:/namespaces/([^/]+))?/"
         if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", path):
             with self._cv:
-                return self._secret(method, m[1], m[2], body)
+                return self._secret(method, m[1], m[2], query, body)
         with self._cv:
             if (served := self.jobs.handle(method, path, query, body)) is not None:
                 return served
