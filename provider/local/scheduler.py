@@ -439,17 +439,21 @@ class LocalRun:
         """Store the task's output, unless it stored it itself; and if its process died
         before recording how the attempt ended (killed), record it as failed with what
         killed it."""
+        pathspec = self._pathspec(worker.step, worker.task_id)
+
+        def not_stored(stream: str, key: str, exc: Exception) -> None:
+            # the task's outcome matters more than its log
+            self._say(
+                f"airstep: the {stream} of task {pathspec} (attempt {worker.attempt}) could "
+                f"not be stored at {self.store.root}/{key}: {exc}"
+            )
+
         if not worker.captured or worker.status != 0:
-            try:
-                keep_output(self.store, self.run_id, worker, over_own=not worker.captured)
-            except Exception as exc:  # noqa: BLE001 - the task's outcome matters more
-                self._say(
-                    f"airstep: the output of task {self._pathspec(worker.step, worker.task_id)} "
-                    f"(attempt {worker.attempt}) could not be stored at {self.store.root}: {exc}"
-                )
+            keep_output(
+                self.store, self.run_id, worker, over_own=not worker.captured, on_error=not_stored
+            )
         if worker.status == 0:  # the task recorded its end before exiting
             return
-        pathspec = self._pathspec(worker.step, worker.task_id)
         where = self.store.task_prefix(self.run_id, worker.step, worker.task_id)
         with self._writing(f"The record of attempt {worker.attempt} of task {pathspec}", where):
             record_crash(

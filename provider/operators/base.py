@@ -303,7 +303,7 @@ class StepOperatorMixin:
         """The flow's run id of this DAG run (keyed by the DAG: :func:`flow_run_id`), checked
         against the run record: the ``start`` task creates the record, naming this DAG, and
         every task refuses a run that another DAG (or a local run) made."""
-        dag_id = context["dag_run"].dag_id
+        dag_id = context["ti"].dag_id
         run_id = flow_run_id(self.flow_cls.__name__, dag_id, context["run_id"])
         store = self.datastore()
         if self.step_name == "start":

@@ -52,7 +52,7 @@ class RunStatusOperator(BaseOperator):
         self.flow_name = flow_name
 
     def execute(self, context: Context) -> None:
-        dag_id = context["dag_run"].dag_id
+        dag_id = context["ti"].dag_id
         run_id = flow_run_id(self.flow_name, dag_id, context["run_id"])
         store = FlowDataStore(self.flow_name, worker_storage())
         stored = store.read_run(run_id)

@@ -10,6 +10,7 @@ cause, and :func:`keep_output` stores what the process printed before it died.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from provider.datastore.flowstore import FlowDataStore
@@ -50,15 +51,27 @@ def record_crash(
 
 
 def keep_output(
-    store: FlowDataStore, run_id: str, process: TaskProcess, *, over_own: bool = False
+    store: FlowDataStore,
+    run_id: str,
+    process: TaskProcess,
+    *,
+    over_own: bool = False,
+    on_error: Callable[[str, str, Exception], None] | None = None,
 ) -> None:
     """Store what the task's process printed, per stream, where the task keeps its output;
-    a copy the task stored itself is kept unless ``over_own``."""
+    a copy the task stored itself is kept unless ``over_own``. A stream that cannot be
+    stored raises, or goes to ``on_error(stream, key, error)``."""
     for stream in process.output:
         data = process.kept(stream)
         key = store.log_key(run_id, process.step, process.task_id, process.attempt, stream)
-        if data and (over_own or not store.storage.exists(key)):
+        if not data or not (over_own or not store.storage.exists(key)):
+            continue
+        try:
             store.storage.put_bytes(key, data)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(stream, key, exc)
 
 
 def process_crashed(store: FlowDataStore, run_id: str, process: TaskProcess) -> None:

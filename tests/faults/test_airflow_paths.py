@@ -165,8 +165,11 @@ class _TI:
         pass
 
 
-def context(run_id: str) -> dict:
-    return {"ti": _TI(), "run_id": run_id, "params": {}, "dag": None}
+def context(run_id: str, dag_id: str) -> dict:
+    """What Airflow hands a task of DAG ``dag_id`` (the flow's own DAG: its id is the flow's)."""
+    ti = _TI()
+    ti.dag_id = dag_id
+    return {"ti": ti, "run_id": run_id, "params": {}, "dag": None}
 
 
 @pytest.fixture
@@ -200,7 +203,9 @@ def test_a_pod_step_returns_its_pointer_and_keeps_its_output(pods, asked):
 
     op = KubernetesStepOperator(task_id="start", flow_cls=PodLogsFlow, step_name="start", **asked)
     run_id = f"pod-{len(asked)}"
-    check_remote_task(pods, "PodLogsFlow", run_id, "pod", op.execute(context(run_id)))
+    check_remote_task(
+        pods, "PodLogsFlow", run_id, "pod", op.execute(context(run_id, "PodLogsFlow"))
+    )
 
 
 @pytest.mark.slow
@@ -210,7 +215,9 @@ def test_a_batch_step_returns_its_pointer_and_keeps_its_output(jobs, asked):
 
     op = BatchStepOperator(task_id="start", flow_cls=BatchLogsFlow, step_name="start", **asked)
     run_id = f"job-{len(asked)}"
-    check_remote_task(jobs, "BatchLogsFlow", run_id, "job", op.execute(context(run_id)))
+    check_remote_task(
+        jobs, "BatchLogsFlow", run_id, "job", op.execute(context(run_id, "BatchLogsFlow"))
+    )
 
 
 def test_deferrable_mode_asked_through_default_args_is_turned_off_too():
@@ -256,6 +263,7 @@ IN_A_DEFERRABLE_WORKER = textwrap.dedent(
     make = KubernetesStepOperator if kind == "pod" else BatchStepOperator
     flow = PodLogsFlow if kind == "pod" else BatchLogsFlow
     op = make(task_id="start", flow_cls=flow, step_name="start")
+    TI.dag_id = flow.__name__  # the flow's own DAG
     result = op.execute({"ti": TI(), "run_id": run_id, "params": {}, "dag": None})
     print("RESULT", json.dumps(result))
     """
