@@ -1,17 +1,21 @@
 """Cards in a real Airflow (``airflow standalone``): every task of a step with @card has a
 "Card" link to the airstep plugin inside the API server, which serves the card only to a
-user Airflow lets see the DAG.
+user Airflow lets see the DAG, sandboxed: a card's own script does not run in the browser.
 
-The server and the ``api`` client come from this folder's conftest.py.
+The server and the ``api`` client come from this folder's conftest.py, the browser (Debian's
+headless Chromium) from test_airflow_ui.py.
 """
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import httpx
 import pytest
 from airstep_testing.airflow_server import wait_for
+
+from .test_airflow_ui import UI_WAIT, browser  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]
 
@@ -27,8 +31,10 @@ def report_run(api) -> str:
     return run_id
 
 
-def links(api, run_id: str, task_id: str, map_index: int = -1) -> dict[str, str | None]:
-    path = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links"
+def links(
+    api, run_id: str, task_id: str, map_index: int = -1, dag: str = DAG
+) -> dict[str, str | None]:
+    path = f"/dags/{dag}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links"
     return api.get(path, map_index=map_index)["extra_links"]
 
 
@@ -74,3 +80,32 @@ def test_a_task_without_a_card_or_of_another_dag_is_not_found(api, report_run):
     response = api.client.get(other)
     assert response.status_code == 404
     assert "has no cards" in response.json()["detail"]
+
+
+SCRIPT_DAG = "ScriptCardFlow"  # e2e_flows/script_card_flow.py
+
+
+def test_a_cards_script_does_not_run_in_the_browser(api, airflow_server, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait_for(lambda: api.get(f"/dags/{SCRIPT_DAG}")["dag_id"], 120, f"{SCRIPT_DAG} to be parsed", 2)
+    run_id = api.trigger(SCRIPT_DAG)
+    assert api.wait_run(SCRIPT_DAG, run_id)["state"] == "success"
+    url = links(api, run_id, "start", dag=SCRIPT_DAG)["Card"]
+    served = api.client.get(url)
+    assert served.status_code == 200 and "<script>document.title" in served.text
+    assert served.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
+    assert served.headers["x-content-type-options"] == "nosniff"
+
+    # the browser's own login (the UI's session cookie), then the card
+    browser.get(airflow_server.url + "/api/v2/version")
+    browser.add_cookie({"name": "_token", "value": api.token, "path": "/"})
+    browser.get(url)
+    body = WebDriverWait(browser, UI_WAIT).until(
+        lambda d: (b := d.find_element(By.TAG_NAME, "body")) and "with a script" in b.text and b
+    )
+    time.sleep(1)  # what a script fetched would have arrived by now
+    assert browser.title == f"{SCRIPT_DAG}/{run_id}/start/0"  # not "SCRIPT RAN"
+    assert browser.find_element(By.ID, "marker").text == "script did not run"
+    assert "fetched" not in body.text  # no request to the REST API with the user's login
