@@ -85,7 +85,7 @@ def build_app(dag_bag: Any = None) -> Any:
             pointer = _checked_pointer(session, dag_bag, dag_id, run_id, task_id, map_index)
         except InvalidId as exc:
             raise HTTPException(400, f"{where}: {exc}") from None
-        except LookupError as exc:
+        except _NoCards as exc:
             raise HTTPException(404, f"{where} {exc}") from None
         query: dict[str, Any] = {"run_id": run_id, "task_id": task_id, "map_index": map_index}
         if item is None and len(pointer.task_ids) > 1:
@@ -121,13 +121,17 @@ def build_app(dag_bag: Any = None) -> Any:
     return app
 
 
+class _NoCards(Exception):
+    """A task instance has no cards to show; the message ends the sentence that names it."""
+
+
 def _checked_pointer(
     session: Any, dag_bag: Any, dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> CardPointer:
     """The flow tasks of a task instance: flow and step from the DAG's serialized task, the
     run from the DAG and Airflow's run, the task ids from the task's XCom pointer (checked).
-    Raises LookupError (with the rest of a sentence) when there is nothing to show, and
-    InvalidId for an id that cannot name a place in the datastore."""
+    Raises :class:`_NoCards` when there is nothing to show, and InvalidId for an id that
+    cannot name a place in the datastore."""
     from airflow.api_fastapi.common.dagbag import get_dag_for_run_or_latest_version
     from airflow.exceptions import TaskNotFound
     from airflow.models.dagrun import DagRun
@@ -139,22 +143,22 @@ def _checked_pointer(
         select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
     ).one_or_none()
     if dag_run is None:
-        raise LookupError("has no cards: the DAG has no such run.")
+        raise _NoCards("has no cards: the DAG has no such run.")
     dag = get_dag_for_run_or_latest_version(dag_bag, dag_run, dag_id, session)
     try:
         identity = card_task(dag.get_task(task_id).params)
     except TaskNotFound:
         identity = None
     if identity is None:
-        raise LookupError("has no cards: its DAG has no such task, or its step has no @card.")
+        raise _NoCards("has no cards: its DAG has no such task, or its step has no @card.")
     flow = check_flow_name(identity[0])
     step = check_step_name(identity[1], flow)
     expected_run = flow_run_id(flow, dag_id, run_id)
     pointer = CardPointer.from_xcom(_pointer_value(session, dag_id, run_id, task_id, map_index))
     if pointer is None:
-        raise LookupError("has no cards yet: the task has not started.")
+        raise _NoCards("has no cards yet: the task has not started.")
     if (pointer.flow, pointer.run_id, pointer.step) != (flow, expected_run, step):
-        raise LookupError(
+        raise _NoCards(
             f"has no cards this server may show: the pointer in its XCom names "
             f"{pointer.flow!r}/{pointer.run_id!r}/{pointer.step!r}, not the DAG's "
             f"{flow}/{expected_run}/{step}. Run the task again to write its pointer anew."
