@@ -53,10 +53,11 @@ def _prctl(option: int, arg: int | ctypes.c_int | ctypes.c_ulong) -> bool:
     return _PRCTL(option, value, _ZERO, _ZERO, _ZERO) == 0
 
 
-def enter_task_group(run_pid: int) -> None:
-    """In the forked task process: lead a new process group, and die with the run."""
+def enter_task_group(run_pid: int, death_signal: int = signal.SIGKILL) -> None:
+    """In the forked task process: lead a new process group, and get ``death_signal`` when
+    the run dies (SIGKILL: die with it; SIGTERM: stop, and take the group along)."""
     os.setpgid(0, 0)
-    _prctl(_PR_SET_PDEATHSIG, _SIGKILL)
+    _prctl(_PR_SET_PDEATHSIG, _SIGKILL if death_signal == signal.SIGKILL else death_signal)
     if os.getppid() != run_pid:  # the run died before the signal was armed
         os._exit(1)
 

@@ -21,7 +21,14 @@ from typing import Any, TextIO
 
 from provider.processes.groups import group_exists, reap, signal_group, stop_groups
 from provider.processes.proc import group_members
-from provider.processes.spawn import Request, Runner, TaskProcess, fork_task, hand_over
+from provider.processes.spawn import (
+    Request,
+    Runner,
+    TaskProcess,
+    fork_task,
+    hand_over,
+    spawn_task,
+)
 
 #: seconds the processes a step left running get between SIGTERM and SIGKILL
 LEFTOVER_GRACE = 1.0
@@ -46,12 +53,18 @@ class TaskProcesses:
         say: Callable[[str], None],
         run: Runner,
         watched: Any = None,
+        label: Callable[[TaskProcess], str] | None = None,
+        death_signal: int = signal.SIGKILL,
     ) -> None:
         self.out = out
         self.err = err
         self.say = say
         self.run = run
         self.watched = watched
+        #: the prefix of a process's lines: ``step/task (pid N)`` unless told otherwise
+        self.label = label or (lambda process: f"{process.name} (pid {process.pid})")
+        #: what a forked process gets when this one dies (SIGTERM lets it stop its own group)
+        self.death_signal = death_signal
         #: the task processes, by pid: each runs a task, or (reusable) waits for one
         self.running: dict[int, TaskProcess] = {}
         self.selector = selectors.DefaultSelector()
@@ -61,8 +74,23 @@ class TaskProcesses:
         self.ended: list[TaskProcess] = []
 
     def start(self, request: Request, gpus: list[int], reusable: bool = False) -> TaskProcess:
+        """Fork a process for ``request`` (``reusable``: it may run more tasks of its step)."""
         open_fds = [fd for w in self.running.values() for fd in w.open_fds]
-        worker = fork_task(self.run, request, gpus, open_fds, reusable, self.watched)
+        return self._add(
+            fork_task(self.run, request, gpus, open_fds, reusable, self.watched, self.death_signal)
+        )
+
+    def spawn(self, argv: list[str], env: dict[str, str], request: Request) -> TaskProcess:
+        """Start ``argv`` as the process of ``request`` (from a parent with other threads)."""
+        return self._add(spawn_task(argv, env, request))
+
+    def signal_all(self, signum: int) -> None:
+        """Send ``signum`` to the process group of every task process still running."""
+        for pid, worker in self.running.items():
+            if worker.status is None:
+                signal_group(pid, signum)
+
+    def _add(self, worker: TaskProcess) -> TaskProcess:
         self.running[worker.pid] = worker
         for fd in worker.fds:
             self.selector.register(fd, selectors.EVENT_READ, worker)
@@ -165,7 +193,7 @@ class TaskProcesses:
     def _emit(self, worker: TaskProcess, fd: int, line: bytes) -> None:
         stream = self.out if worker.fds.get(fd) == "out" else self.err
         text = line.decode("utf-8", errors="replace")
-        stream.write(f"[{worker.name} (pid {worker.pid})] {text}\n")
+        stream.write(f"[{self.label(worker)}] {text}\n")
         stream.flush()
 
     def _close(self, worker: TaskProcess, fd: int) -> None:

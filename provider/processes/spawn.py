@@ -159,10 +159,11 @@ def fork_task(
     inherited_fds: list[int],
     reusable: bool = False,
     watched: Any = None,
+    death_signal: int = signal.SIGKILL,
 ) -> TaskProcess:
     """Fork a process that calls ``run(request)``; ``reusable``: then more requests handed
     over, while the process stays as it was (``watched``: the flow class, whose module's and
-    class's names a task must not rebind)."""
+    class's names a task must not rebind). ``death_signal`` reaches it if this process dies."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     if reusable:
@@ -175,7 +176,7 @@ def fork_task(
     if pid == 0:  # the task process
         code = 1
         try:
-            enter_task_group(run_pid)
+            enter_task_group(run_pid, death_signal)
             parent_ends = [requests_w, ends_r] if reusable else []
             for fd in [out_r, err_r, *parent_ends, *inherited_fds]:
                 os.close(fd)
@@ -187,7 +188,10 @@ def fork_task(
             os.dup2(err_w, 2)
             os.close(out_w)
             os.close(err_w)
-            # print reaches the pipes whatever sys.stdout was (a notebook's, pytest's)
+            # print reaches the pipes whatever sys.stdout was (a notebook's, pytest's); the
+            # streams replaced stay referenced: one that owns fd 1 or 2 (as Airflow's task
+            # process's may) would close the task's pipe if it were collected
+            replaced = (sys.stdout, sys.stderr)  # noqa: F841
             sys.stdout, sys.stderr = text_stream(1), text_stream(2)
             # the terminal's Ctrl-C reaches the run process only, which stops the tasks;
             # the step and the programs it starts get Python's usual SIGINT behaviour
@@ -224,6 +228,41 @@ def fork_task(
         gpus,
         captured=request.capture_output,
         channel=channel,
+    )
+
+
+def spawn_task(argv: list[str], env: dict[str, str], request: Request) -> TaskProcess:
+    """Start ``argv`` (a ``python -m provider.runtime`` command) as the task's process: for a
+    parent that runs other threads, where a fork could deadlock the child. Like a forked task
+    it leads its own process group, with its stdin empty and its output on pipes; it is not
+    told when its parent dies (the command can be: :data:`provider.runtime.nodes.LEADER_ENV`)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            argv[0],
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
+            setpgroup=0,
+            setsigdef=(signal.SIGTERM, signal.SIGINT),
+        )
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    os.set_blocking(out_r, False)
+    os.set_blocking(err_r, False)
+    return TaskProcess(
+        pid,
+        request.step,
+        request.task_id,
+        request.attempt,
+        {out_r: "out", err_r: "err"},
+        captured=request.capture_output,
     )
 
 

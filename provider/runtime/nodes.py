@@ -1,9 +1,10 @@
 """The node processes of a gang on this machine: started at once, relayed, stopped together.
 
-:class:`NodeProcesses` is what :func:`provider.runtime.gang.run_gang` drives. A
-node is forked from the warm gang process (its own process group), or, when
-the gang process runs other threads, started with ``posix_spawn`` as ``python
--m provider.runtime ... --node-index I``. Output is relayed line by line with a
+:class:`NodeProcesses` is what :func:`provider.runtime.gang.run_gang` drives: the
+process layer's pool (:mod:`provider.processes`) with one policy on top, a node that fails
+stops the others. A node is forked from the warm gang process (its own process group, which
+dies with it), or, when the gang process runs other threads, started with ``posix_spawn``
+as ``python -m provider.runtime ... --node-index I``. Output is relayed line by line with a
 ``[node I]`` prefix. :meth:`NodeProcesses.wait` stops the others when one
 fails; :meth:`NodeProcesses.stop` leaves nothing running; :func:`run_node`
 makes a node end its own process group if the gang process dies.
@@ -15,17 +16,18 @@ import _thread
 import contextlib
 import inspect
 import os
-import selectors
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TextIO
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.records import TaskManifest
 from provider.flow.spec import FlowSpec
+from provider.processes.pool import TaskProcesses
+from provider.processes.spawn import TaskProcess
 from provider.runtime.command import RuntimeCommand
 from provider.runtime.task import TaskRequest, run_one_task, user_traceback
 
@@ -33,8 +35,6 @@ from provider.runtime.task import TaskRequest, run_one_task, user_traceback
 GRACE_SECONDS = 5.0
 #: set in a node started by a gang process here: the node stops if that process dies
 LEADER_ENV = "AIRSTEP_GANG_LEADER_PID"
-#: seconds to read a finished node's pipes for output still in flight
-_DRAIN_SECONDS = 1.0
 #: how often a node checks that its gang process is alive
 _WATCH_SECONDS = 0.2
 
@@ -62,210 +62,120 @@ def run_node(
 
 @dataclass
 class NodeProcess:
+    """One node of the gang and its process."""
+
     index: int
-    #: ``step/task_id``, for messages
-    name: str
-    pid: int
-    #: pipe read end -> the stream its lines are relayed to
-    streams: dict[int, TextIO]
-    partial: dict[int, bytes] = field(default_factory=dict)
-    #: exit status once reaped; negative: killed by that signal
-    status: int | None = None
+    process: TaskProcess
+
+    @property
+    def name(self) -> str:
+        """``step/task_id``, for messages."""
+        return self.process.name
+
+    @property
+    def status(self) -> int | None:
+        """Exit status once the process ended; negative: killed by that signal."""
+        return self.process.status
 
 
 class NodeProcesses:
+    """The gang's node processes, on the process layer's pool: a node fails, the others stop."""
+
     def __init__(self, flow_cls: type[FlowSpec], store: FlowDataStore, fork: bool) -> None:
         self.flow_cls = flow_cls
         self.store = store
         self.fork = fork
         self.nodes: list[NodeProcess] = []
-        self.selector = selectors.DefaultSelector()
+        self._index: dict[int, int] = {}  # pid -> node index
+        self.tasks = TaskProcesses(
+            sys.stdout,
+            sys.stderr,
+            say,
+            _node_runner(flow_cls, store, os.getpid()),
+            label=lambda process: f"node {self._index[process.pid]}",
+            # a node whose gang process dies stops, and stops what it started (run_node)
+            death_signal=signal.SIGTERM,
+        )
 
     def running(self) -> list[NodeProcess]:
         return [n for n in self.nodes if n.status is None]
 
     def launch(self, request: TaskRequest) -> None:
         assert request.node is not None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         if self.fork:
-            pid = self._fork(request, out_w, err_w, [out_r, err_r, *self.selector.get_map()])
+            process = self.tasks.start(request, [])
         else:
-            pid = self._spawn(request, out_w, err_w)
-        os.close(out_w)
-        os.close(err_w)
-        name = f"{request.step}/{request.task_id}"
-        node = NodeProcess(request.node.index, name, pid, {out_r: sys.stdout, err_r: sys.stderr})
-        for fd in node.streams:
-            os.set_blocking(fd, False)
-            self.selector.register(fd, selectors.EVENT_READ, node)
-        self.nodes.append(node)
+            process = self.tasks.spawn(self._command(request), self._env(request), request)
+        self._index[process.pid] = request.node.index
+        self.nodes.append(NodeProcess(request.node.index, process))
 
-    def _fork(self, request: TaskRequest, out_w: int, err_w: int, close: list[int]) -> int:
-        leader = os.getpid()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the node
-            code = 1
-            try:
-                os.setpgid(0, 0)
-                for fd in close:
-                    os.close(fd)
-                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # not the caller's stdin
-                os.dup2(out_w, 1)
-                os.dup2(err_w, 2)
-                # the caller's streams may own fds 1 and 2 (Airflow's task process does):
-                # kept referenced, so that dropping them cannot close the node's pipes
-                replaced = (sys.stdout, sys.stderr)
-                sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
-                sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gang process stops us
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                run_node(self.flow_cls, request, self.store, leader_pid=leader)
-                code = 0
-                del replaced
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException as exc:
-                sys.stderr.write(user_traceback(exc))
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
-        with contextlib.suppress(OSError):  # the child does the same; whoever is first wins
-            os.setpgid(pid, pid)
-        return pid
-
-    def _spawn(self, request: TaskRequest, out_w: int, err_w: int) -> int:
-        node = request.node
-        assert node is not None
-        argv = (
+    def _command(self, request: TaskRequest) -> list[str]:
+        assert request.node is not None
+        return (
             RuntimeCommand.for_request(
                 request,
                 flow=self.flow_cls.__name__,
                 flow_file=os.path.abspath(inspect.getfile(self.flow_cls)),
                 datastore_root=self.store.root,
             )
-            .node(node)
+            .node(request.node)
             .to_argv(sys.executable)
         )
-        env = {**os.environ, **request.extra_env, LEADER_ENV: str(os.getpid())}
-        return os.posix_spawn(
-            sys.executable,
-            argv,
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, out_w, 1),
-                (os.POSIX_SPAWN_DUP2, err_w, 2),
-            ],
-            setpgroup=0,
-            setsigdef=(signal.SIGTERM,),
-        )
+
+    def _env(self, request: TaskRequest) -> dict[str, str]:
+        return {**os.environ, **request.extra_env, LEADER_ENV: str(os.getpid())}
 
     def wait(self) -> NodeProcess | None:
         """Relay output until every node has ended; the first node to fail stops the others."""
         failed: NodeProcess | None = None
         kill_at: float | None = None
-        drain_until: float | None = None
-        while self.running() or (
-            self.selector.get_map() and (drain_until is None or time.monotonic() < drain_until)
-        ):
-            self._relay(timeout=0.05)
-            for node in self.running():
-                if self._reap(node, block=False) and node.status != 0 and failed is None:
+        while self.tasks.running:
+            self.tasks.pump(0.05)
+            for process in self.tasks.reap():
+                node = self.nodes[self._position(process)]
+                if process.status != 0 and failed is None:
                     failed = node
                     say(
                         f"Node {node.index} ({node.name}) {describe(node.status)}; "
                         "stopping the other nodes."
                     )
-                    self._signal(signal.SIGTERM)
+                    self.tasks.signal_all(signal.SIGTERM)
                     kill_at = time.monotonic() + GRACE_SECONDS
             if kill_at is not None and time.monotonic() > kill_at:
-                self._signal(signal.SIGKILL)
-            if not self.running() and drain_until is None:
-                drain_until = time.monotonic() + _DRAIN_SECONDS
+                self.tasks.signal_all(signal.SIGKILL)
+                kill_at = None
         return failed
+
+    def _position(self, process: TaskProcess) -> int:
+        return next(i for i, n in enumerate(self.nodes) if n.process is process)
 
     def stop(self) -> None:
         """End every node still running (SIGTERM, then SIGKILL) and close the pipes."""
         blocked = _block_sigterm()
         try:
-            if self.running():
-                self._signal(signal.SIGTERM)
-                deadline = time.monotonic() + GRACE_SECONDS
-                while self.running() and time.monotonic() < deadline:
-                    self._relay(timeout=0.05)
-                    for node in self.running():
-                        self._reap(node, block=False)
-                self._signal(signal.SIGKILL)
-                for node in self.running():
-                    self._reap(node, block=True)
-            self._relay(timeout=0)
-            for fd in list(self.selector.get_map()):
-                self._close(fd)
-            self.selector.close()
+            self.tasks.stop_all("The gang stopped")
+            self.tasks.selector.close()
         finally:
             if blocked:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
-    def _signal(self, signum: int) -> None:
-        for node in self.running():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(node.pid, signum)
 
-    def _reap(self, node: NodeProcess, block: bool) -> bool:
-        """Collect a node that ended, after killing what is left of its process group."""
-        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+def _node_runner(
+    flow_cls: type[FlowSpec], store: FlowDataStore, leader: int
+) -> Callable[[TaskRequest], tuple[int, bool]]:
+    """What a forked node calls: its task, stopping with the gang process ``leader``."""
+
+    def run(request: TaskRequest) -> tuple[int, bool]:
         try:
-            info = os.waitid(os.P_PID, node.pid, flags)
-        except ChildProcessError:  # reaped already, before its status was kept
-            node.status = -signal.SIGKILL
-            return True
-        if info is None:
-            return False
-        # the node is a zombie: its process group (and so its id) cannot be reused yet
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(node.pid, signal.SIGKILL)
-        os.waitpid(node.pid, 0)
-        exited = info.si_code == os.CLD_EXITED
-        node.status = info.si_status if exited else -info.si_status
-        return True
+            run_node(flow_cls, request, store, leader_pid=leader)
+        except SystemExit as exc:
+            return (exc.code if isinstance(exc.code, int) else 1), True
+        except BaseException as exc:
+            sys.stderr.write(user_traceback(exc))
+            return 1, True
+        return 0, True
 
-    def _relay(self, timeout: float) -> None:
-        if not self.selector.get_map():
-            time.sleep(timeout)
-            return
-        for key, _ in self.selector.select(timeout):
-            node: NodeProcess = key.data
-            try:
-                chunk = os.read(key.fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                self._close(key.fd)
-                continue
-            *lines, rest = (node.partial.pop(key.fd, b"") + chunk).split(b"\n")
-            if rest:
-                node.partial[key.fd] = rest
-            self._write(node, key.fd, lines)
-
-    def _close(self, fd: int) -> None:
-        key = self.selector.unregister(fd)
-        node: NodeProcess = key.data
-        tail = node.partial.pop(fd, b"")
-        if tail:
-            self._write(node, fd, [tail])
-        os.close(fd)
-
-    def _write(self, node: NodeProcess, fd: int, lines: list[bytes]) -> None:
-        stream = node.streams[fd]
-        for line in lines:
-            stream.write(f"[node {node.index}] {line.decode('utf-8', errors='replace')}\n")
-        stream.flush()
+    return run
 
 
 def describe(status: int | None) -> str:

@@ -89,10 +89,9 @@ def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
     monkeypatch.setattr(subprocess, "Popen", Recorder)
     request = TaskRequest(run_id="-r1", step="train", task_id="0", attempt=1, max_num_splits=7)
     step_operator._run_chunk_process(flow_cls, [request], store, 2, 0, {})
-    monkeypatch.setattr(os, "posix_spawn", lambda path, argv, env, **kw: started.append(argv))
     gang = nodes.NodeProcesses(flow_cls, store, fork=False)
     node = GangNode(1, 2, "127.0.0.1", 29500, "0")
-    gang._spawn(TaskRequest(**{**vars(request), "node": node}), 1, 2)
+    started.append(gang._command(TaskRequest(**{**vars(request), "node": node})))
 
     chunk, node_argv = started
     assert RuntimeCommand.from_argv(chunk[3:]).task_ids == ("0",)
