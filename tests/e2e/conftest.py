@@ -1,8 +1,9 @@
 """One real Airflow for the end-to-end tests of this folder (started once, stopped after the last).
 
-Its DAGs folder is a copy of the repo's ``dags/*.py`` plus two flows that exist only
-here (``e2e_flows/``): one that fails validation (an import error) and one whose step
-raises (a failed task with a traceback in its log). The repo's ``dags/`` stays clean.
+Its DAGs folder is a copy of the repo's ``dags/*.py`` plus flows that exist only here
+(``e2e_flows/``): one that fails validation (an import error), one whose step raises (a
+failed task with a traceback in its log) and one whose card holds a script (which the
+sandboxed card page must not run). The repo's ``dags/`` stays clean.
 """
 
 from __future__ import annotations
