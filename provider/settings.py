@@ -39,8 +39,15 @@ class Option:
     default: str | None = None
     #: the plain variable that local runs use, read when Airflow's config leaves it unset
     env_var: str | None = None
-    #: the type named in the provider's metadata: "string", "integer" or "boolean"
+    #: the type named in the provider's metadata: "string", "integer", "float" or "boolean"
     type: str = "string"
+    #: the values a string option may take; :func:`choice` refuses any other
+    choices: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """How a message names the option: ``[airstep] name (or $VARIABLE)``."""
+        return f"[{SECTION}] {self.name}" + (f" (or ${self.env_var})" if self.env_var else "")
 
     @property
     def airflow_env_var(self) -> str:
@@ -105,6 +112,7 @@ OPTIONS: tuple[Option, ...] = (
         "where the JobSet controller is installed).",
         example="jobset",
         default="indexed_job",
+        choices=("indexed_job", "jobset"),
     ),
     Option(
         "batch_queue",
@@ -172,6 +180,54 @@ OPTIONS: tuple[Option, ...] = (
         env_var="AIRSTEP_LOCAL_OVERRIDE",
         type="boolean",
     ),
+    Option(
+        "max_num_parallel",
+        "The most nodes a @parallel step's gang may have (num_parallel); a flow that asks "
+        "for more is refused when it is parsed. Locally, run --max-num-parallel sets it too.",
+        example="128",
+        default="64",
+        env_var="AIRSTEP_MAX_NUM_PARALLEL",
+        type="integer",
+    ),
+    Option(
+        "local_gpus",
+        "How many GPUs local runs (and steps in the Airflow worker) hand out to their tasks, "
+        "rather than the devices of CUDA_VISIBLE_DEVICES or, without it, those nvidia-smi lists.",
+        example="2",
+        env_var="AIRSTEP_LOCAL_GPUS",
+        type="integer",
+    ),
+    Option(
+        "progress_seconds",
+        "Seconds between the progress lines a local run prints on a terminal.",
+        example="10",
+        default="2",
+        env_var="AIRSTEP_PROGRESS_SECONDS",
+        type="float",
+    ),
+    Option(
+        "spot_metadata_url",
+        "The instance metadata endpoint where steps poll for a spot interruption notice "
+        "(its /meta-data/spot/instance-action), rather than AWS's, polled inside an AWS Batch "
+        "job only; remote steps get the worker's value.",
+        example="http://169.254.169.254/latest",
+        env_var="AIRSTEP_SPOT_METADATA_URL",
+    ),
+    Option(
+        "spot_poll_seconds",
+        "Seconds between two polls for a spot interruption notice.",
+        example="1",
+        default="5",
+        env_var="AIRSTEP_SPOT_POLL_SECONDS",
+        type="float",
+    ),
+    Option(
+        "s3_endpoint_url",
+        "The endpoint of an s3:// datastore that is not on AWS (MinIO, a test server), rather "
+        "than boto3's usual sources; remote steps get the worker's value.",
+        example="http://minio.example.com:9000",
+        env_var="AIRSTEP_S3_ENDPOINT_URL",
+    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
@@ -204,31 +260,70 @@ def setting(name: str) -> str | None:
 
 def positive_int(name: str) -> int | None:
     """A whole-number option of at least 1, or None when unset."""
+    return whole_number(name, minimum=1)
+
+
+def whole_number(name: str, *, minimum: int) -> int | None:
+    """A whole-number option of at least ``minimum``, or None when unset."""
     text = setting(name)
     if text is None:
         return None
     try:
-        value = int(text.split("#", 1)[0].strip())
+        value = int(_value_of(text))
     except ValueError:
-        value = 0
-    if value < 1:
+        value = minimum - 1
+    if value < minimum:
         raise ValueError(
-            f"[{SECTION}] {name} is {text!r}; set it to a whole number of at least 1."
+            f"{option(name).where} is {text!r}; set it to a whole number of at least {minimum}."
         )
     return value
 
 
+def seconds(name: str) -> float:
+    """A number of seconds, 0 or more (``0.5`` too), of an option that has a default."""
+    text = setting(name)
+    if text is None:
+        raise LookupError(f"[{SECTION}] {name} has no default, so it cannot be read as seconds.")
+    try:
+        value = float(_value_of(text))
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"{option(name).where} is {text!r}; set it to a number of seconds.")
+    return value
+
+
+def choice(name: str) -> str | None:
+    """One of an option's :attr:`~Option.choices` (any case, ``-`` for ``_``), or None."""
+    opt = option(name)
+    text = setting(name)
+    if text is None:
+        return None
+    value = _value_of(text).lower().replace("-", "_")
+    if value not in opt.choices:
+        raise ValueError(
+            f"{opt.where} is {text!r}, which is none of its values; set it to "
+            f"{' or '.join(opt.choices)}."
+        )
+    return value
+
+
+def as_environment(*names: str) -> dict[str, str]:
+    """The options' values (those set) under their plain variables, for a process that
+    reads no Airflow config: a remote step's container runs with the worker's values."""
+    values = {option(name).env_var: setting(name) for name in names}
+    return {var: value for var, value in values.items() if var and value is not None}
+
+
 def flag(name: str) -> bool:
     """A boolean option, parsed by :func:`parse_bool`."""
-    opt = option(name)
-    where = f"[{SECTION}] {name}" + (f" (or ${opt.env_var})" if opt.env_var else "")
-    return parse_bool(setting(name) or "false", where)
+    return parse_bool(setting(name) or "false", option(name).where)
 
 
 def parse_bool(text: str, what: str) -> bool:
     """``True``/``False`` from the words Airflow's ``conf.getboolean`` reads (t, true, 1 and
     f, false, 0, any case), and yes/on and no/off as well."""
-    value = text.split("#", 1)[0].strip().lower()
+    value = _value_of(text).lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -236,6 +331,11 @@ def parse_bool(text: str, what: str) -> bool:
     raise ValueError(
         f"{what} is {text!r}, which is neither true nor false; set it to True or False."
     )
+
+
+def _value_of(text: str) -> str:
+    """The value without an airflow.cfg-style trailing comment (``8 # per node``)."""
+    return text.split("#", 1)[0].strip()
 
 
 def _airflow_conf() -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from provider.get_provider_info import get_provider_info
-from provider.settings import OPTIONS, option, parse_bool
+from provider.settings import (
+    OPTIONS,
+    as_environment,
+    choice,
+    option,
+    parse_bool,
+    seconds,
+    whole_number,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,3 +149,67 @@ def test_the_provider_metadata_is_the_settings_table():
 def test_an_unknown_option_is_named():
     with pytest.raises(LookupError, match=r"\[airstep\] has no option 'datastore'"):
         option("datastore")
+
+
+def test_an_option_with_values_refuses_another_naming_them(monkeypatch):
+    assert choice("kubernetes_gang") == "indexed_job"
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", "JobSet")
+    assert choice("kubernetes_gang") == "jobset"
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", "mpijob")
+    with pytest.raises(ValueError) as raised:
+        choice("kubernetes_gang")
+    assert str(raised.value) == (
+        "[airstep] kubernetes_gang is 'mpijob', which is none of its values; set it to "
+        "indexed_job or jobset."
+    )
+
+
+def test_numbers_are_read_once_with_their_default_and_refused_naming_the_variable(monkeypatch):
+    for name in ("AIRSTEP_LOCAL_GPUS", "AIRSTEP_SPOT_POLL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    assert whole_number("local_gpus", minimum=0) is None  # unset: the GPUs are counted
+    assert seconds("spot_poll_seconds") == 5.0
+    monkeypatch.setenv("AIRSTEP_LOCAL_GPUS", "0")
+    monkeypatch.setenv("AIRSTEP_SPOT_POLL_SECONDS", "0.05")
+    assert whole_number("local_gpus", minimum=0) == 0
+    assert seconds("spot_poll_seconds") == 0.05
+    monkeypatch.setenv("AIRSTEP_LOCAL_GPUS", "some")
+    with pytest.raises(
+        ValueError,
+        match=r"\[airstep\] local_gpus \(or \$AIRSTEP_LOCAL_GPUS\) "
+        r"is 'some'; set it to a whole number of at least 0\.",
+    ):
+        whole_number("local_gpus", minimum=0)
+    monkeypatch.setenv("AIRSTEP_SPOT_POLL_SECONDS", "-1")
+    with pytest.raises(ValueError, match=r"spot_poll_seconds .* is '-1'; set it to a number"):
+        seconds("spot_poll_seconds")
+
+
+def test_a_remote_step_gets_the_workers_values_under_their_variables(monkeypatch):
+    monkeypatch.delenv("AIRSTEP_SPOT_METADATA_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert as_environment("s3_endpoint_url", "spot_metadata_url") == {
+        "AIRSTEP_S3_ENDPOINT_URL": "http://127.0.0.1:9000"
+    }
+
+
+def test_every_option_has_a_type_airflow_knows_and_a_default_among_its_values():
+    for opt in OPTIONS:
+        assert opt.type in ("string", "integer", "float", "boolean"), opt.name
+        assert not opt.choices or opt.default in opt.choices, opt.name
+
+
+#: variables a process sets for the processes it starts: hand-offs, not settings
+HANDOFFS = {"AIRSTEP_IN_TASK"}
+
+
+def test_no_module_but_settings_reads_an_airstep_variable():
+    read = re.compile(r"""environ(?:\.get\(|\[)\s*["'](AIRSTEP_\w+)["']""")
+    found = {
+        (str(path.relative_to(REPO)), name)
+        for path in (REPO / "provider").rglob("*.py")
+        if path.name != "settings.py"
+        for name in read.findall(path.read_text())
+        if name not in HANDOFFS
+    }
+    assert found == set(), "declare these in provider/settings.py and read them there"

@@ -15,17 +15,16 @@ process per node) and a bare ``torchrun train.py`` need no arguments.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from provider.exceptions import FlowDefinitionError
+from provider.settings import option, positive_int
 
 #: the foreach variable a gang's split records (its items are the node indices)
 PARALLEL_VAR = "_parallel"
-#: the most nodes a gang may have, unless raised with --max-num-parallel or this variable
-MAX_NUM_PARALLEL_ENV = "AIRSTEP_MAX_NUM_PARALLEL"
-DEFAULT_MAX_NUM_PARALLEL = 64
+#: the variable that raises the most nodes a gang may have (``[airstep] max_num_parallel``)
+MAX_NUM_PARALLEL_ENV = option("max_num_parallel").env_var
 #: the main node's port when nothing else chooses one (torch's default)
 DEFAULT_MAIN_PORT = 29500
 
@@ -88,19 +87,12 @@ class GangNode:
 
 
 def max_num_parallel() -> int:
-    """The most nodes a gang may have: ``$AIRSTEP_MAX_NUM_PARALLEL``, else 64."""
-    raw = os.environ.get(MAX_NUM_PARALLEL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_NUM_PARALLEL
+    """The most nodes a gang may have: ``[airstep] max_num_parallel`` (default 64)."""
     try:
-        cap = int(raw)
-    except ValueError:
-        cap = 0
-    if cap < 1:
-        raise FlowDefinitionError(
-            f"{MAX_NUM_PARALLEL_ENV} is {raw!r}; give the most nodes a gang may have as a "
-            "whole number of at least 1."
-        )
+        cap = positive_int("max_num_parallel")
+    except ValueError as exc:  # the flow cannot be checked: a parse-time error, as a bad flow
+        raise FlowDefinitionError(str(exc)) from None
+    assert cap is not None  # the option has a default
     return cap
 
 

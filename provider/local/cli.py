@@ -16,12 +16,15 @@ from provider.datastore.flowstore import FlowDataStore
 from provider.datastore.ids import check_run_id
 from provider.exceptions import AirstepError, FlowDefinitionError, ParameterError, RunFailed
 from provider.flow.config import Config, set_config_sources
-from provider.flow.distributed import DEFAULT_MAX_NUM_PARALLEL, MAX_NUM_PARALLEL_ENV
 from provider.flow.parameters import JSONType
 from provider.flow.project import BRANCH_ENV, PRODUCTION_ENV, project_info
 from provider.flow.spec import FlowSpec
 from provider.local.cards import add_card_commands, run_card_command
 from provider.local.scheduler import LocalRun, new_run_id
+from provider.settings import option
+
+#: ``--max-num-parallel`` overrides this option for the run and its tasks
+MAX_NUM_PARALLEL = option("max_num_parallel")
 
 
 def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.ArgumentParser:
@@ -80,8 +83,8 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
         p.add_argument(
             "--max-num-parallel",
             type=int,
-            help=f"the most nodes a gang (num_parallel) may have (default ${MAX_NUM_PARALLEL_ENV}, "
-            f"else {DEFAULT_MAX_NUM_PARALLEL})",
+            help="the most nodes a gang (num_parallel) may have (default "
+            f"{MAX_NUM_PARALLEL.where}, else {MAX_NUM_PARALLEL.default})",
         )
         if {"tag", "run-id-file"} & names:  # a parameter of that name keeps its option
             p.set_defaults(tags=[], run_id_file=None)
@@ -142,7 +145,8 @@ def run_cli(
     if getattr(args, "max_num_parallel", None) is not None:
         if args.max_num_parallel < 1:
             parser.error("--max-num-parallel must be at least 1")
-        os.environ[MAX_NUM_PARALLEL_ENV] = str(args.max_num_parallel)  # for the graph and tasks
+        # for the graph and the tasks: the variable settings read first, so this flag wins
+        os.environ[MAX_NUM_PARALLEL.airflow_env_var] = str(args.max_num_parallel)
     try:
         _choose_deployment(flow_cls, args)
         graph = flow_cls.graph()

@@ -64,10 +64,10 @@ from provider.processes.spawn import TaskProcess
 from provider.runtime.run import process_runner
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, child_paths, input_tasks, unit_paths
-from provider.settings import flag
+from provider.settings import flag, seconds
 
 #: seconds between progress lines on a terminal
-PROGRESS_EVERY = float(os.environ.get("AIRSTEP_PROGRESS_SECONDS", "2"))
+PROGRESS_EVERY = seconds("progress_seconds")
 #: tasks of a step named one by one when ``resume`` reuses them (the rest are counted)
 REUSED_SHOWN = 10
 

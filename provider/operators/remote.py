@@ -39,7 +39,7 @@ from provider.exceptions import DataStoreError, StepError
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
 from provider.runtime.chunk import chunk_processes, collect_items
 from provider.runtime.command import RuntimeCommand
-from provider.settings import flag, setting
+from provider.settings import as_environment, flag, setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -135,6 +135,7 @@ class RemoteStepMixin(StepOperatorMixin):
             )
         args = command.to_argv("python")
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
+        env.update(as_environment("s3_endpoint_url", "spot_metadata_url"))  # airflow.cfg's too
         env.update(request.extra_env)
         env.update(aws_connection_env())
         return args, env

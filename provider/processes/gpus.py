@@ -9,12 +9,15 @@ import subprocess
 from provider.decorators.resolve import step_gpus
 from provider.exceptions import ResourceError
 from provider.flow.graph import FlowGraph
+from provider.settings import whole_number
 
 
 def local_gpu_count() -> int:
-    """Local GPUs: ``$AIRSTEP_LOCAL_GPUS``, else ``$CUDA_VISIBLE_DEVICES``, else nvidia-smi."""
-    if os.environ.get("AIRSTEP_LOCAL_GPUS"):
-        return int(os.environ["AIRSTEP_LOCAL_GPUS"])
+    """Local GPUs: ``[airstep] local_gpus`` (``$AIRSTEP_LOCAL_GPUS``), else
+    ``$CUDA_VISIBLE_DEVICES``, else nvidia-smi."""
+    given = whole_number("local_gpus", minimum=0)
+    if given is not None:
+        return given
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])

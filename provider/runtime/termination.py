@@ -8,7 +8,8 @@ the attempt with :class:`TaskTerminated`, so a ``@retry`` starts a new attempt,
 which can pick up ``current.load_checkpoint()``.
 
 The notice is polled only where it can exist: inside an AWS Batch job
-(``AWS_BATCH_JOB_ID``) or where ``AIRSTEP_SPOT_METADATA_URL`` names an endpoint.
+(``AWS_BATCH_JOB_ID``) or where ``[airstep] spot_metadata_url`` names an endpoint, every
+``[airstep] spot_poll_seconds``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from provider.exceptions import StepError
 from provider.flow.current import current
+from provider.settings import seconds, setting
 
 AWS_METADATA = "http://169.254.169.254/latest"
 
@@ -33,7 +35,7 @@ class TaskTerminated(StepError):
 
 
 def spot_notice_url() -> str | None:
-    url = os.environ.get("AIRSTEP_SPOT_METADATA_URL")
+    url = setting("spot_metadata_url")
     if url:
         return url.rstrip("/") + "/meta-data/spot/instance-action"
     if os.environ.get("AWS_BATCH_JOB_ID"):
@@ -74,7 +76,7 @@ def termination_signals(step: str) -> Iterator[None]:
     stop = threading.Event()
     url = spot_notice_url()
     if url:
-        interval = float(os.environ.get("AIRSTEP_SPOT_POLL_SECONDS", "5"))
+        interval = seconds("spot_poll_seconds")
         threading.Thread(target=_poll_spot_notice, args=(url, stop, interval), daemon=True).start()
     if threading.current_thread() is not threading.main_thread():
         try:

@@ -37,6 +37,12 @@ def test_provider_info_validates_against_airflows_schema():
         "local_override",
         "code_package_max_mb",
         "code_package_max_files",
+        "max_num_parallel",
+        "local_gpus",
+        "progress_seconds",
+        "spot_metadata_url",
+        "spot_poll_seconds",
+        "s3_endpoint_url",
     }
     for option in options.values():
         assert {"description", "version_added", "type", "example", "default"} <= set(option)

@@ -117,7 +117,10 @@ def test_the_node_cap_comes_from_the_environment(monkeypatch) -> None:
     )
     monkeypatch.setenv("AIRSTEP_MAX_NUM_PARALLEL", "lots")
     message = error_of(gang(), FlowDefinitionError)
-    assert "AIRSTEP_MAX_NUM_PARALLEL is 'lots'; give the most nodes a gang may have" in message
+    assert (
+        "[airstep] max_num_parallel (or $AIRSTEP_MAX_NUM_PARALLEL) is 'lots'; set it to a whole "
+        "number of at least 1." in message
+    )
 
 
 def test_num_parallel_needs_parallel_on_its_target() -> None:
