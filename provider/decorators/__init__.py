@@ -20,7 +20,11 @@ from provider.decorators.mutators import FlowMutator, MutableFlow, MutableStep, 
 from provider.decorators.parallel import ParallelDecorator, parallel
 from provider.decorators.project import project
 from provider.decorators.secrets import SecretsDecorator, secrets
-from provider.decorators.user import USER_SKIP_STEP, UserStepDecorator, user_step_decorator
+from provider.decorators.user_step_decorators import (
+    USER_SKIP_STEP,
+    UserStepDecorator,
+    user_step_decorator,
+)
 
 __all__ = [
     "BatchDecorator",

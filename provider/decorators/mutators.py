@@ -1,8 +1,9 @@
 """Mutators: a team's decorator bundles (Metaflow 2.16+'s ``StepMutator`` and ``FlowMutator``).
 
 A :class:`StepMutator` above ``@step`` and a :class:`FlowMutator` above the class add or
-remove step decorators (airstep's, or :class:`~provider.decorators.user.UserStepDecorator`
-wrappers) and parameters. They run when they are applied: a ``StepMutator`` sees the
+remove step decorators (airstep's, or
+:class:`~provider.decorators.user_step_decorators.UserStepDecorator` wrappers) and
+parameters. They run when they are applied: a ``StepMutator`` sees the
 decorators below it, a ``FlowMutator`` the whole class.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from provider.decorators.user import UserStepDecorator, _is_step, _UserDecoratorBase
+from provider.decorators.user_step_decorators import UserStepDecorator, _is_step, _UserDecoratorBase
 from provider.exceptions import InvalidDecoratorError
 
 
