@@ -3,7 +3,7 @@
 Importing this package does not import Airflow: a step process starts fast.
 """
 
-from provider import frontends
+from provider import lazy_frontends
 from provider.client import (
     Flow,
     NamespaceMismatch,
@@ -61,7 +61,7 @@ from provider.parallel_map import parallel_imap_unordered, parallel_map
 
 # ``MyFlow()`` and ``MyFlow.to_dag()`` reach the command line and the DAG compiler,
 # which sit above the flow core, through this registration
-frontends.register()
+lazy_frontends.register()
 
 __all__ = [
     "AirstepError",

@@ -25,7 +25,7 @@ from provider.exceptions import (
 from provider.flow.config import resolve_configs
 from provider.flow.current import current
 from provider.flow.distributed import max_num_parallel, num_parallel_problem
-from provider.flow.frontends import build_dag, run_cli
+from provider.flow.frontend_registry import build_dag, run_cli
 from provider.flow.graph import RESERVED_NAMES, FlowGraph
 from provider.flow.parameters import Parameter
 

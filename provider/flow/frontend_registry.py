@@ -1,9 +1,9 @@
-"""The two front ends a flow class starts: ``MyFlow()`` and ``MyFlow.to_dag()``.
+"""Where the flow core finds its two front ends: ``MyFlow()`` and ``MyFlow.to_dag()``.
 
 ``MyFlow()`` runs the flow's command line (the local executor) and ``MyFlow.to_dag()``
 builds the Airflow DAG. Both live in layers above the flow core, which therefore does
 not import them: they register here when the ``provider`` package is imported (see
-``provider/frontends.py``), so every import points down the layers.
+``provider/lazy_frontends.py``), so every import points down the layers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Registers the flow's front ends with the flow core: the command line and the DAG compiler.
+"""The flow's front ends, each imported on first use, registered with the flow core: the
+command line and the DAG compiler.
 
 Importing ``provider`` calls :func:`register`, so ``MyFlow()`` and ``MyFlow.to_dag()``
 work however the flow classes are imported. This module sits above the DAG compiler in
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provider.flow.frontends import register_frontends
+from provider.flow.frontend_registry import register_frontends
 
 if TYPE_CHECKING:
     from provider.flow.spec import FlowSpec
