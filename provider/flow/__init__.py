@@ -3,8 +3,9 @@
 from provider.flow.config import Config, ConfigValue, config_expr
 from provider.flow.current import current
 from provider.flow.graph import FlowGraph, StepNode
+from provider.flow.join_inputs import Inputs
 from provider.flow.parameters import IncludeFile, JSONType, Parameter
-from provider.flow.spec import FlowSpec, Inputs
+from provider.flow.spec import FlowSpec
 
 __all__ = [
     "Config",

@@ -3,7 +3,7 @@
 The first stage of running a task. ``start`` resolves the run's parameters and
 stores them (with the flow's class constants) as its first artifacts; a linear
 step inherits its parent's artifacts; a join inherits only parameters and
-constants and reads the rest lazily from :class:`~provider.flow.spec.Inputs`;
+constants and reads the rest lazily from :class:`~provider.flow.join_inputs.Inputs`;
 the first step of a foreach body gets one more frame on its foreach stack.
 """
 
@@ -18,7 +18,8 @@ from provider.datastore.flowstore import FlowDataStore, TaskRecord, task_id_for
 from provider.datastore.records import ArtifactEntry, ForeachFrame
 from provider.exceptions import DataStoreError
 from provider.flow.graph import FlowGraph, StepNode
-from provider.flow.spec import FlowSpec, Inputs, InputTask, flow_constants
+from provider.flow.join_inputs import Inputs, InputTask
+from provider.flow.spec import FlowSpec, flow_constants
 from provider.runtime.request import TaskRequest
 from provider.runtime.topology import Path, input_tasks, on_chosen_path
 from provider.runtime.values import is_picklable, save_value
