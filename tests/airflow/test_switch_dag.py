@@ -4,6 +4,9 @@ inside its one task."""
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import pytest
 from dagrun_helpers import SHARED_FLOWS, end_artifacts, load_module, run_script, sync_dag
 from dagrun_helpers import task_instances as read_task_instances
@@ -101,22 +104,27 @@ def test_every_operator_skips_a_case_not_chosen_before_it_launches(tmp_path, mon
     # the remote operators want an s3:// root; the decision reads the same manifests
     store = FlowDataStore("SwitchFlow", storage_for(root))
     monkeypatch.setattr(operator_cls, "datastore", lambda self: store)
+    # the manifests a run of the flow's DAG would leave: its run record names the DAG
+    record = store.read_run("r")
+    store.write_run(dataclasses.replace(record, executor=None, dag_id="SwitchFlow"))
 
     def operator(step: str, task_id: str = "0"):
         return operator_cls(
             task_id=step, flow_cls=flow_cls, step_name=step, flow_task_id=task_id, **extra
         )
 
-    # skipped in execute, before any pod or job is made (no cluster, no Batch here)
+    # a task of the flow's own DAG; skipped in execute, before any pod or job is made (no
+    # cluster, no Batch here)
+    context = {"run_id": "r", "ti": SimpleNamespace(dag_id="SwitchFlow")}
     with pytest.raises(
         AirflowSkipException,
         match=r"Step \*fast\* \(task 0\) does not run in "
         r"this run: switch \*start\* chose \*slow\*\.",
     ):
-        operator("fast").execute({"run_id": "r"})
+        operator("fast").execute(context)
     # inside the foreach, per item: item 0 (1, odd) chose triple, item 1 (2, even) half
     with pytest.raises(AirflowSkipException, match=r"\*body\* chose \*triple\*"):
-        operator("half", "0").execute({"run_id": "r"})
+        operator("half", "0").execute(context)
     operator("half", "1").skip_unless_chosen("r", "1")  # chosen: no skip
     operator("slow").skip_unless_chosen("r", "0")
     operator("merge").skip_unless_chosen("r", "0")

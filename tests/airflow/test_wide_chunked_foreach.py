@@ -190,7 +190,7 @@ def test_a_retry_keeps_the_chunks_succeeded_tasks_and_a_clear_runs_them_all(
     chunk = StepOperator(
         task_id="work", flow_cls=flow, step_name="work", flow_task_id=["3", "4"], retries=1
     )
-    ti = SimpleNamespace(try_number=try_number, max_tries=max_tries)
+    ti = SimpleNamespace(try_number=try_number, max_tries=max_tries, dag_id="WideItemsFlow")
     context = {"run_id": "manual__1", "ti": ti}
     requests, first = chunk.start_items(context)
     assert first == first_attempt
