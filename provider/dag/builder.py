@@ -25,6 +25,7 @@ from provider.flow.project import project_info, task_environment
 from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
 from provider.operators.card_link import with_card_link
+from provider.operators.dag_deployment import DagDeployment, record_deployment
 from provider.operators.placement import (
     gang_operator_for,
     operator_for,
@@ -121,9 +122,7 @@ def flow_to_dag(
         **{k: v for k, v in settings.items() if v is not None},
     )
     dag.fileloc = _caller_file()
-    #: what every task of this DAG sets so the step names the DAG's branch wherever it runs
-    dag.airstep_task_env = task_environment(project)
-    dag.airstep_code_root = code_root  # read by the remote step operators
+    record_deployment(dag, DagDeployment(task_env=task_environment(project), code_root=code_root))
     with dag:
         _DagBuilder(flow_cls, graph, _check_concurrency(graph, step_concurrency)).build()
     return dag

@@ -48,6 +48,7 @@ from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import FlowGraph, StepNode
 from provider.flow.project import project_info
 from provider.operators.card_link import push_task_pointer, with_card_link
+from provider.operators.dag_deployment import deployment_of
 from provider.runtime.chunk import chunk_processes
 from provider.runtime.task import TaskRequest
 from provider.runtime.topology import Path, on_chosen_path
@@ -293,7 +294,7 @@ class StepOperatorMixin:
     def task_env(self) -> dict[str, str]:
         """Environment every task of this DAG gets: its @project branch, so the step names
         it wherever it runs."""
-        return dict(getattr(self.get_dag(), "airstep_task_env", None) or {})
+        return dict(deployment_of(self.get_dag()).task_env)
 
     def finish_items(self, context: Context, manifests: Sequence[TaskManifest]) -> list[str]:
         """After every task of the chunk succeeded: the pointer to push to XCom."""

@@ -37,6 +37,7 @@ from provider.datastore.code_files import code_source
 from provider.datastore.flowstore import FlowDataStore
 from provider.exceptions import DataStoreError, StepError
 from provider.operators.base import StepOperatorMixin, aws_connection_env, worker_storage
+from provider.operators.dag_deployment import deployment_of
 from provider.runtime.chunk import chunk_processes, collect_items
 from provider.runtime.command import RuntimeCommand
 from provider.settings import as_environment, flag, setting
@@ -115,7 +116,7 @@ class RemoteStepMixin(StepOperatorMixin):
                 self.remote_kind,
             )
         store = self.datastore()
-        code_root = getattr(self.get_dag(), "airstep_code_root", None)  # to_dag(code_root=)
+        code_root = deployment_of(self.get_dag()).code_root  # to_dag(code_root=)
         source = code_source(inspect.getfile(self.flow_cls), code_root, self.flow_cls.__name__)
         key = upload_code(store, source)
         command = RuntimeCommand.for_request(
