@@ -29,7 +29,14 @@ from provider.decorators.secret_sources import HANDOFF_ARN_VARIABLE
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin, deferral_asked
-from provider.operators.secrets import airflow_handoff, create_batch_handoff, handoff_name
+from provider.operators.secrets import (
+    airflow_handoff,
+    batch_handoff_prefix,
+    create_batch_handoff,
+    delete_batch_handoff,
+    handoff_name,
+    sweep_batch_handoffs,
+)
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -167,6 +174,8 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         self.flow_task_id = flow_task_id
         self.deferral_refused = deferral_asked(kwargs)
         self.node = node
+        #: the ARN of the job's hand-off secret (@secrets) while it exists
+        self.handoff: str | None = None
 
     def definition_body(self) -> dict[str, Any]:
         """``RegisterJobDefinition`` arguments (without the name) for this operator's jobs."""
@@ -202,15 +211,22 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "resourceRequirements": resource_requirements(self.node),
         }
         self.job_id = None  # a retry submits a new job
-        handoff, extra_env = self.hand_off_secrets()
+        extra_env = self.hand_off_secrets(context)
         self.container_overrides["environment"] += [
             {"name": k, "value": v} for k, v in extra_env.items()
         ]
         try:
             super().execute(context)
         finally:
-            self.delete_handoff(handoff)
+            self.delete_handoff()
         return self.finish_remote_task(context)
+
+    def on_kill(self) -> None:
+        """The job's hand-off secret goes first (a kill may end this process next), then the
+        provider's: the job is terminated."""
+        self.delete_handoff()
+        if self.job_id:
+            super().on_kill()
 
     # -- @secrets: Airflow's values reach the job through a Secrets Manager secret -------------
     def _secrets_client(self) -> Any:
@@ -218,20 +234,32 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
             "secretsmanager", endpoint_url=self.hook.conn_config.endpoint_url
         )
 
-    def hand_off_secrets(self) -> tuple[str | None, dict[str, str]]:
-        """Store the step's Airflow secrets in a new Secrets Manager secret; the job's env
-        gets its ARN (a reference), the job reads it with its role.
+    def hand_off_secrets(self, context: Context) -> dict[str, str]:
+        """Store the step's Airflow secrets in a new Secrets Manager secret (its ARN in
+        ``self.handoff``); the job's env gets its ARN (a reference), the job reads it with
+        its role. Returns the env to add (none when the step has no Airflow source).
 
-        Returns the ARN (None when the step has no Airflow source) and the env to add.
+        The secret's name starts with one prefix for every try of this task
+        (:func:`~provider.operators.secrets.batch_handoff_prefix`): the secrets an earlier try
+        left (its worker was killed) are deleted first.
         """
+        self.handoff = None
         values = airflow_handoff(self.node)
         if not values:
-            return None, {}
-        name = handoff_name("airstep", self.flow_cls.__name__, self.step_name)
-        env = create_batch_handoff(self._secrets_client(), name, values)
-        return env[HANDOFF_ARN_VARIABLE], env
+            return {}
+        client = self._secrets_client()
+        ti = context["ti"]
+        prefix = batch_handoff_prefix(
+            self.flow_cls.__name__, self.step_name, ti.dag_id, ti.task_id, context["run_id"],
+            ti.map_index,
+        )  # fmt: skip
+        sweep_batch_handoffs(client, prefix)
+        env = create_batch_handoff(client, handoff_name(f"{prefix}try{ti.try_number}"), values)
+        self.handoff = env[HANDOFF_ARN_VARIABLE]
+        return env
 
-    def delete_handoff(self, arn: str | None) -> None:
+    def delete_handoff(self) -> None:
         """Delete the secret :meth:`hand_off_secrets` made, once its job has ended."""
+        arn, self.handoff = getattr(self, "handoff", None), None
         if arn is not None:
-            self._secrets_client().delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+            delete_batch_handoff(self._secrets_client(), arn)

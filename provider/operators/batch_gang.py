@@ -124,7 +124,7 @@ class BatchGangOperator(BatchStepOperator):
         self.job_definition = self.ensure_job_definition()
         self.container_overrides = None
         command = [*args, "--num-nodes", str(size), "--main-port", str(self.main_port)]
-        handoff, extra_env = self.hand_off_secrets()  # @secrets: a reference for every node
+        extra_env = self.hand_off_secrets(context)  # @secrets: a reference for every node
         env = {**env, **extra_env}
         self.node_overrides = {
             "numNodes": size,
@@ -160,7 +160,7 @@ class BatchGangOperator(BatchStepOperator):
         finally:
             done.set()
             watcher.join()
-            self.delete_handoff(handoff)
+            self.delete_handoff()
         return self.finish_remote_task(context)
 
     def _get_batch_log_fetcher(self, job_id: str) -> NodeLogs | None:  # type: ignore[override]

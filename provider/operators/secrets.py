@@ -12,11 +12,13 @@ Airflow's own variable names (``AIRFLOW_CONN_<ID>`` as JSON, ``AIRFLOW_VAR_<KEY>
 which the runtime in the container reads:
 
 - Kubernetes: a Secret object made for the pod, referenced from the pod's env by
-  ``secretKeyRef`` and deleted when the task ends (see
-  :class:`~provider.operators.kubernetes.KubernetesStepOperator`);
+  ``secretKeyRef``, owned by the pod (or the gang's Job or JobSet) and deleted when the task
+  ends (see :mod:`~provider.operators.kubernetes_secrets`);
 - AWS Batch: a Secrets Manager secret made for the job, whose ARN (not its value) is in
   the job's environment as ``AIRSTEP_SECRETS_ARN``; the job reads it with its role, and
-  the secret is deleted when the task ends.
+  the secret is deleted when the task ends or is killed (``on_kill``). Its name starts
+  with one prefix per Airflow task (:func:`batch_handoff_prefix`): a try deletes what
+  earlier tries of its task left (a killed worker runs neither).
 
 ``aws-secrets-manager``, ``local-file`` and ``inline`` sources are read in the
 container itself.
@@ -34,7 +36,10 @@ never reach the worker.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -51,6 +56,8 @@ from provider.decorators.secrets import read_ahead
 from provider.flow.graph import StepNode
 
 AIRFLOW_TYPES = ("airflow-connection", "airflow-variable")
+
+log = logging.getLogger(__name__)
 
 
 def _connection_facts(conn_id: str) -> dict[str, Any]:
@@ -166,3 +173,47 @@ def create_batch_handoff(client: Any, name: str, values: dict[str, str]) -> dict
         Tags=[{"Key": "app.kubernetes.io/managed-by", "Value": "airstep"}],
     )
     return {HANDOFF_ARN_VARIABLE: answer["ARN"]}
+
+
+def batch_handoff_prefix(
+    flow: str, step: str, dag_id: str, task_id: str, run_id: str, map_index: int | None
+) -> str:
+    """The start of the name of every hand-off secret of one Airflow task, whatever its try:
+    ``airstep-<flow>-<step>-<digest of the task's identity>-`` (the job's role may read
+    ``airstep-*``)."""
+    identity = json.dumps([dag_id, task_id, run_id, -1 if map_index is None else map_index])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", f"airstep-{flow}-{step}")[:200]
+    return f"{base}-{digest}-"
+
+
+def sweep_batch_handoffs(client: Any, prefix: str) -> list[str]:
+    """Delete the hand-off secrets whose name starts with ``prefix``: those an earlier try of
+    the task left (its worker was killed before it could delete them). Returns their names.
+    Best effort: what cannot be listed or deleted is left, with a warning."""
+    swept = []
+    try:
+        pages = client.get_paginator("list_secrets").paginate(
+            Filters=[{"Key": "name", "Values": [prefix]}]
+        )
+        names = [s["Name"] for page in pages for s in page["SecretList"]]
+    except Exception as exc:  # noqa: BLE001 - the task runs on without the sweep
+        log.warning("Could not list the secrets an earlier try left (%s*): %s", prefix, exc)
+        return []
+    for name in names:
+        if name.startswith(prefix):  # the filter is a prefix match without case
+            delete_batch_handoff(client, name)
+            swept.append(name)
+    if swept:
+        log.info("Deleted %d secret(s) an earlier try of this task left: %s", len(swept), swept)
+    return swept
+
+
+def delete_batch_handoff(client: Any, secret_id: str) -> None:
+    """Delete a hand-off secret at once (no recovery window: nothing reads it any more)."""
+    try:
+        client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
+    except Exception as exc:  # noqa: BLE001 - the task's outcome stands; say what is left
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceNotFoundException":
+            log.warning("Could not delete the secret %s: %s", secret_id, exc)
