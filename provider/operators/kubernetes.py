@@ -41,8 +41,13 @@ from kubernetes.client import models as k8s
 from provider.decorators.resolve import step_resources
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline, startup_seconds
+from provider.operators.kubernetes_secrets import (
+    delete_handoff,
+    hand_off_secrets,
+    own_handoff,
+    owner_reference,
+)
 from provider.operators.remote import RemoteStepMixin, deferral_asked
-from provider.operators.secrets import airflow_handoff, handoff_name
 from provider.settings import setting
 
 if TYPE_CHECKING:
@@ -168,24 +173,20 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if v is not None}
 
 
-def hand_off_secrets(
-    hook: Any, namespace: str, flow_cls: type[FlowSpec], step_name: str, env_vars: list[Any]
+def hand_off_to_pods(
+    hook: Any,
+    namespace: str,
+    flow_cls: type[FlowSpec],
+    step_name: str,
+    env_vars: list[Any],
+    context: Context,
 ) -> tuple[str | None, list[Any]]:
-    """``@secrets``: put the step's Airflow secrets in a new Secret and reference its keys
-    from the pod's env (``secretKeyRef``), so no value is in the pod spec.
-
-    Returns the Secret's name (None when the step has no Airflow source) and the env.
-    """
-    values = airflow_handoff(flow_cls.graph()[step_name])
-    if not values:
-        return None, env_vars
-    name = handoff_name(dns_label(flow_cls.__name__, step_name)[:40], "secrets")
-    body = k8s.V1Secret(
-        metadata=k8s.V1ObjectMeta(name=name, labels={"app.kubernetes.io/managed-by": "airstep"}),
-        string_data=values,
-        type="Opaque",
-    )
-    hook.core_v1_client.create_namespaced_secret(namespace, body)
+    """``@secrets``: the step's Airflow secrets in a new Secret for the task's pods (see
+    :mod:`~provider.operators.kubernetes_secrets`), its keys referenced from their env by
+    ``secretKeyRef``, so that no value is in a spec. Returns the Secret's name (None when the
+    step has no Airflow source) and the env."""
+    base = dns_label(flow_cls.__name__, step_name)[:40]
+    name, keys = hand_off_secrets(hook, namespace, flow_cls.graph()[step_name], base, context)
     refs = [
         k8s.V1EnvVar(
             name=key,
@@ -193,17 +194,9 @@ def hand_off_secrets(
                 secret_key_ref=k8s.V1SecretKeySelector(name=name, key=key)
             ),
         )
-        for key in sorted(values)
+        for key in keys
     ]
     return name, [*(env_vars or []), *refs]
-
-
-def delete_handoff(hook: Any, namespace: str, name: str) -> None:
-    """Delete a Secret :func:`hand_off_secrets` made, once its pods have ended."""
-    try:
-        hook.core_v1_client.delete_namespaced_secret(name, namespace)
-    except Exception as exc:  # noqa: BLE001 - the task's outcome stands; say what is left
-        log.warning("Could not delete the Secret %s in %s: %s", name, namespace, exc)
 
 
 class KubernetesPodLink(BaseOperatorLink):
@@ -276,6 +269,8 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.step_name = step_name
         self.flow_task_id = flow_task_id
         self.deferral_refused = deferral_asked(kwargs)
+        #: the name of the task's hand-off Secret (@secrets) while it exists
+        self.handoff: str | None = None
 
     def scale_platform_deadline(self, seconds: int) -> None:
         self.active_deadline_seconds = seconds
@@ -285,22 +280,44 @@ class KubernetesStepOperator(RemoteStepMixin, KubernetesPodOperator):
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.do_xcom_push = False  # (again, on a retry of this same object)
-        handoff = self._hand_off_secrets()
+        self.handoff = self._hand_off_secrets(context)
         try:
             super().execute(context)
         finally:
-            if handoff is not None:
-                self._delete_handoff(handoff)
+            self._delete_handoff()
         # the pod writes no XCom file, so the provider ran it without the XCom sidecar; what
         # this returns, the task's pointer, is the task's XCom (a mapped step maps over it)
         self.do_xcom_push = True
         return self.finish_remote_task(context)
 
-    def _hand_off_secrets(self) -> str | None:
-        name, self.env_vars = hand_off_secrets(
-            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars
+    def _hand_off_secrets(self, context: Context) -> str | None:
+        name, self.env_vars = hand_off_to_pods(
+            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars, context
         )
         return name
 
-    def _delete_handoff(self, name: str) -> None:
-        delete_handoff(self.hook, self.namespace, name)
+    def _delete_handoff(self) -> None:
+        if self.handoff is not None:
+            delete_handoff(self.hook, self.namespace, self.handoff)
+            self.handoff = None
+
+    def on_kill(self) -> None:
+        """The provider's (the pod is deleted, and its Secret with it), and the Secret too:
+        the pod may not exist yet."""
+        super().on_kill()
+        self._delete_handoff()
+
+    def get_or_create_pod(self, pod_request_obj: k8s.V1Pod, context: Context) -> k8s.V1Pod:
+        """The provider's; then the pod (a new one, or one an earlier try left running that
+        this try reattaches to) becomes the owner of the task's hand-off Secret."""
+        pod = super().get_or_create_pod(pod_request_obj, context)
+        if self.handoff is not None:
+            meta = pod.metadata
+
+            def owner() -> dict[str, str]:
+                # the provider returns the request, whose uid the API server has not given
+                uid = meta.uid or self.pod_manager.read_pod(pod).metadata.uid
+                return owner_reference("v1", "Pod", meta.name, uid)
+
+            own_handoff(self.hook, meta.namespace or self.namespace, self.handoff, owner)
+        return pod

@@ -41,7 +41,8 @@ from provider.datastore.flowstore import path_for
 from provider.exceptions import StepError
 from provider.flow.distributed import DEFAULT_MAIN_PORT
 from provider.operators import kubernetes_jobset as jobsets
-from provider.operators.kubernetes import delete_handoff, hand_off_secrets, pod_settings
+from provider.operators.kubernetes import hand_off_to_pods, pod_settings
+from provider.operators.kubernetes_secrets import delete_handoff, own_handoff, owner_reference
 from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.runtime.gang import gang_size
 from provider.settings import setting
@@ -121,6 +122,8 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.deferral_refused = deferral_asked(kwargs)
         #: (kind, namespace, name) of the gang's objects while they exist
         self.gang_job: tuple[str, str, str] | None = None
+        #: the name of the gang's hand-off Secret (@secrets) while it exists
+        self.handoff: str | None = None
 
     # -- running -------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -133,8 +136,8 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.cmds, self.arguments = args[:1], args[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.completions = self.parallelism = size
-        handoff, self.env_vars = hand_off_secrets(
-            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars
+        self.handoff, self.env_vars = hand_off_to_pods(
+            self.hook, self.namespace, self.flow_cls, self.step_name, self.env_vars, context
         )
         job = self.build_job_request_obj(context)
         name, namespace = job.metadata.name, job.metadata.namespace
@@ -176,7 +179,10 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.gang_job = (kind, namespace, name)
         try:
             if kind == "jobset":
-                self._create_jobset(job, namespace)
+                created = self._create_jobset(job, namespace)
+                owner = owner_reference(
+                    f"{jobsets.GROUP}/{jobsets.VERSION}", "JobSet", name, created["metadata"]["uid"]
+                )
             else:
                 service = k8s.V1Service(
                     api_version="v1",
@@ -189,20 +195,24 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                     ),
                 )
                 self.hook.core_v1_client.create_namespaced_service(namespace, service)
-                self.hook.batch_v1_client.create_namespaced_job(namespace, job)
+                created = self.hook.batch_v1_client.create_namespaced_job(namespace, job)
+                owner = owner_reference("batch/v1", "Job", name, created.metadata.uid)
+            if self.handoff is not None:  # Kubernetes deletes it with the gang, even if we die
+                own_handoff(self.hook, namespace, self.handoff, owner)
             self._wait(kind, namespace, name, size)
         finally:
             self._delete_gang()
-            if handoff is not None:
-                delete_handoff(self.hook, namespace, handoff)
+            self._delete_handoff()
         self.do_xcom_push = True
         return self.finish_remote_task(context)
 
-    def _create_jobset(self, job: k8s.V1Job, namespace: str) -> None:
+    def _create_jobset(self, job: k8s.V1Job, namespace: str) -> dict[str, Any]:
         body = jobsets.jobset_body(self.hook.api_client.sanitize_for_serialization(job))
         try:
-            self.hook.create_custom_object(
-                jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
+            return dict(
+                self.hook.create_custom_object(
+                    jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
+                )
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -334,6 +344,12 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
     # -- cleaning up ---------------------------------------------------------------------------
     def on_kill(self) -> None:
         self._delete_gang()
+        self._delete_handoff()
+
+    def _delete_handoff(self) -> None:
+        if self.handoff is not None:
+            delete_handoff(self.hook, self.namespace, self.handoff)
+            self.handoff = None
 
     def _delete_gang(self) -> None:
         """Delete the Job with its pods, and the Service (or the JobSet, and with it all of
