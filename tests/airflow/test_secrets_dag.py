@@ -5,11 +5,13 @@ made for it and deleted after); no value is in a pod spec, a job, the datastore 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import re
 import sys
+import time
 import uuid
 
 import pytest
@@ -330,3 +332,200 @@ def test_every_secret_a_step_in_the_worker_prints_is_masked_in_the_task_log(
         logged = mask_logs(None, "info", {"event": line, "logger": "task.stdout"})["event"]
         assert logged.endswith("=***"), logged
         assert not [v for v in masked_values.values() if v in logged], logged
+
+
+WORKER = """
+import datetime, importlib.util, sys
+sys.path.insert(0, {helpers!r})
+from dagrun_helpers import sync_dag
+spec = importlib.util.spec_from_file_location("held_secrets_flow", {flow_file!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+dag = getattr(module, {flow!r}).to_dag()
+sync_dag(dag)
+when = datetime.datetime.fromisoformat({logical!r})
+dag.test(logical_date=when, run_after=when, run_conf={{"hold": 300}})
+"""
+HELD = TEST_FLOWS / "held_secrets_flow.py"
+#: the logical date of every held run: a second dag.test() is the same run (same run id)
+HELD_WHEN = "2024-01-01T00:00:00+00:00"
+
+
+class HeldWorker:
+    """A worker process running ``dag.test()`` of a held flow (its steps wait 300 s)."""
+
+    def __init__(self, flow: str, log_path) -> None:
+        import subprocess
+
+        script = WORKER.format(
+            helpers=str(TEST_FLOWS.parent), flow_file=str(HELD), flow=flow, logical=HELD_WHEN
+        )
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def said(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        import os
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and whatever it started."""
+        import os
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@contextlib.contextmanager
+def held_worker(flow: str, tmp_path):
+    worker = HeldWorker(flow, tmp_path / "worker.log")
+    try:
+        yield worker
+    finally:
+        worker.kill()
+
+
+def run_held_again(flow: str):
+    """The held run once more, in this process, without waiting: its tasks start again."""
+    import datetime
+
+    dag = getattr(fresh_module(HELD), flow).to_dag()
+    sync_dag(dag)
+    when = datetime.datetime.fromisoformat(HELD_WHEN)
+    return dag.test(logical_date=when, run_after=when, run_conf={"hold": 0})
+
+
+def delete_owner(fake_k8s, owner: dict) -> None:
+    """Delete what owns a Secret, as the next try, on_kill or a user would."""
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(fake_k8s.kubeconfig)
+    if owner["kind"] == "Pod":
+        client.CoreV1Api(api).delete_namespaced_pod(owner["name"], "default")
+    elif owner["kind"] == "Job":
+        client.BatchV1Api(api).delete_namespaced_job(
+            owner["name"], "default", propagation_policy="Background"
+        )
+    else:
+        group, version = owner["apiVersion"].split("/")
+        client.CustomObjectsApi(api).delete_namespaced_custom_object(
+            group, version, "default", "jobsets", owner["name"], propagation_policy="Background"
+        )
+
+
+@pytest.mark.parametrize(
+    "flow, gang",
+    [("HeldPodFlow", None), ("HeldGangFlow", "indexed_job"), ("HeldGangFlow", "jobset")],
+    ids=["pod", "job", "jobset"],
+)
+def test_a_killed_worker_leaves_no_secret_once_its_pods_are_gone_and_the_next_start_sweeps(
+    airflow_secrets, remote_settings, fake_k8s, monkeypatch, tmp_path, flow, gang
+):
+    if gang:
+        monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", gang)
+    with held_worker(flow, tmp_path) as worker:
+
+        def owned():
+            found = [(n, m) for n, m in fake_k8s.secret_meta.items() if m.get("ownerReferences")]
+            running = [r for r in fake_k8s.records.values() if r.state == "running"]
+            return found[0] if found and running else None
+
+        try:
+            name, meta = fake_k8s.wait_for(owned, timeout=120)
+        except TimeoutError:
+            pytest.fail(f"no owned Secret and running pod; the worker said:\n{worker.said()}")
+        worker.kill()  # the worker dies: no finally, no on_kill
+
+    (owner,) = meta["ownerReferences"]
+    assert owner["kind"] == {"HeldPodFlow": "Pod", "indexed_job": "Job"}.get(gang or flow, "JobSet")
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "airstep"
+    assert meta["labels"]["task_id"] == "wait"
+    assert name in fake_k8s.secrets  # its pods still run: the Secret is still needed
+    delete_owner(fake_k8s, owner)
+    fake_k8s.wait_for(lambda: name not in fake_k8s.secrets, timeout=30)
+    assert name in fake_k8s.collected
+
+    # a worker killed between making the Secret and its pod leaves one with no owner: the
+    # task's next start deletes it, and leaves another task's alone
+    labels = dict(meta["labels"])
+    fake_k8s.secrets["left-by-a-killed-try"] = {"AIRFLOW_VAR_API_TOKEN": "x"}
+    fake_k8s.secret_meta["left-by-a-killed-try"] = {"labels": labels}
+    fake_k8s.secrets["another-tasks"] = {"AIRFLOW_VAR_API_TOKEN": "x"}
+    fake_k8s.secret_meta["another-tasks"] = {"labels": {**labels, "task_id": "other"}}
+    run = run_held_again(flow)
+    assert run.state == "success", states(run)
+    assert "left-by-a-killed-try" not in fake_k8s.secrets
+    assert sorted(fake_k8s.secrets) == ["another-tasks", "aws-credentials"]
+
+
+def batch_handoffs(sm) -> list[str]:
+    listed = sm.list_secrets(Filters=[{"Key": "name", "Values": ["airstep-HeldBatchFlow-"]}])
+    return sorted(s["Name"] for s in listed["SecretList"])
+
+
+def wait_until(predicate, timeout: float, what: str, worker: HeldWorker):
+    deadline = time.monotonic() + timeout
+    while not (found := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen; the worker said:\n{worker.said()}")
+        time.sleep(0.05)
+    return found
+
+
+def held_job(local_batch_runner, moto_server, status: str):
+    """The held step's job, once AWS Batch (moto) says it is in ``status``."""
+    jobs = [j for j in local_batch_runner.jobs if "--step=wait" in j.command]
+    if not jobs:
+        return None
+    (found,) = moto_server.client("batch").describe_jobs(jobs=[jobs[-1].job_id])["jobs"]
+    return jobs[-1] if found["status"] == status else None
+
+
+def running_held_job(sm, local_batch_runner, moto_server, worker: HeldWorker):
+    """The held step's job, once it runs with its hand-off secret made."""
+    return wait_until(
+        lambda: batch_handoffs(sm) and held_job(local_batch_runner, moto_server, "RUNNING"),
+        120,
+        "a running job with its secret",
+        worker,
+    )
+
+
+def test_a_batch_tasks_next_try_deletes_the_secret_a_killed_worker_left(
+    airflow_secrets, remote_settings, local_batch_runner, moto_server, tmp_path
+):
+    with held_worker("HeldBatchFlow", tmp_path) as worker:
+        job = running_held_job(airflow_secrets, local_batch_runner, moto_server, worker)
+        worker.kill()  # no finally, no on_kill
+    left = batch_handoffs(airflow_secrets)
+    assert len(left) == 1 and left[0].startswith("airstep-HeldBatchFlow-wait-")
+    moto_server.client("batch").terminate_job(jobId=job.job_id, reason="the test")
+
+    run = run_held_again("HeldBatchFlow")
+    assert run.state == "success", states(run)
+    assert batch_handoffs(airflow_secrets) == []
+
+
+def test_on_kill_deletes_a_batch_tasks_secret(
+    airflow_secrets, remote_settings, local_batch_runner, moto_server, tmp_path
+):
+    import signal
+
+    with held_worker("HeldBatchFlow", tmp_path) as worker:
+        running_held_job(airflow_secrets, local_batch_runner, moto_server, worker)
+        worker.signal(signal.SIGTERM)  # Airflow's task runner calls on_kill
+        ended = lambda: held_job(local_batch_runner, moto_server, "FAILED")  # noqa: E731
+        wait_until(ended, 60, "the job's end (on_kill terminates it)", worker)
+        worker.kill()  # before the task's own wait could see the job end and run finally
+    assert batch_handoffs(airflow_secrets) == []
