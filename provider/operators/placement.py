@@ -69,4 +69,3 @@ def gang_operator_for(placement: str, node: StepNode) -> type[BaseOperator]:
 
         return BatchGangOperator
     return operator_for(placement)  # the worker's StepOperator, or the placement refused
-

@@ -74,9 +74,7 @@ class AirflowServer:
 
     def _script(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         # Nothing of the test process's own Airflow settings leaks in: the script sets its own.
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRSTEP_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRSTEP_"))}
         env.update(
             AIRFLOW_DEV_VENV_BIN=str(Path(sys.executable).parent),
             AIRFLOW_DEV_HOME=str(self.home),
@@ -202,7 +200,8 @@ def _format_error(detail: dict[str, Any]) -> str:
     """An ``error_detail`` entry of a structured log event as a Python-style traceback."""
     lines = ["Traceback (most recent call last):"]
     for frame in detail.get("frames") or []:
-        lines.append(f'  File "{frame.get("filename")}", line {frame.get("lineno")}, in '
-                     f"{frame.get('name')}")
+        lines.append(
+            f'  File "{frame.get("filename")}", line {frame.get("lineno")}, in {frame.get("name")}'
+        )
     lines.append(f"{detail.get('exc_type')}: {detail.get('exc_value')}")
     return "\n".join(lines)

@@ -57,6 +57,7 @@ def test_table_cells_values_and_components():
 
 def test_table_from_a_dataframe_like_object():
     import pandas as pd
+
     frame = pd.DataFrame({"rate": [0.1, 0.01], "loss": [0.5, 0.25]})
     out = Table.from_dataframe(frame).render()
     assert "<th>rate</th>" in out and "<td>0.25</td>" in out

@@ -32,8 +32,10 @@ def airflow_server(tmp_path_factory) -> Iterator[AirflowServer]:
     server = AirflowServer(home=home, dags=dags)
     try:
         server.start()
-        print(f"\nAirflow standalone ready in {server.startup_seconds:.1f}s at {server.url}",
-              file=sys.stderr)
+        print(
+            f"\nAirflow standalone ready in {server.startup_seconds:.1f}s at {server.url}",
+            file=sys.stderr,
+        )
         api = Api(server.url)
         try:
             wait_for(

@@ -182,9 +182,16 @@ def _kpo(script: str, **kwargs):
             cls.lines.append(line.rstrip("\n"))  # KPO adds "\n" to the last line of a stream
 
     op = KubernetesPodOperator(
-        task_id="task", name="kpo", image="python:3.12", cmds=["python", "-c"],
-        arguments=[script], env_vars={"GREETING": "hello"}, get_logs=True,
-        startup_check_interval_seconds=1, callbacks=[Lines], **kwargs,
+        task_id="task",
+        name="kpo",
+        image="python:3.12",
+        cmds=["python", "-c"],
+        arguments=[script],
+        env_vars={"GREETING": "hello"},
+        get_logs=True,
+        startup_check_interval_seconds=1,
+        callbacks=[Lines],
+        **kwargs,
     )
     ti = _TI()
     return op, {"ti": ti, "task_instance": ti, "run_id": "manual__1", "dag": None}, Lines.lines
@@ -208,8 +215,12 @@ def test_kpo_succeeds_and_streams_logs(fake_k8s, capfd):
     pods = "/api/v1/namespaces/default/pods"
     calls = {(m, p.replace(name, "{name}")) for m, p, _ in fake_k8s.requests}
     assert calls - {("GET", "/api/v1/namespaces/default/events")} == {
-        ("GET", pods), ("POST", pods), ("GET", pods + "/{name}"),
-        ("GET", pods + "/{name}/log"), ("DELETE", pods + "/{name}")}
+        ("GET", pods),
+        ("POST", pods),
+        ("GET", pods + "/{name}"),
+        ("GET", pods + "/{name}/log"),
+        ("DELETE", pods + "/{name}"),
+    }
 
 
 def test_kpo_failure_raises(fake_k8s):

@@ -40,7 +40,7 @@ GangFlow = _gang_flow()
 
 
 class _TI:
-    dag_id, task_id, map_index, try_number = "D", "train", -1, 1
+    dag_id, task_id, map_index, try_number = "GangFlow", "train", -1, 1  # the flow's own DAG
 
     def xcom_push(self, *args, **kwargs):
         pass

@@ -21,7 +21,7 @@ from provider.operators.batch import (
 
 
 class _TI:
-    dag_id, task_id, map_index, try_number = "D", "t", -1, 1
+    dag_id, task_id, map_index, try_number = "BatchedFlow", "t", -1, 1  # the flow's own DAG
 
     def xcom_push(self, *args, **kwargs):
         pass
@@ -148,7 +148,7 @@ def test_a_step_runs_as_a_batch_job_registers_its_definition_once_and_logs_its_o
         assert op.execute(context(run_id)) == "0"
     defs = client.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
     assert len([d for d in defs if d["jobDefinitionName"].startswith("airstep-BatchedFlow")]) == 1
-    (first, second) = [j for j in local_batch_runner.jobs if "start" in j.command]
+    (first, second) = [j for j in local_batch_runner.jobs if "--step=start" in j.command]
     assert first.command[:3] == ["python", "-m", "provider.runtime"]
     assert {r["type"]: r["value"] for r in first.resource_requirements}["GPU"] == "1"
     data = Run("BatchedFlow/r1", root=s3_bucket)["start"].task.data

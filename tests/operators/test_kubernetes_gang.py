@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 
 class _TI:
-    dag_id, task_id, map_index = "D", "train", -1
+    dag_id, task_id, map_index = "GangFlow", "train", -1  # the flow's own DAG
 
     def __init__(self, try_number: int) -> None:
         self.try_number = try_number

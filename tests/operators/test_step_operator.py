@@ -16,7 +16,7 @@ pytestmark = pytest.mark.airflow
 
 
 class _TI:
-    dag_id, task_id, map_index, try_number = "D", "start", -1, 1
+    dag_id, task_id, map_index, try_number = "TimedFlow", "start", -1, 1  # the flow's own DAG
 
 
 class TimedFlow(FlowSpec):

@@ -64,6 +64,7 @@ def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
     from provider.runtime import nodes
     from provider.runtime.request import TaskRequest
 
+    monkeypatch.setenv("AIRSTEP_IN_TASK", "1")  # loading the flow sets it: undone after
     flow_file = os.path.join(os.path.dirname(__file__), "..", "flows", "gang_flow.py")
     flow_cls = load_flow_class(flow_file, None)
     store = FlowDataStore(flow_cls.__name__)
