@@ -1,7 +1,7 @@
 """Run a chunk: many tasks of one step, each its own flow task, in parallel processes.
 
 Under Airflow a foreach wider than ``[airstep] max_map_tasks`` maps one task
-instance per *chunk* of items rather than one per item (see ``provider/dag.py``).
+instance per *chunk* of items rather than one per item (see :mod:`provider.dag`).
 The chunk's task instance (in the worker, a pod or a Batch job) hands its task
 ids to :func:`run_items`, which runs each one as the local executor does: a
 forked process (:class:`~provider.processes.pool.TaskProcesses`) calling
