@@ -57,7 +57,7 @@ def read_cards(store: FlowDataStore, run_id: str, step: str, task_id: str) -> li
     except DataStoreError:
         return []
     record = decode(TaskCards, data, f"{store.root}/{key}")
-    pathspec = f"{store.flow_name}/{run_id}/{step}/{task_id}"
+    pathspec = store.task_key(run_id, step, task_id).pathspec
     return [Card(store, pathspec, entry) for entry in record.cards]
 
 

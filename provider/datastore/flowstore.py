@@ -33,6 +33,7 @@ from typing import Any
 
 from provider.datastore.blobs import BlobRef, load_object, save_object
 from provider.datastore.ids import (
+    TaskKey,
     check_flow_name,
     check_run_id,
     check_step_name,
@@ -120,6 +121,10 @@ class FlowDataStore:
     # -- keys -------------------------------------------------------------------------------
     def run_prefix(self, run_id: str) -> str:
         return f"{self.flow_name}/runs/{check_run_id(run_id, self.flow_name)}"
+
+    def task_key(self, run_id: str, step: str, task_id: str) -> TaskKey:
+        """The task's identity (its ``pathspec``), for messages and readers."""
+        return TaskKey(self.flow_name, run_id, step, task_id)
 
     def task_prefix(self, run_id: str, step: str, task_id: str) -> str:
         step = check_step_name(step, self.flow_name)
@@ -381,7 +386,7 @@ class TaskRecord:
 
     @property
     def pathspec(self) -> str:
-        return f"{self.store.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
+        return self.store.task_key(self.run_id, self.step, self.task_id).pathspec
 
     @cached_property
     def manifest(self) -> TaskManifest:

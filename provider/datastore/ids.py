@@ -29,6 +29,7 @@ the run record's DAG (:attr:`~provider.datastore.records.RunRecord.dag_id`) stil
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from provider.exceptions import InvalidId
 
@@ -81,6 +82,27 @@ def check_run_id(run_id: object, flow: str = "") -> str:
         "A-Z a-z 0-9 _ . ~ : + - @, not starting with '.'. Choose another run id "
         "(under Airflow, trigger the run with another run_id)."
     )
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    """One task of one run of a flow: its pathspec ``Flow/run/step/task`` (Metaflow's)."""
+
+    flow: str
+    run_id: str
+    step: str
+    task_id: str
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}/{self.step}/{self.task_id}"
+
+    @property
+    def run_pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}"
+
+    def __str__(self) -> str:
+        return self.pathspec
 
 
 def is_run_id(name: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provider.datastore.ids import TaskKey
 from provider.flow.distributed import SINGLE_NODE, GangNode, Parallel
 from provider.flow.project import ProjectInfo, project_info
 from provider.flow.torchrun import TorchRun
@@ -145,7 +146,7 @@ class Current:
     def pathspec(self) -> str | None:
         if self._info is None:
             return None
-        return f"{self.flow_name}/{self.run_id}/{self.step_name}/{self.task_id}"
+        return TaskKey(self.flow_name, self.run_id, self.step_name, self.task_id).pathspec
 
     @property
     def parameter_names(self) -> list[str]:

@@ -76,4 +76,4 @@ class TaskState:
 
     @property
     def pathspec(self) -> str:
-        return f"{self.store.flow_name}/{self.run_id}/{self.node.name}/{self.task_id}"
+        return self.store.task_key(self.run_id, self.node.name, self.task_id).pathspec

@@ -82,7 +82,7 @@ def _view(store: FlowDataStore, args: argparse.Namespace) -> int:
         if (args.card_id is None or c.id == args.card_id)
         and (args.card_type is None or c.type == args.card_type)
     ]
-    where = f"{store.flow_name}/{run_id}/{step}/{tasks[0]}"
+    where = store.task_key(run_id, step, tasks[0]).pathspec
     if not wanted:
         found = ", ".join(c.label for c in cards) or "none"
         raise AirstepError(

@@ -486,7 +486,7 @@ class LocalRun:
         )
 
     def _pathspec(self, step: str, task_id: str) -> str:
-        return f"{self.flow_cls.__name__}/{self.run_id}/{step}/{task_id}"
+        return self.store.task_key(self.run_id, step, task_id).pathspec
 
     def _datastore_failure(self, exc: DataStoreError) -> str:
         """One line: what could not be written where, whether the run's status was, the fix."""

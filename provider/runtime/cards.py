@@ -48,7 +48,7 @@ class TaskCardRenderer:
         self.store = store
         self.state = state
         self.started = started
-        self.pathspec = f"{store.flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+        self.pathspec = store.task_key(request.run_id, node.name, request.task_id).pathspec
         #: what the step raised, shown on its default card
         self.failure: Exception | None = None
 

@@ -67,7 +67,7 @@ def resolve_inputs(
         try:
             sha, label = store.foreach_item(split, index)
         except DataStoreError as exc:
-            reader = f"{store.flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+            reader = store.task_key(request.run_id, node.name, request.task_id).pathspec
             what = f"item {index} of *{split.var}* (a page of the foreach's item list)"
             raise store.unreadable(exc, request.run_id, reader, what, origin=record.step) from None
         stack.append(

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 import cloudpickle
 
 from provider.datastore.flowstore import FlowDataStore, path_for
+from provider.datastore.ids import TaskKey
 from provider.datastore.records import AttemptRecord, CaughtException, TaskManifest
 from provider.datastore.run_tags import run_identity
 from provider.decorators.resolve import (
@@ -293,7 +294,7 @@ def _last_failure(
         failure, type_name, stacktrace = AttemptFailed, record.exception, record.traceback
         cause = f"{record.exception}: {record.message}"
     cause = cause.rstrip() if cause.rstrip().endswith(".") else f"{cause.rstrip()}."
-    pathspec = f"{flow_name}/{request.run_id}/{node.name}/{request.task_id}"
+    pathspec = TaskKey(flow_name, request.run_id, node.name, request.task_id).pathspec
     message = (
         f"Step *{node.name}* failed in task {pathspec} on its last attempt ({last + 1}): "
         f"{cause} @catch let the flow carry on without the step's artifacts; the attempt's "
