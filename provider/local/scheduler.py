@@ -21,45 +21,38 @@ once (:mod:`provider.runtime.gang`); it is queued, retried and reused as a whole
 from __future__ import annotations
 
 import contextlib
-import heapq
-import os
 import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any, TextIO
 
 from provider.datastore.flowstore import (
     MANIFEST,
-    RUN_RECORD,
     FlowDataStore,
     path_for,
     task_id_for,
 )
 from provider.datastore.ids import check_run_id
-from provider.datastore.records import AttemptRecord, RunRecord
+from provider.datastore.records import AttemptRecord
 from provider.datastore.storage import remove_stale_temp_files
-from provider.datastore.user import username
 from provider.decorators.resolve import (
     catch_refusal,
     is_fallback_attempt,
-    retry_delay_seconds,
     step_attempts,
     step_gpus,
     step_retries,
 )
-from provider.exceptions import AirstepError, DataStoreError, RunFailed, TaskCrashed
-from provider.flow.project import project_info
+from provider.exceptions import DataStoreError, RunFailed, TaskCrashed
 from provider.flow.spec import FlowSpec
 from provider.local.report import failure_report, progress_line
-from provider.processes.crashes import keep_output, record_crash
+from provider.local.resume import ResumedTasks
+from provider.local.run_record import create_local_run, datastore_failure, finish_run, writing
+from provider.processes.crashes import process_ended
 from provider.processes.gpus import GpuBudget
 from provider.processes.groups import reaping_orphans
 from provider.processes.liveness import refuse_live_origin
 from provider.processes.pool import TaskProcesses
-from provider.processes.proc import this_host
 from provider.processes.spawn import TaskProcess
 from provider.runtime.run import process_runner
 from provider.runtime.task import TaskRequest
@@ -68,8 +61,6 @@ from provider.settings import flag, seconds
 
 #: seconds between progress lines on a terminal
 PROGRESS_EVERY = seconds("progress_seconds")
-#: tasks of a step named one by one when ``resume`` reuses them (the rest are counted)
-REUSED_SHOWN = 10
 
 
 def new_run_id() -> str:
@@ -106,20 +97,17 @@ class LocalRun:
             reuse_processes = not flag("process_per_task")
         self.reuse_processes = reuse_processes
         self.origin_run_id = origin_run_id
-        self.resume_step = resume_step
         self.tags = tags
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.gpus = GpuBudget.for_graph(self.graph)
         self.ready: deque[tuple[str, Path, int]] = deque()
-        self.delayed: list[tuple[float, str, Path, int]] = []
         self.tasks = TaskProcesses(
             self.out, self.err, self._say, process_runner(flow_cls, self.store), flow_cls
         )
         #: tasks that finished (where switch cases meet, it tells which case ran)
         self.done: set[tuple[str, Path]] = set()
-        self.cloned: set[tuple[str, Path]] = set()
-        self.reused: Counter[str] = Counter()
+        self.resumed = ResumedTasks(self.store, self.run_id, origin_run_id, resume_step, self._say)
         self.splits: dict[tuple[str, Path], int] = {}
         #: a join's inputs done so far, and how many it waits for (counted, not scanned:
         #: a join over N inputs costs O(1) per input that ends)
@@ -142,32 +130,7 @@ class LocalRun:
         """Run the flow to the end; return the run id or raise :class:`RunFailed`."""
         if self.origin_run_id is not None:
             refuse_live_origin(self.store, self.origin_run_id)
-        project = project_info(self.flow_cls)
-        record = RunRecord(
-            flow=self.flow_cls.__name__,
-            run_id=self.run_id,
-            created_at=time.time(),
-            status="running",
-            origin_run_id=self.origin_run_id,
-            executor="local",
-            tags=self.tags,
-            user=username(),  # the run's owner: its namespace (user:NAME)
-            project=project.project_name if project else None,
-            branch=project.branch_name if project else None,
-            # which process runs the run: a reader then tells a dead run from a running one
-            pid=os.getpid(),
-            host=this_host(),
-        )
-        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
-        with self._writing("The run record", where):
-            created = self.store.create_run(record)  # exclusive: one run per id, even racing
-        if not created:
-            raise AirstepError(
-                f"Flow {self.flow_cls.__name__} already has a run {self.run_id!r} in "
-                f"{self.store.root}, and a run id names one run. Omit --run-id for a new one, "
-                f"pick another id, or continue that run with: resume --origin-run-id "
-                f"{self.run_id}"
-            )
+        create_local_run(self.store, self.flow_cls, self.run_id, self.origin_run_id, self.tags)
         remove_stale_temp_files(self.store.storage, self.store.flow_name)
         tempfile.gettempdir()  # found once here, not again in every task process
         self._say(f"Workflow starting (run-id {self.run_id}).")
@@ -181,7 +144,7 @@ class LocalRun:
                 raise
             except DataStoreError as exc:
                 self._stop_all("Run stopped")
-                raise RunFailed(self._datastore_failure(exc)) from None
+                raise RunFailed(datastore_failure(self.store, self.run_id, exc)) from None
             except BaseException:
                 self._stop_all("Run stopped")
                 with contextlib.suppress(Exception):
@@ -196,12 +159,11 @@ class LocalRun:
 
     def _loop(self) -> None:
         last_progress = time.monotonic()
-        while self.running or (self.failure is None and (self.ready or self.delayed)):
+        while self.running or (self.failure is None and self.ready):
             if self.failure is None:
-                self._promote_delayed()
                 self._launch()
             self.tasks.retire_idle()  # processes no ready task of their step is waiting for
-            self.tasks.pump(timeout=self._poll_timeout())
+            self.tasks.pump(timeout=0.05 if self.running else 0.0)
             for worker in self.tasks.reap():
                 self.gpus.give_back(worker.gpus)
                 self._task_ended(worker)
@@ -209,45 +171,14 @@ class LocalRun:
                 last_progress = time.monotonic()
                 self._progress()
 
-    def _poll_timeout(self) -> float:
-        if self.running:
-            return 0.05
-        if self.delayed and not self.ready:
-            return max(0.0, min(1.0, self.delayed[0][0] - time.time()))
-        return 0.0
-
     def _finish(self, status: str) -> None:
-        where = f"{self.store.run_prefix(self.run_id)}/{RUN_RECORD}"
-        with self._writing(f"The run's status ({status})", where):
-            self.store.update_run(self.run_id, status=status, finished_at=time.time())
-
-    @contextlib.contextmanager
-    def _writing(self, what: str, key: str) -> Iterator[None]:
-        """Turn a failed datastore write into a DataStoreError naming what and where."""
-        try:
-            yield
-        except DataStoreError:
-            raise
-        except Exception as exc:
-            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise DataStoreError(
-                f"{what} could not be written to {self.store.root}/{key}: {cause}."
-            ) from exc
+        finish_run(self.store, self.run_id, status)
 
     # -- scheduling ---------------------------------------------------------------------------
-    def _enqueue(self, step: str, path: Path, attempt: int = 0, delay: float = 0) -> None:
+    def _enqueue(self, step: str, path: Path, attempt: int = 0) -> None:
         if attempt == 0:
             self.scheduled[step] += 1
-        if delay > 0:
-            heapq.heappush(self.delayed, (time.time() + delay, step, path, attempt))
-        else:
-            self.ready.append((step, path, attempt))
-
-    def _promote_delayed(self) -> None:
-        now = time.time()
-        while self.delayed and self.delayed[0][0] <= now:
-            _, step, path, attempt = heapq.heappop(self.delayed)
-            self.ready.append((step, path, attempt))
+        self.ready.append((step, path, attempt))
 
     def _launch(self) -> None:
         waiting: deque[tuple[str, Path, int]] = deque()
@@ -302,36 +233,14 @@ class LocalRun:
 
     def _try_clone(self, step: str, path: Path) -> bool:
         """On resume: reuse the origin run's task if it succeeded and its inputs were reused."""
-        if self.origin_run_id is None or step == self.resume_step:
+        if not self.resumed.may_reuse(step):
             return False
         inputs = [] if step == "start" else self._inputs(step, path)
-        if not all(i in self.cloned for i in inputs):
-            return False
-        unit = self._unit(step, path)
-        found = [self.store.read_manifest(self.origin_run_id, step, task_id_for(p)) for p in unit]
-        if None in found:
-            return False
-        for task_path, manifest in zip(unit, found, strict=True):
-            assert manifest is not None
-            manifest = replace(manifest, run_id=self.run_id, cloned_from=self.origin_run_id)
-            where = self.store.task_prefix(self.run_id, step, manifest.task_id)
-            with self._writing(
-                f"The record of task {self._pathspec(step, manifest.task_id)}", where
-            ):
-                self.store.commit_task(manifest)
-            self.cloned.add((step, task_path))
-            self.reused[step] += 1
-            if self.reused[step] <= REUSED_SHOWN:
-                self._say(f"[{step}/{manifest.task_id}] reused from run {self.origin_run_id}")
-            elif self.reused[step] == REUSED_SHOWN + 1:
-                self._say(
-                    f"[{step}] more tasks reused from run {self.origin_run_id}; the progress "
-                    "line counts them."
-                )
-            self._completed(
-                step, task_path, manifest.foreach and manifest.foreach.num_splits, manifest.chosen
-            )
-        return True
+        clones = self.resumed.reuse(step, inputs, self._unit(step, path))
+        for task_path, manifest in clones or ():
+            width = manifest.foreach and manifest.foreach.num_splits
+            self._completed(step, task_path, width, manifest.chosen)
+        return clones is not None
 
     def _unit(self, step: str, path: Path) -> list[Path]:
         return unit_paths(self.graph, step, path, lambda s, p: self.splits[(s, p)])
@@ -402,9 +311,10 @@ class LocalRun:
                 self._say(f"{failed}; @catch records why and the flow carries on.")
                 self._enqueue(worker.step, path, worker.attempt + 1)
                 return
-            delay = retry_delay_seconds(node)
-            self._say(f"{failed}; retrying in {delay:g} s.")
-            self._enqueue(worker.step, path, worker.attempt + 1, delay=delay)
+            # at once, as Metaflow's local runtime does: minutes_between_retries is for
+            # Airflow (the task's retry_delay), where a retry may wait for capacity
+            self._say(f"{failed}; retrying now.")
+            self._enqueue(worker.step, path, worker.attempt + 1)
             return
         refusal = catch_refusal(node)
         if refusal and record is not None and record.exception == TaskCrashed.__name__:
@@ -438,34 +348,20 @@ class LocalRun:
     def _store_attempt_end(self, worker: TaskProcess) -> None:
         """Store the task's output, unless it stored it itself; and if its process died
         before recording how the attempt ended (killed), record it as failed with what
-        killed it."""
+        killed it. A log that cannot be stored is reported: the task's outcome matters more."""
         pathspec = self._pathspec(worker.step, worker.task_id)
 
         def not_stored(stream: str, key: str, exc: Exception) -> None:
-            # the task's outcome matters more than its log
             self._say(
                 f"airstep: the {stream} of task {pathspec} (attempt {worker.attempt}) could "
                 f"not be stored at {self.store.root}/{key}: {exc}"
             )
 
-        if not worker.captured or worker.status != 0:
-            keep_output(
-                self.store, self.run_id, worker, over_own=not worker.captured, on_error=not_stored
-            )
-        if worker.status == 0:  # the task recorded its end before exiting
-            return
         where = self.store.task_prefix(self.run_id, worker.step, worker.task_id)
-        with self._writing(f"The record of attempt {worker.attempt} of task {pathspec}", where):
-            record_crash(
-                self.store,
-                self.run_id,
-                worker.step,
-                worker.task_id,
-                worker.attempt,
-                worker.ending,
-                pid=worker.pid,
-                started_at=worker.started_at,
-            )
+        with writing(
+            self.store, f"The record of attempt {worker.attempt} of task {pathspec}", where
+        ):
+            process_ended(self.store, self.run_id, worker, on_error=not_stored)
 
     def _stop_all(self, what: str) -> None:
         for worker in self.tasks.stop_all(what):
@@ -487,18 +383,6 @@ class LocalRun:
 
     def _pathspec(self, step: str, task_id: str) -> str:
         return self.store.task_key(self.run_id, step, task_id).pathspec
-
-    def _datastore_failure(self, exc: DataStoreError) -> str:
-        """One line: what could not be written where, whether the run's status was, the fix."""
-        message = f"Run {self.flow_cls.__name__}/{self.run_id} failed: {exc}"
-        try:
-            self._finish("failed")
-        except DataStoreError as again:
-            message += f" {again} It reads as failed once this process has ended."
-        return (
-            f"{message} Fix the datastore at {self.store.root} (free space, permissions), then "
-            f"continue with: resume --origin-run-id {self.run_id}"
-        )
 
     def _failure_report(self) -> str:
         assert self.failure is not None

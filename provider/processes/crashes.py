@@ -3,8 +3,8 @@
 A task records its own end (its manifest, or a failed attempt with the exception). A
 process killed by a signal, the out-of-memory killer or ``os._exit`` cannot: whoever
 watched it (the local executor, a chunk, a gang, or the next attempt of the task) calls
-:func:`record_crash`, which turns an attempt still "running" into a failed one with the
-cause, and :func:`keep_output` stores what the process printed before it died.
+:func:`process_ended` (or :func:`record_crash`), which turns an attempt still "running"
+into a failed one with the cause and stores what the process printed before it died.
 """
 
 from __future__ import annotations
@@ -74,12 +74,20 @@ def keep_output(
             on_error(stream, key, exc)
 
 
-def process_crashed(store: FlowDataStore, run_id: str, process: TaskProcess) -> None:
-    """A task process that ended without success: keep its output, and record its attempt
-    as failed with what ended the process, if the task could not."""
+def process_ended(
+    store: FlowDataStore,
+    run_id: str,
+    process: TaskProcess,
+    *,
+    on_error: Callable[[str, str, Exception], None] | None = None,
+) -> None:
+    """A task process ended: keep what it printed unless its task kept it (the task was told
+    to leave that to its parent, or it died first), and if it died before recording how its
+    attempt ended, record the attempt as failed with what ended the process."""
+    if not process.captured or process.status != 0:
+        keep_output(store, run_id, process, over_own=not process.captured, on_error=on_error)
     if process.status == 0:
         return
-    keep_output(store, run_id, process)
     record_crash(
         store,
         run_id,

@@ -45,7 +45,7 @@ from provider.datastore.records import TaskManifest
 from provider.decorators.resolve import step_gpus, step_resources
 from provider.exceptions import ItemsFailed
 from provider.flow.spec import FlowSpec
-from provider.processes.crashes import process_crashed
+from provider.processes.crashes import process_ended
 from provider.processes.gpus import GpuBudget, local_gpu_count
 from provider.processes.groups import reaping_orphans
 from provider.processes.pool import TaskProcesses
@@ -152,12 +152,12 @@ def run_items(
                 ended = tasks.reap()
                 for worker in ended:
                     budget.give_back(worker.gpus)
-                    process_crashed(store, first.run_id, worker)
+                    process_ended(store, first.run_id, worker)
                 poll = POLL_SECONDS[0] if ended else min(2 * poll, POLL_SECONDS[1])
         finally:
             for worker in tasks.stop_all(f"Step {first.step} stopped"):
                 with contextlib.suppress(Exception):  # the datastore may be what failed
-                    process_crashed(store, first.run_id, worker)
+                    process_ended(store, first.run_id, worker)
     return collect_items(flow_cls, requests, store, first_attempt)
 
 
