@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,6 +37,7 @@ from provider.operators.base import (
     max_map_tasks,
 )
 from provider.operators.secrets import airflow_handoff, masked_secrets
+from provider.processes.spawn import run_command
 from provider.runtime.chunk import chunk_processes, collect_items, run_items
 from provider.runtime.command import RuntimeCommand
 from provider.runtime.run import run_task
@@ -158,13 +158,7 @@ def _run_chunk_process(
         )
         .to_argv(sys.executable)
     )
-    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, env={**os.environ, **env}) as process:
-        try:
-            process.wait()
-        except BaseException:  # the task is being stopped: so are the chunk's processes
-            process.terminate()
-            process.wait()
-            raise
+    run_command(argv, {**os.environ, **env})  # its items' outcomes are read afterwards
 
 
 @contextlib.contextmanager

@@ -266,6 +266,27 @@ def spawn_task(argv: list[str], env: dict[str, str], request: Request) -> TaskPr
     )
 
 
+def run_command(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` (a chunk's ``python -m provider.runtime``, which starts its own task
+    processes) to its end, with this process's output and an empty stdin; return its exit
+    code. An exception here (the task being stopped) stops it with SIGTERM, which stops its
+    tasks, and waits for it."""
+    pid = os.posix_spawn(
+        argv[0],
+        argv,
+        env,
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+        setsigdef=(signal.SIGTERM, signal.SIGINT),
+    )
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        raise
+    return os.waitstatus_to_exitcode(status)
+
+
 def hand_over(worker: TaskProcess, request: Request) -> None:
     """Send the next task of its step to an idle reusable task process."""
     assert worker.channel is not None and worker.idle

@@ -54,7 +54,6 @@ def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
     """Each launcher builds its command from the task's request: parsed back, every one asks
     for the task the local executor runs."""
     import os
-    import subprocess
 
     from provider.datastore import FlowDataStore
     from provider.flow.distributed import GangNode
@@ -73,21 +72,7 @@ def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
     )
 
     started: list[list[str]] = []
-
-    class Recorder:
-        def __init__(self, argv, **kwargs):
-            started.append(list(argv))
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(subprocess, "Popen", Recorder)
+    monkeypatch.setattr(step_operator, "run_command", lambda argv, env: started.append(argv))
     request = TaskRequest(run_id="-r1", step="train", task_id="0", attempt=1, max_num_splits=7)
     step_operator._run_chunk_process(flow_cls, [request], store, 2, 0, {})
     gang = nodes.NodeProcesses(flow_cls, store, fork=False)
