@@ -86,12 +86,17 @@ class StepOperator(StepOperatorMixin, BaseOperator):
     def execute(self, context: Context) -> str | list[str]:
         # @secrets: read here, once, through Airflow's secrets backends, each value masked in
         # the task log before the task or any process it starts can print it
-        with masked_secrets(self.flow_cls.graph()[self.step_name]):
+        node = self.flow_cls.graph()[self.step_name]
+        with masked_secrets(node):
             if self.chunk() is not None:
                 return self._execute_chunk(context)
             request = self.start_task(context)
+            # a gang's nodes started as new processes (this one runs threads) read @secrets
+            # themselves: its Airflow sources, read here, under Airflow's own variable names
+            handoff = airflow_handoff(node) if node.is_parallel else {}
             try:
-                manifest = run_task(self.flow_cls, request, self.datastore())
+                with _environment(handoff):
+                    manifest = run_task(self.flow_cls, request, self.datastore())
             except ForeachTooWide as exc:  # the runtime gives the numbers; Airflow's fix is ours
                 raise ForeachError(f"{exc} {SPLIT_LIMIT_FIX}") from None
         return self.finish_task(context, manifest)

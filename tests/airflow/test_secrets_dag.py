@@ -216,6 +216,26 @@ def airflow_only_secrets(airflow_db, monkeypatch):
 
 
 @pytest.mark.parametrize("forked", [True, False], ids=["forked", "new-process"])
+def test_every_node_of_a_gang_in_the_worker_gets_the_airflow_secrets(
+    airflow_only_secrets, monkeypatch, forked
+):
+    """In the worker (local_override), a gang's nodes are forked, or started as new processes
+    when the worker runs other threads: either way each node gets the Airflow variable."""
+    import provider.runtime.gang as gang_module
+
+    threads = 1 if forked else 2
+    monkeypatch.setattr(gang_module.threading, "active_count", lambda: threads)
+    dag = fresh_module(TEST_FLOWS / "secret_gang_flow.py").SecretGangFlow.to_dag()
+    sync_dag(dag)
+    dag_run = dag.test()
+    assert dag_run.state == "success", states(dag_run)
+    data = Run(f"SecretGangFlow/{dag_run.run_id}").data
+    token = sha(VALUES["token"])
+    assert data.pod_views == [(0, token), (1, token)]
+    assert data.job_views == [(0, token), (1, token)]
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new-process"])
 def test_every_item_of_a_chunked_foreach_gets_the_airflow_secrets_and_stores_none(
     airflow_only_secrets, monkeypatch, capfd, forked
 ):
