@@ -28,7 +28,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import cached_property
 from typing import Any
 
 from provider.datastore.blobs import BlobRef, load_object, save_object
@@ -43,9 +42,7 @@ from provider.datastore.ids import (
     is_task_id,
 )
 from provider.datastore.records import (
-    ArtifactEntry,
     AttemptRecord,
-    CheckpointPointer,
     ForeachSplit,
     R,
     Record,
@@ -55,6 +52,7 @@ from provider.datastore.records import (
     encode,
 )
 from provider.datastore.storage import Storage, storage_for
+from provider.datastore.task_record import TaskCheckpoints, TaskRecord
 from provider.datastore.user import username
 from provider.exceptions import DataStoreError
 
@@ -191,10 +189,10 @@ class FlowDataStore:
         return min(found)[1] if found else None
 
     # -- records ----------------------------------------------------------------------------
-    def _put(self, key: str, record: Record) -> None:
+    def put_record(self, key: str, record: Record) -> None:
         self.storage.put_bytes(key, encode(record))
 
-    def _get(self, kind: type[R], key: str) -> R | None:
+    def get_record(self, kind: type[R], key: str) -> R | None:
         """The record at ``key``; None when there is none. A damaged one is an error."""
         try:
             data = self.storage.get_bytes(key)
@@ -204,7 +202,7 @@ class FlowDataStore:
 
     # -- runs -------------------------------------------------------------------------------
     def write_run(self, record: RunRecord) -> None:
-        self._put(f"{self.run_prefix(record.run_id)}/{RUN_RECORD}", record)
+        self.put_record(f"{self.run_prefix(record.run_id)}/{RUN_RECORD}", record)
 
     def create_run(self, record: RunRecord) -> bool:
         """Write the record of a new run; False (nothing written) if the run id is taken.
@@ -239,7 +237,7 @@ class FlowDataStore:
         )
 
     def read_run(self, run_id: str) -> RunRecord | None:
-        return self._get(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
+        return self.get_record(RunRecord, f"{self.run_prefix(run_id)}/{RUN_RECORD}")
 
     def ensure_run(self, run_id: str, origin_run_id: str | None = None) -> RunRecord:
         """The run record, created on first use (an Airflow run has no other place to do it)."""
@@ -282,7 +280,7 @@ class FlowDataStore:
     def write_attempt(
         self, run_id: str, step: str, task_id: str, attempt: int, record: AttemptRecord
     ) -> None:
-        self._put(self._attempt_key(run_id, step, task_id, attempt), record)
+        self.put_record(self._attempt_key(run_id, step, task_id, attempt), record)
 
     def read_attempt(
         self, run_id: str, step: str, task_id: str, attempt: int
@@ -290,7 +288,7 @@ class FlowDataStore:
         """The attempt's record. An attempt is recorded once, as "running", when it starts,
         and again only if it fails: the task's manifest is its commit, so a "running" attempt
         whose manifest it wrote reads as "ok", ended when the manifest says."""
-        record = self._get(AttemptRecord, self._attempt_key(run_id, step, task_id, attempt))
+        record = self.get_record(AttemptRecord, self._attempt_key(run_id, step, task_id, attempt))
         if record is not None and record.status == "running":
             manifest = self.read_manifest(run_id, step, task_id)
             if manifest is not None and manifest.attempt == attempt and not manifest.cloned_from:
@@ -328,7 +326,7 @@ class FlowDataStore:
     def commit_task(self, manifest: TaskManifest) -> None:
         """Make the task visible: its manifest is the last thing written."""
         prefix = self.task_prefix(manifest.run_id, manifest.step, manifest.task_id)
-        self._put(f"{prefix}/{MANIFEST}", manifest)
+        self.put_record(f"{prefix}/{MANIFEST}", manifest)
         if self._kept is not None:
             self._kept.pop(("task", manifest.run_id, manifest.step, manifest.task_id), None)
 
@@ -337,7 +335,7 @@ class FlowDataStore:
         if kept is not None and (manifest := kept.get(("task", run_id, step, task_id))):
             return manifest  # type: ignore[no-any-return]
         key = f"{self.task_prefix(run_id, step, task_id)}/{MANIFEST}"
-        manifest = self._get(TaskManifest, key)
+        manifest = self.get_record(TaskManifest, key)
         if kept is not None and manifest is not None:
             kept["task", run_id, step, task_id] = manifest
         return manifest
@@ -348,99 +346,3 @@ class FlowDataStore:
 
     def task(self, run_id: str, step: str, task_id: str) -> TaskRecord:
         return TaskRecord(self, run_id, step, task_id)
-
-
-class TaskCheckpoints:
-    """``current.save_checkpoint`` / ``load_checkpoint`` of one task."""
-
-    def __init__(self, store: FlowDataStore, key: str) -> None:
-        self._store = store
-        self._key = key
-
-    def save(self, value: Any) -> None:
-        ref = self._store.save_artifact(value)
-        self._store._put(self._key, CheckpointPointer(sha=ref.sha, at=time.time()))
-
-    def load(self, default: Any = None) -> Any:
-        pointer = self._store._get(CheckpointPointer, self._key)
-        if pointer is None:
-            return default
-        try:
-            return self._store.load_artifact(pointer.sha)
-        except DataStoreError as exc:
-            raise DataStoreError(
-                f"The checkpoint at {self._store.root}/{self._key} cannot be read: {exc} "
-                "Delete that file to start the step without it."
-            ) from None
-
-
-class TaskRecord:
-    """A finished task, read lazily: the manifest on first use, each artifact on demand."""
-
-    def __init__(self, store: FlowDataStore, run_id: str, step: str, task_id: str) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.step = step
-        self.task_id = task_id
-        self._cache: dict[str, Any] = {}
-
-    @property
-    def pathspec(self) -> str:
-        return self.store.task_key(self.run_id, self.step, self.task_id).pathspec
-
-    @cached_property
-    def manifest(self) -> TaskManifest:
-        manifest = self.store.read_manifest(self.run_id, self.step, self.task_id)
-        if manifest is None:
-            raise DataStoreError(
-                f"Task {self.pathspec} has not finished successfully: there is no record of it "
-                f"in the datastore at {self.store.root}."
-            )
-        return manifest
-
-    @property
-    def exists(self) -> bool:
-        try:
-            _ = self.manifest
-        except DataStoreError:
-            return False
-        return True
-
-    @property
-    def artifacts(self) -> dict[str, ArtifactEntry]:
-        return self.manifest.artifacts
-
-    def has(self, name: str) -> bool:
-        return name in self.artifacts
-
-    def sha(self, name: str) -> str:
-        return self.artifacts[name].sha
-
-    def load(self, name: str) -> Any:
-        if name not in self._cache:
-            if name not in self.artifacts:
-                raise AttributeError(f"Task {self.pathspec} has no artifact *{name}*.")
-            sha = self.sha(name)
-            try:
-                self._cache[name] = self.store.load_artifact(sha)
-            except DataStoreError as exc:
-                raise self.store.unreadable(
-                    exc, self.run_id, self.pathspec, f"artifact *{name}*", artifact=(name, sha)
-                ) from None
-        return self._cache[name]
-
-    def load_item(self) -> Any:
-        """The item of the task's innermost foreach; None outside a foreach."""
-        if not self.manifest.foreach_stack:
-            return None
-        frame = self.manifest.foreach_stack[-1]
-        try:
-            return self.store.load_artifact(frame.sha)
-        except DataStoreError as exc:
-            what = f"its foreach item ({frame.label}, item {frame.index} of *{frame.var}*)"
-            raise self.store.unreadable(
-                exc, self.run_id, self.pathspec, what, origin=frame.step
-            ) from None
-
-    def __repr__(self) -> str:
-        return f"TaskRecord({self.pathspec!r})"
