@@ -103,7 +103,7 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
     executor_options(run)
     run.add_argument("--run-id", help="use this run id instead of a new one")
     group = run.add_argument_group("parameters")
-    for attr, param in flow_cls.parameters().items():
+    for param in flow_cls.parameters().values():
         if isinstance(param, Config):  # given before the command: --config NAME PATH
             continue
         kind = "JSON" if param.type is JSONType else param.type.__name__
@@ -114,7 +114,7 @@ def build_parser(flow_cls: type[FlowSpec], prog: str | None = None) -> argparse.
         extra: dict[str, Any] = {"nargs": "?", "const": "true"} if param.type is bool else {}
         group.add_argument(
             f"--{param.name}",
-            dest=f"param:{attr}",
+            dest=f"param:{param.name}",
             metavar=kind.upper(),
             help=f"{param.help}{default}{required}",
             **extra,
@@ -166,14 +166,14 @@ def run_cli(
         store = FlowDataStore(flow_cls.__name__)
         options: dict[str, Any] = {}
         if args.command == "run":
-            params = {
+            given = {  # by the parameter's name, as the trigger form's values are
                 key.split(":", 1)[1]: value
                 for key, value in vars(args).items()
                 if key.startswith("param:") and value is not None
             }
-            params = {**parameters_from_environment(flow_cls), **params}
-            for attr, param in flow_cls.parameters().items():  # fail before anything runs
-                param.resolve(params.get(attr), base_dir=_flow_dir(flow_cls))
+            params = {**parameters_from_environment(flow_cls), **given}
+            for param in flow_cls.parameters().values():  # fail before anything runs
+                param.resolve(params.get(param.name), base_dir=_flow_dir(flow_cls))
             options.update(params=params)
         else:
             if args.step and args.step not in graph:
@@ -214,9 +214,9 @@ ENV_PREFIXES = ("AIRSTEP_RUN_", "METAFLOW_RUN_")
 
 def parameters_from_environment(flow_cls: type[FlowSpec]) -> dict[str, str]:
     """Parameters given as ``AIRSTEP_RUN_<NAME>`` or Metaflow's ``METAFLOW_RUN_<NAME>``
-    (the name upper-cased, dashes as underscores); airstep's name wins."""
+    (the name upper-cased, dashes as underscores), by parameter name; airstep's name wins."""
     found = {}
-    for attr, param in flow_cls.parameters().items():
+    for param in flow_cls.parameters().values():
         if isinstance(param, Config):
             continue
         for prefix in ENV_PREFIXES:
@@ -228,7 +228,7 @@ def parameters_from_environment(flow_cls: type[FlowSpec]) -> dict[str, str]:
                     raise ParameterError(
                         f"{exc} The value comes from ${var}: fix it, or unset it."
                     ) from None
-                found[attr] = os.environ[var]
+                found[param.name] = os.environ[var]
                 break
     return found
 

@@ -105,7 +105,7 @@ def start_parameters(
     base_dir = os.path.dirname(os.path.abspath(inspect.getfile(flow_cls)))
     values = {}
     for attr, param in flow_cls.parameters().items():
-        given = raw.get(param.name, raw.get(attr))
+        given = raw.get(param.name)
         values[attr] = param.resolve(given, base_dir=base_dir, confined=request.confine_files)
     store.ensure_run(request.run_id, origin_run_id=request.origin_run_id)
     store.update_run(

@@ -19,7 +19,8 @@ class TaskRequest:
     step: str
     task_id: str = "0"
     attempt: int = 0
-    #: raw parameter values for the start task (strings or JSON values); None -> defaults
+    #: raw parameter values for the start task (strings or JSON values), by parameter name
+    #: (``Parameter("my-words")``: "my-words"), whoever gave them; None -> defaults
     params: dict[str, Any] | None = None
     #: the widest foreach this task may yield (ForeachTooWide beyond it)
     max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
