@@ -29,7 +29,7 @@ from provider.flow.spec import FlowSpec
 from provider.processes.pool import TaskProcesses
 from provider.processes.spawn import TaskProcess
 from provider.runtime.command import RuntimeCommand
-from provider.runtime.task import TaskRequest, run_one_task, user_traceback
+from provider.runtime.task import TaskRequest, run_task_here, user_traceback
 
 #: seconds a node has to stop after SIGTERM before its process group is killed
 GRACE_SECONDS = 5.0
@@ -51,10 +51,10 @@ def run_node(
     what ends with the node; a process that leads no group of its own never signals one.
     """
     if leader_pid is None or os.getpgrp() != os.getpid():
-        return run_one_task(flow_cls, request, store)
+        return run_task_here(flow_cls, request, store)
     _stop_with_leader(leader_pid)
     try:
-        return run_one_task(flow_cls, request, store)
+        return run_task_here(flow_cls, request, store)
     finally:
         if os.getppid() != leader_pid:  # the gang is gone: so is what this node started
             os.killpg(0, signal.SIGKILL)

@@ -2,9 +2,9 @@
 
 The local executor's task processes, the in-worker Airflow operator and the
 container entrypoint all call it. A task is one process's work
-(:func:`provider.runtime.task.run_one_task`), except for a @parallel step, whose
+(:func:`provider.runtime.task.run_task_here`), except for a @parallel step, whose
 task is a gang: its nodes start together (:func:`provider.runtime.gang.run_gang`),
-each running its own task through ``run_one_task``.
+each running its own task through ``run_task_here``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from provider.datastore.records import TaskManifest
 from provider.flow.spec import FlowSpec
 from provider.runtime.gang import run_gang
 from provider.runtime.request import TaskRequest
-from provider.runtime.task import run_one_task, step_of, user_traceback
+from provider.runtime.task import run_task_here, step_of, user_traceback
 
 
 def run_task(
@@ -28,7 +28,7 @@ def run_task(
     store = store or FlowDataStore(flow_cls.__name__)
     if step_of(flow_cls, request).is_parallel and request.node is None:
         return run_gang(flow_cls, request, store)
-    return run_one_task(flow_cls, request, store)
+    return run_task_here(flow_cls, request, store)
 
 
 def process_runner(

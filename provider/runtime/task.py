@@ -47,10 +47,10 @@ from provider.runtime.values import (
     save_artifact,
 )
 
-__all__ = ["TaskRequest", "run_one_task", "step_of", "user_traceback"]
+__all__ = ["TaskRequest", "run_task_here", "step_of", "user_traceback"]
 
 
-def run_one_task(
+def run_task_here(
     flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStore | None = None
 ) -> TaskManifest:
     """Run the task in this process and return its manifest (also committed to the datastore).
