@@ -133,7 +133,8 @@ Where steps run
     ``@kubernetes`` steps become :class:`~provider.operators.kubernetes.KubernetesStepOperator`
     tasks (a pod), ``@batch`` steps :class:`~provider.operators.batch.BatchStepOperator`
     tasks (an AWS Batch job); a step with ``@resources`` alone goes where
-    ``[airstep] default_compute`` says (kubernetes, batch or local). Every task runs
+    ``[airstep] default_compute`` says (kubernetes, batch or local); one function,
+    :func:`~provider.decorators.placement.step_placement`, decides it. Every task runs
     the same runtime entrypoint. ``[airstep] local_override`` (or
     ``$AIRSTEP_LOCAL_OVERRIDE``) runs every step in the worker instead, so a whole
     flow debugs under ``airflow dags test`` on a laptop. Settings are read through
@@ -153,7 +154,8 @@ from provider.dag.builder import (
     task_settings,
 )
 from provider.dag.params import dag_params
-from provider.operators.placement import gang_operator_for, operator_for, step_placement
+from provider.decorators.placement import step_placement
+from provider.operators.placement import gang_operator_for, operator_for
 
 __all__ = [
     "DEFAULT_START_DATE",

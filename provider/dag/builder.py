@@ -18,6 +18,7 @@ from airflow.sdk import DAG, BaseOperator
 from provider.dag.docs import deployment_doc, flow_doc, project_tags
 from provider.dag.params import dag_params, is_required
 from provider.datastore.code_files import code_source
+from provider.decorators.placement import Placement, step_placement
 from provider.decorators.resolve import step_attempts, step_catches
 from provider.exceptions import FlowDefinitionError
 from provider.flow.graph import FlowGraph, StepNode
@@ -26,11 +27,7 @@ from provider.flow.spec import FlowSpec
 from provider.operators.base import execution_timeout
 from provider.operators.card_link import with_card_link
 from provider.operators.dag_deployment import DagDeployment, record_deployment
-from provider.operators.placement import (
-    gang_operator_for,
-    operator_for,
-    step_placement,
-)
+from provider.operators.placement import gang_operator_for, operator_for
 from provider.operators.status import RUN_STATUS_TASK, RunStatusOperator
 from provider.operators.step import ForeachFanoutOperator
 
@@ -143,7 +140,7 @@ def _check_concurrency(graph: FlowGraph, given: Mapping[str, int] | None) -> dic
     return limits
 
 
-def task_settings(node: StepNode, placement: str = "local") -> dict[str, Any]:
+def task_settings(node: StepNode, placement: Placement = Placement.LOCAL) -> dict[str, Any]:
     """Airflow task arguments that come from the step's decorators, where the step runs."""
     settings: dict[str, Any] = {}
     retry = node.decorators.get("retry")
@@ -153,7 +150,7 @@ def task_settings(node: StepNode, placement: str = "local") -> dict[str, Any]:
     if step_catches(node):  # its last try is @catch's fallback attempt
         settings["retries"] = step_attempts(node) - 1
         settings.setdefault("retry_delay", timedelta(0))
-    timeout = execution_timeout(node, remote=placement != "local")
+    timeout = execution_timeout(node, remote=placement != Placement.LOCAL)
     if timeout is not None:
         settings["execution_timeout"] = timeout
     return settings
@@ -205,7 +202,7 @@ class _DagBuilder:
             # itself (StepOperatorMixin.skip_unless_chosen) when no chosen case leads here
             kwargs["trigger_rule"] = MERGE_RULE
         if node.is_parallel:
-            return with_card_link(self._gang_task(node, kwargs), node)
+            return with_card_link(self._gang_task(node, placement, kwargs), node)
         operator = operator_for(placement)
         if self.graph.foreach_depth(node.name) == 0:
             return with_card_link(operator(**kwargs), node)
@@ -231,10 +228,10 @@ class _DagBuilder:
             )
         return task
 
-    def _gang_task(self, node: StepNode, kwargs: dict[str, Any]) -> Any:
+    def _gang_task(self, node: StepNode, placement: Placement, kwargs: dict[str, Any]) -> Any:
         """One task for the whole gang: unmapped (node 0 is ``"0"``) unless the gang is inside
         a foreach; then mapped over its split's output, the node 0 of each gang."""
-        operator = gang_operator_for(step_placement(node), node)
+        operator = gang_operator_for(placement, node)
         if self.graph.foreach_depth(node.name) == 1:
             return operator(**kwargs)
         (split,) = node.in_funcs

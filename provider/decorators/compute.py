@@ -2,7 +2,9 @@
 
 ``@resources`` says *what* a step needs; these say *where*. Every attribute is
 validated here; the operators turn them into a pod spec or a Batch job. A step
-may carry at most one of them.
+may carry at most one of them. Each attribute and its default is a field of
+:class:`~provider.decorators.specs.KubernetesSpec` or
+:class:`~provider.decorators.specs.BatchSpec`, the records the operators read.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from provider.decorators.base import StepDecorator, make_step_decorator
+from provider.decorators.specs import BatchSpec, KubernetesSpec, attribute_defaults
 
 _RESOURCE_DEFAULTS: dict[str, Any] = {
     "cpu": None,
@@ -55,26 +58,7 @@ class KubernetesDecorator(_ComputeDecorator):
     name = "kubernetes"
     defaults: ClassVar[dict[str, Any]] = {
         **_RESOURCE_DEFAULTS,
-        "gpu_vendor": "nvidia",
-        "image": None,
-        "image_pull_policy": None,
-        "image_pull_secrets": None,
-        "namespace": None,
-        "service_account": None,
-        "secrets": None,
-        "env_from": None,
-        "node_selector": None,
-        "tolerations": None,
-        "labels": None,
-        "annotations": None,
-        "persistent_volume_claims": None,
-        "use_tmpfs": False,
-        "tmpfs_size": None,
-        "tmpfs_path": "/airstep_tmp",
-        "security_context": None,
-        "termination_grace_period": None,
-        "startup_timeout": None,
-        "port": None,
+        **attribute_defaults(KubernetesSpec),
     }
 
     def validate(self) -> None:
@@ -114,25 +98,7 @@ class BatchDecorator(_ComputeDecorator):
     name = "batch"
     defaults: ClassVar[dict[str, Any]] = {
         **_RESOURCE_DEFAULTS,
-        "image": None,
-        "queue": None,
-        "iam_role": None,
-        "execution_role": None,
-        "job_definition": None,
-        "max_swap": None,
-        "swappiness": None,
-        "inferentia": None,
-        "trainium": None,
-        "efa": None,
-        "ephemeral_storage": None,
-        "privileged": None,
-        "tags": None,
-        "use_tmpfs": False,
-        "tmpfs_size": None,
-        "tmpfs_path": "/airstep_tmp",
-        "host_volumes": None,
-        "log_driver": None,
-        "log_options": None,
+        **attribute_defaults(BatchSpec),
     }
 
     def validate(self) -> None:

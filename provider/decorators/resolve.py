@@ -1,6 +1,7 @@
 """What a step's decorators ask for, read in one place: resources, attempts, environment.
 
-Resources merge ``@resources`` and the step's compute decorator.
+Resources merge ``@resources`` and the step's compute decorator into one
+:class:`~provider.decorators.specs.Resources` record.
 
 ``@resources`` says what a step needs; ``@kubernetes`` / ``@batch`` say where it
 runs and may say what it needs too. Per key: a value the user wrote beats a
@@ -10,10 +11,13 @@ default; of two values the user wrote, the larger wins; ``cpu=0.5`` stays 0.5;
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, Protocol
 
 from provider.decorators.core import ResourcesDecorator
+from provider.decorators.placement import Placement, declared_placement
 from provider.decorators.secrets import SecretsError, secrets_environment
+from provider.decorators.specs import Resources
 
 
 class StepNode(Protocol):
@@ -26,18 +30,18 @@ class StepNode(Protocol):
     def is_foreach(self) -> bool: ...
 
 
-RESOURCE_KEYS = ("cpu", "memory", "gpu", "disk", "shared_memory")
-COMPUTE_DECORATORS = ("kubernetes", "batch")
+RESOURCE_KEYS = tuple(f.name for f in fields(Resources))
 
 
-def step_resources(node: StepNode, backend: str | None = None) -> dict[str, Any]:
+def step_resources(node: StepNode, backend: Placement | None = None) -> Resources:
     """``cpu`` (cores), ``memory``/``disk``/``shared_memory`` (MB) and ``gpu`` for the step.
 
     ``backend`` names the compute decorator whose values count besides ``@resources``;
-    by default the one the step carries, if any.
+    by default the one the step carries, if any (wherever it runs: locally, a
+    ``@kubernetes(gpu=1)`` step still takes a GPU of this machine).
     """
     if backend is None:
-        backend = next((n for n in COMPUTE_DECORATORS if n in node.decorators), None)
+        backend = declared_placement(node)
     sources = [d for name, d in node.decorators.items() if name in ("resources", backend)]
     merged: dict[str, Any] = {}
     for key in RESOURCE_KEYS:
@@ -47,13 +51,18 @@ def step_resources(node: StepNode, backend: str | None = None) -> dict[str, Any]
             if key in d.explicit and d.attributes.get(key) is not None
         ]
         merged[key] = max(explicit) if explicit else ResourcesDecorator.defaults[key]
-    merged["gpu"] = int(merged["gpu"] or 0)
-    return merged
+    return Resources(
+        cpu=merged["cpu"],  # as written: 0.5 stays 0.5, 1 stays 1
+        memory=int(merged["memory"]),
+        gpu=int(merged["gpu"] or 0),
+        disk=None if merged["disk"] is None else int(merged["disk"]),
+        shared_memory=None if merged["shared_memory"] is None else int(merged["shared_memory"]),
+    )
 
 
 def step_gpus(node: StepNode) -> int:
     """GPUs the step asks for (0 for none)."""
-    return int(step_resources(node)["gpu"])
+    return step_resources(node).gpu
 
 
 def step_retries(node: StepNode) -> int:

@@ -43,6 +43,7 @@ from provider.datastore.ids import flow_run_id
 from provider.datastore.records import RunRecord, TaskManifest
 from provider.datastore.storage import Storage, default_root, storage_for
 from provider.datastore.user import username
+from provider.decorators.specs import kubernetes_spec
 from provider.exceptions import DataStoreError
 from provider.flow.distributed import PARALLEL_VAR
 from provider.flow.graph import FlowGraph, StepNode
@@ -195,8 +196,7 @@ def chunk_pointer(flow_cls: type[FlowSpec], manifests: Sequence[TaskManifest]) -
 # -- deadlines ----------------------------------------------------------------------------------
 def startup_seconds(node: StepNode) -> int:
     """How long the step may take to start remotely: its ``@kubernetes(startup_timeout)``."""
-    deco = node.decorators.get("kubernetes")
-    return int((deco.attributes.get("startup_timeout") if deco else None) or STARTUP_SECONDS)
+    return kubernetes_spec(node).startup_timeout or STARTUP_SECONDS
 
 
 def platform_deadline(node: StepNode) -> int | None:

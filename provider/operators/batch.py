@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
 
+from provider.decorators.placement import Placement
 from provider.decorators.resolve import step_resources
 from provider.decorators.secret_sources import HANDOFF_ARN_VARIABLE
+from provider.decorators.specs import batch_spec
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline
 from provider.operators.remote import RemoteStepMixin, deferral_asked
@@ -50,73 +52,72 @@ def _format_cpu(cpu: float) -> str:
 
 
 def resource_requirements(node: StepNode) -> list[dict[str, str]]:
-    res = step_resources(node, "batch")
+    res = step_resources(node, Placement.BATCH)
     reqs = [
-        {"type": "VCPU", "value": _format_cpu(res["cpu"])},
-        {"type": "MEMORY", "value": str(int(res["memory"]))},
+        {"type": "VCPU", "value": _format_cpu(res.cpu)},
+        {"type": "MEMORY", "value": str(res.memory)},
     ]
-    if res["gpu"]:
-        reqs.append({"type": "GPU", "value": str(res["gpu"])})
+    if res.gpu:
+        reqs.append({"type": "GPU", "value": str(res.gpu)})
     return reqs
 
 
 def job_definition_body(node: StepNode, flow_name: str) -> dict[str, Any]:
     """``RegisterJobDefinition`` arguments (without the name) for the step."""
-    deco = node.decorators.get("batch")
-    attrs: dict[str, Any] = dict(deco.attributes) if deco else {}
-    res = step_resources(node, "batch")
+    spec = batch_spec(node)
+    res = step_resources(node, Placement.BATCH)
     linux: dict[str, Any] = {}
-    if res["shared_memory"]:
-        linux["sharedMemorySize"] = int(res["shared_memory"])
-    if attrs.get("max_swap") is not None:
-        linux["maxSwap"] = int(attrs["max_swap"])
-        linux["swappiness"] = int(attrs.get("swappiness") or 60)
-    if attrs.get("use_tmpfs") or attrs.get("tmpfs_size"):
+    if res.shared_memory:
+        linux["sharedMemorySize"] = res.shared_memory
+    if spec.max_swap is not None:
+        linux["maxSwap"] = spec.max_swap
+        linux["swappiness"] = spec.swappiness or 60
+    if spec.use_tmpfs or spec.tmpfs_size:
         linux["tmpfs"] = [
             {
-                "containerPath": attrs["tmpfs_path"],
-                "size": int(attrs.get("tmpfs_size") or max(1, res["memory"] // 2)),
+                "containerPath": spec.tmpfs_path,
+                "size": spec.tmpfs_size or max(1, res.memory // 2),
             }
         ]
     devices = []
-    for kind in ("inferentia", "trainium"):
-        for i in range(int(attrs.get(kind) or 0)):
+    for count in (spec.inferentia, spec.trainium):
+        for i in range(count or 0):
             devices.append({"hostPath": f"/dev/neuron{i}", "containerPath": f"/dev/neuron{i}",
                             "permissions": ["READ", "WRITE"]})  # fmt: skip
     if devices:
         linux["devices"] = devices
     container: dict[str, Any] = {
-        "image": attrs.get("image") or setting("default_image"),
+        "image": spec.image or setting("default_image"),
         "command": ["python", "-m", "provider.runtime", "--help"],  # overridden per task
         "resourceRequirements": resource_requirements(node),
     }
-    if attrs.get("iam_role"):
-        container["jobRoleArn"] = attrs["iam_role"]
-    if attrs.get("execution_role"):
-        container["executionRoleArn"] = attrs["execution_role"]
-    if attrs.get("privileged") is not None:
-        container["privileged"] = bool(attrs["privileged"])
+    if spec.iam_role:
+        container["jobRoleArn"] = spec.iam_role
+    if spec.execution_role:
+        container["executionRoleArn"] = spec.execution_role
+    if spec.privileged is not None:
+        container["privileged"] = spec.privileged
     if linux:
         container["linuxParameters"] = linux
-    if attrs.get("ephemeral_storage"):
-        container["ephemeralStorage"] = {"sizeInGiB": int(attrs["ephemeral_storage"])}
+    if spec.ephemeral_storage:
+        container["ephemeralStorage"] = {"sizeInGiB": spec.ephemeral_storage}
     volumes, mounts = [], []
-    for i, host_path in enumerate(attrs.get("host_volumes") or []):
+    for i, host_path in enumerate(spec.host_volumes or ()):
         name = f"host{i}"
         volumes.append({"name": name, "host": {"sourcePath": host_path}})
         mounts.append({"sourceVolume": name, "containerPath": host_path})
     if volumes:
         container["volumes"], container["mountPoints"] = volumes, mounts
-    if attrs.get("log_driver"):
-        options = dict(o.split("=", 1) for o in attrs.get("log_options") or [] if "=" in o)
-        container["logConfiguration"] = {"logDriver": attrs["log_driver"], "options": options}
+    if spec.log_driver:
+        options = dict(o.split("=", 1) for o in spec.log_options or () if "=" in o)
+        container["logConfiguration"] = {"logDriver": spec.log_driver, "options": options}
     body: dict[str, Any] = {"type": "container", "containerProperties": container}
-    if attrs.get("efa"):
+    if spec.efa:
         body["containerProperties"].setdefault("linuxParameters", {}).setdefault(
             "devices", []
-        ).extend({"hostPath": f"/dev/infiniband/uverbs{i}"} for i in range(int(attrs["efa"])))
-    if attrs.get("tags"):
-        body["tags"] = dict(attrs["tags"])
+        ).extend({"hostPath": f"/dev/infiniband/uverbs{i}"} for i in range(spec.efa))
+    if spec.tags:
+        body["tags"] = dict(spec.tags)
         body["propagateTags"] = True
     return body
 
@@ -150,14 +151,13 @@ class BatchStepOperator(RemoteStepMixin, BatchOperator):
         **kwargs: Any,
     ) -> None:
         node = flow_cls.graph()[step_name]
-        deco = node.decorators.get("batch")
-        attrs = deco.attributes if deco else {}
-        queue = attrs.get("queue") or setting("batch_queue")
+        spec = batch_spec(node)
+        queue = spec.queue or setting("batch_queue")
         settings: dict[str, Any] = {
             "job_name": re.sub(r"[^A-Za-z0-9_-]+", "-", f"{flow_cls.__name__}-{step_name}")[:128],
-            "job_definition": attrs.get("job_definition") or "",
+            "job_definition": spec.job_definition or "",
             "job_queue": queue or "",
-            "tags": attrs.get("tags"),
+            "tags": spec.tags,
             "retry_strategy": {"attempts": 1},
             "poll_interval": 10,
             "awslogs_enabled": True,  # the step's output shows in the task log

@@ -38,7 +38,9 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from airflow.sdk import BaseOperatorLink
 from kubernetes.client import models as k8s
 
+from provider.decorators.placement import Placement
 from provider.decorators.resolve import step_resources
+from provider.decorators.specs import kubernetes_spec
 from provider.flow.graph import StepNode
 from provider.operators.base import platform_deadline, startup_seconds
 from provider.operators.kubernetes_secrets import (
@@ -89,20 +91,17 @@ def label_value(text: str) -> str:
 
 def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
     """``KubernetesPodOperator`` arguments for the step (all but the command)."""
-    deco = node.decorators.get("kubernetes")
-    attrs: dict[str, Any] = dict(deco.attributes) if deco else {}
-    res = step_resources(node, "kubernetes")
-    requests = {"cpu": str(res["cpu"]), "memory": _quantity_mb(res["memory"])}
-    limits = {"memory": _quantity_mb(res["memory"])}
-    if res["disk"]:
-        requests["ephemeral-storage"] = limits["ephemeral-storage"] = _quantity_mb(res["disk"])
-    if res["gpu"]:
-        limits[GPU_RESOURCE[attrs.get("gpu_vendor") or "nvidia"]] = str(res["gpu"])
+    spec = kubernetes_spec(node)
+    res = step_resources(node, Placement.KUBERNETES)
+    requests = {"cpu": str(res.cpu), "memory": _quantity_mb(res.memory)}
+    limits = {"memory": _quantity_mb(res.memory)}
+    if res.disk:
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = _quantity_mb(res.disk)
+    if res.gpu:
+        limits[GPU_RESOURCE[spec.gpu_vendor]] = str(res.gpu)
     volumes: list[k8s.V1Volume] = []
     mounts: list[k8s.V1VolumeMount] = []
-    for i, (claim, path) in enumerate(
-        sorted((attrs.get("persistent_volume_claims") or {}).items())
-    ):
+    for i, (claim, path) in enumerate(sorted((spec.persistent_volume_claims or {}).items())):
         name = dns_label("pvc", str(i), claim)
         volumes.append(
             k8s.V1Volume(
@@ -111,8 +110,8 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
             )
         )
         mounts.append(k8s.V1VolumeMount(name=name, mount_path=path))
-    if attrs.get("use_tmpfs") or attrs.get("tmpfs_size"):
-        size = attrs.get("tmpfs_size")
+    if spec.use_tmpfs or spec.tmpfs_size:
+        size = spec.tmpfs_size
         volumes.append(
             k8s.V1Volume(
                 name="tmpfs",
@@ -121,49 +120,48 @@ def pod_settings(node: StepNode, flow_name: str) -> dict[str, Any]:
                 ),
             )
         )
-        mounts.append(k8s.V1VolumeMount(name="tmpfs", mount_path=attrs["tmpfs_path"]))
-    if res["shared_memory"]:
+        mounts.append(k8s.V1VolumeMount(name="tmpfs", mount_path=spec.tmpfs_path))
+    if res.shared_memory:
         volumes.append(
             k8s.V1Volume(
                 name="dshm",
                 empty_dir=k8s.V1EmptyDirVolumeSource(
-                    medium="Memory", size_limit=_quantity_mb(res["shared_memory"])
+                    medium="Memory", size_limit=_quantity_mb(res.shared_memory)
                 ),
             )
         )
         mounts.append(k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"))
-    env_from = [
-        Secret("env", None, secret).to_env_from_secret() for secret in attrs.get("secrets") or []
-    ] + [convert_configmap(config_map) for config_map in attrs.get("env_from") or []]
+    env_from = [Secret("env", None, secret).to_env_from_secret() for secret in spec.secrets or ()]
+    env_from += [convert_configmap(config_map) for config_map in spec.env_from or ()]
     tolerations = [
         convert_toleration({_TOLERATION_FIELDS.get(k, k): v for k, v in toleration.items()})
-        for toleration in attrs.get("tolerations") or []
+        for toleration in spec.tolerations or ()
     ]
-    pull_secrets = attrs.get("image_pull_secrets")
+    pull_secrets = spec.image_pull_secrets
     labels = {
         "app.kubernetes.io/managed-by": "airstep",
         "airstep/flow": label_value(flow_name),
         "airstep/step": label_value(node.name),
-        **(attrs.get("labels") or {}),
+        **(spec.labels or {}),
     }
     settings: dict[str, Any] = {
         "name": dns_label(flow_name, node.name),
-        "image": attrs.get("image") or setting("default_image"),
-        "namespace": attrs.get("namespace") or setting("kubernetes_namespace"),
+        "image": spec.image or setting("default_image"),
+        "namespace": spec.namespace or setting("kubernetes_namespace"),
         "container_resources": k8s.V1ResourceRequirements(requests=requests, limits=limits),
         "labels": labels,
-        "annotations": attrs.get("annotations") or None,
-        "node_selector": attrs.get("node_selector") or None,
+        "annotations": spec.annotations or None,
+        "node_selector": spec.node_selector or None,
         "tolerations": tolerations or None,
-        "service_account_name": attrs.get("service_account"),
-        "image_pull_policy": attrs.get("image_pull_policy"),
+        "service_account_name": spec.service_account,
+        "image_pull_policy": spec.image_pull_policy,
         "image_pull_secrets": convert_image_pull_secrets(",".join(pull_secrets))
         if pull_secrets
         else None,
-        "container_security_context": attrs.get("security_context"),
-        "termination_grace_period": attrs.get("termination_grace_period"),
+        "container_security_context": spec.security_context,
+        "termination_grace_period": spec.termination_grace_period,
         "startup_timeout_seconds": startup_seconds(node),
-        "ports": [k8s.V1ContainerPort(container_port=attrs["port"])] if attrs.get("port") else None,
+        "ports": [k8s.V1ContainerPort(container_port=spec.port)] if spec.port else None,
         "volumes": volumes or None,
         "volume_mounts": mounts or None,
         "env_from": env_from or None,

@@ -70,13 +70,16 @@ class ItemFailure:
 def chunk_processes(flow_cls: type[FlowSpec], step: str, *, remote: bool) -> int:
     """How many items of a chunk of ``step`` run at once: ``[airstep] chunk_processes``, else
     the CPUs this process may use (in a container, the step's @resources cpu, since a
-    container sees the machine's CPUs); fewer when each item needs GPUs."""
+    container sees the machine's CPUs); fewer when each item needs GPUs.
+
+    A container's cpu is what the step asks for (``@resources`` merged with the compute
+    decorator it carries), not where :func:`~provider.decorators.placement.step_placement`
+    would put it now: the container reads no airflow.cfg."""
     node = flow_cls.graph()[step]
     count = positive_int("chunk_processes")
     if count is None:
         if remote:
-            placement = "batch" if "batch" in node.decorators else "kubernetes"
-            count = max(1, int(float(step_resources(node, placement)["cpu"])))
+            count = max(1, int(float(step_resources(node).cpu)))
         else:
             count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             count = max(1, count or os.cpu_count() or 1)

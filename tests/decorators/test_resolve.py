@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from provider import FlowSpec, batch, kubernetes, resources, step
+from provider.decorators.placement import Placement
 from provider.decorators.resolve import step_resources
+from provider.decorators.specs import Resources
 
 
 def node_of(flow_cls, name="start"):
@@ -21,13 +23,9 @@ def test_defaults_when_nothing_is_given():
         def end(self):
             pass
 
-    assert step_resources(node_of(Plain), "kubernetes") == {
-        "cpu": 1,
-        "memory": 4096,
-        "gpu": 0,
-        "disk": None,
-        "shared_memory": None,
-    }
+    assert step_resources(node_of(Plain), Placement.KUBERNETES) == Resources(
+        cpu=1, memory=4096, gpu=0, disk=None, shared_memory=None
+    )
 
 
 def test_explicit_beats_default_and_the_larger_explicit_wins():
@@ -42,10 +40,10 @@ def test_explicit_beats_default_and_the_larger_explicit_wins():
         def end(self):
             pass
 
-    merged = step_resources(node_of(Mixed), "kubernetes")
-    assert merged["cpu"] == 0.5  # not rounded up to the default of 1
-    assert merged["memory"] == 8000  # the larger explicit value
-    assert merged["gpu"] == 2
+    merged = step_resources(node_of(Mixed), Placement.KUBERNETES)
+    assert merged.cpu == 0.5  # not rounded up to the default of 1
+    assert merged.memory == 8000  # the larger explicit value
+    assert merged.gpu == 2
 
 
 def test_gpu_zero_means_no_gpu_and_other_backends_are_ignored():
@@ -60,6 +58,7 @@ def test_gpu_zero_means_no_gpu_and_other_backends_are_ignored():
         def end(self):
             pass
 
-    assert step_resources(node_of(NoGpu), "batch")["gpu"] == 0
-    assert step_resources(node_of(NoGpu), "batch")["cpu"] == 4
-    assert step_resources(node_of(NoGpu), "kubernetes")["cpu"] == 1
+    assert step_resources(node_of(NoGpu), Placement.BATCH).gpu == 0
+    assert step_resources(node_of(NoGpu), Placement.BATCH).cpu == 4
+    assert step_resources(node_of(NoGpu), Placement.KUBERNETES).cpu == 1
+    assert step_resources(node_of(NoGpu)).cpu == 4  # the compute decorator the step carries
