@@ -4,7 +4,7 @@ The step's job definition is a ``multinode`` one: a single node range with an op
 bound (``targetNodes: "0:"``) holding the same container the single-job operator uses, so
 the node count can be set at submission. Each task submits the job with ``nodeOverrides``:
 ``numNodes`` = the gang's size and, for every node, the runtime command with
-``--num-nodes`` and ``--main-port``. AWS Batch gives each node ``AWS_BATCH_JOB_NODE_INDEX``
+``--num-nodes=`` and ``--main-port=``. AWS Batch gives each node ``AWS_BATCH_JOB_NODE_INDEX``
 and the other nodes ``AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS``, the main node's
 address, which the runtime reads. Waiting and ``on_kill`` (terminating the job, all its
 nodes with it) are the provider's ``BatchOperator``'s. Each node logs to a CloudWatch stream
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
@@ -117,13 +118,14 @@ class BatchGangOperator(BatchStepOperator):
                 "@batch(queue='my-queue') or set [airstep] batch_queue."
             )
         self.refuse_fargate()
-        args, env = self.runtime_command(context)
+        command, env = self.runtime_request(context)
         graph = self.flow_cls.graph()
         path = path_for(str(self.flow_task_id), graph.foreach_depth(self.step_name))
         size = gang_size(graph, self.node, self.datastore(), self.flow_run(context), path)
         self.job_definition = self.ensure_job_definition()
         self.container_overrides = None
-        command = [*args, "--num-nodes", str(size), "--main-port", str(self.main_port)]
+        # every node runs the same command; Batch gives each its index and the main's address
+        argv = command.node(num_nodes=size, main_port=self.main_port).to_argv("python")
         extra_env = self.hand_off_secrets(context)  # @secrets: a reference for every node
         env = {**env, **extra_env}
         self.node_overrides = {
@@ -132,7 +134,7 @@ class BatchGangOperator(BatchStepOperator):
                 {
                     "targetNodes": "0:",
                     "containerOverrides": {
-                        "command": command,
+                        "command": argv,
                         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
                         "resourceRequirements": resource_requirements(self.node),
                     },
@@ -197,26 +199,16 @@ class BatchGangOperator(BatchStepOperator):
                 return
 
 
-class _NodeLogger:
+class _NodeLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """The operator's logger, every message prefixed by a node index."""
 
     def __init__(self, log: Any, index: int) -> None:
-        self._log, self._index = log, index
+        super().__init__(log, {"node_index": index})
 
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        self._log.log(level, "[node %d] %s", self._index, msg % args if args else msg)
-
-    def debug(self, msg: str, *args: Any) -> None:
-        self.log(logging.DEBUG, msg, *args)
-
-    def info(self, msg: str, *args: Any) -> None:
-        self.log(logging.INFO, msg, *args)
-
-    def warning(self, msg: str, *args: Any) -> None:
-        self.log(logging.WARNING, msg, *args)
-
-    def error(self, msg: str, *args: Any) -> None:
-        self.log(logging.ERROR, msg, *args)
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        return f"[node {self.extra['node_index']}] {msg}", kwargs  # type: ignore[index]
 
 
 class NodeLogs:

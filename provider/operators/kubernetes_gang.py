@@ -20,7 +20,8 @@ end, as ``on_kill`` does. The task's XCom is node 0's pointer, every node's id.
 With ``[airstep] kubernetes_gang = jobset`` the same Job is the only replicated job of a
 JobSet (:mod:`provider.operators.kubernetes_jobset`), created through the provider hook's
 custom objects client: the JobSet controller makes the Job, the headless Service and the
-pods' DNS names, and the JobSet's status decides; the rest is as above.
+pods' DNS names, and the JobSet's status decides; the rest is as above. What differs is a
+:class:`~provider.operators.kubernetes_gang_backends.GangBackend`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ from kubernetes.client.exceptions import ApiException
 from provider.datastore.flowstore import path_for
 from provider.exceptions import StepError
 from provider.flow.distributed import DEFAULT_MAIN_PORT
-from provider.operators import kubernetes_jobset as jobsets
 from provider.operators.kubernetes import hand_off_to_pods, pod_settings
-from provider.operators.kubernetes_secrets import delete_handoff, own_handoff, owner_reference
+from provider.operators.kubernetes_gang_backends import GangBackend, gang_backend
+from provider.operators.kubernetes_secrets import delete_handoff, own_handoff
 from provider.operators.remote import RemoteStepMixin, deferral_asked
 from provider.runtime.gang import gang_size
-from provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,21 +56,6 @@ if TYPE_CHECKING:
 NAME_BASE_LENGTH = 40
 #: how long the logs of a finished gang may take to arrive
 LOG_DRAIN_SECONDS = 10.0
-#: what a gang can be on Kubernetes: ``[airstep] kubernetes_gang``
-GANG_KINDS = ("indexed_job", "jobset")
-
-
-def gang_kind(step_name: str) -> str:
-    """``[airstep] kubernetes_gang``: ``indexed_job`` or ``jobset``."""
-    value = (setting("kubernetes_gang") or "").strip().lower().replace("-", "_")
-    if value not in GANG_KINDS:
-        raise ValueError(
-            f"Step *{step_name}* is a @parallel step on Kubernetes, but [airstep] "
-            f"kubernetes_gang is {setting('kubernetes_gang')!r}; set it to indexed_job (an "
-            "Indexed Job and a headless Service) or jobset (a JobSet, where the JobSet "
-            "controller is installed)."
-        )
-    return value
 
 
 class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
@@ -120,20 +105,21 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         self.main_port = main_port
         self.poll_interval = poll_interval
         self.deferral_refused = deferral_asked(kwargs)
-        #: (kind, namespace, name) of the gang's objects while they exist
-        self.gang_job: tuple[str, str, str] | None = None
+        #: (backend, namespace, name) of the gang while it exists
+        self.gang_job: tuple[GangBackend, str, str] | None = None
         #: the name of the gang's hand-off Secret (@secrets) while it exists
         self.handoff: str | None = None
 
     # -- running -------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        args, env = self.runtime_command(context)
+        command, env = self.runtime_request(context)
         graph = self.flow_cls.graph()
         step = graph[self.step_name]
         path = path_for(str(self.flow_task_id), graph.foreach_depth(self.step_name))
         size = gang_size(graph, step, self.datastore(), self.flow_run(context), path)
-        kind = gang_kind(self.step_name)
-        self.cmds, self.arguments = args[:1], args[1:]
+        backend = gang_backend(self.hook, self.step_name, self.log)
+        argv = command.to_argv("python")
+        self.cmds, self.arguments = argv[:1], argv[1:]
         self.env_vars = convert_env_vars(dict(sorted(env.items())))
         self.completions = self.parallelism = size
         self.handoff, self.env_vars = hand_off_to_pods(
@@ -141,21 +127,14 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
         )
         job = self.build_job_request_obj(context)
         name, namespace = job.metadata.name, job.metadata.namespace
+        main_addr = backend.main_address(name)
         pod = job.spec.template
         pod.metadata.name = None
-        if kind == "jobset":  # the JobSet controller sets the subdomain
-            main_addr = jobsets.main_node_address(name)
-        else:
-            main_addr = f"{name}-0.{name}"
-            pod.spec.subdomain = name
         pod.spec.restart_policy = "Never"
         container = pod.spec.containers[0]
-        container.args = [
-            *(container.args or []),
-            "--num-nodes", str(size),
-            "--main-addr", main_addr,
-            "--main-port", str(self.main_port),
-        ]  # fmt: skip
+        # every node runs the same command; its index comes from JOB_COMPLETION_INDEX
+        node = command.node(num_nodes=size, main_addr=main_addr, main_port=self.main_port)
+        container.args = node.to_argv("python")[1:]
         job.spec.pod_failure_policy = k8s.V1PodFailurePolicy(
             rules=[
                 k8s.V1PodFailurePolicyRule(
@@ -170,68 +149,32 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
             "Step *%s*: a gang of %d pod(s), %s %s/%s; the main node is %s:%d.",
             self.step_name,
             size,
-            "JobSet" if kind == "jobset" else "Job",
+            backend.kind,
             namespace,
             name,
             main_addr,
             self.main_port,
         )
-        self.gang_job = (kind, namespace, name)
+        self.gang_job = (backend, namespace, name)
         try:
-            if kind == "jobset":
-                created = self._create_jobset(job, namespace)
-                owner = owner_reference(
-                    f"{jobsets.GROUP}/{jobsets.VERSION}", "JobSet", name, created["metadata"]["uid"]
-                )
-            else:
-                service = k8s.V1Service(
-                    api_version="v1",
-                    kind="Service",
-                    metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=self.labels),
-                    spec=k8s.V1ServiceSpec(
-                        cluster_ip="None",
-                        publish_not_ready_addresses=True,
-                        selector={"job-name": name},
-                    ),
-                )
-                self.hook.core_v1_client.create_namespaced_service(namespace, service)
-                created = self.hook.batch_v1_client.create_namespaced_job(namespace, job)
-                owner = owner_reference("batch/v1", "Job", name, created.metadata.uid)
+            owner = backend.create(job, self.labels)
             if self.handoff is not None:  # Kubernetes deletes it with the gang, even if we die
                 own_handoff(self.hook, namespace, self.handoff, owner)
-            self._wait(kind, namespace, name, size)
+            self._wait(backend, namespace, name, size)
         finally:
             self._delete_gang()
             self._delete_handoff()
         self.do_xcom_push = True
         return self.finish_remote_task(context)
 
-    def _create_jobset(self, job: k8s.V1Job, namespace: str) -> dict[str, Any]:
-        body = jobsets.jobset_body(self.hook.api_client.sanitize_for_serialization(job))
-        try:
-            return dict(
-                self.hook.create_custom_object(
-                    jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, body, namespace
-                )
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            raise StepError(
-                f"Step *{self.step_name}*: [airstep] kubernetes_gang is jobset, but the cluster "
-                f"serves no JobSets ({jobsets.GROUP}/{jobsets.VERSION} {jobsets.PLURAL} in "
-                f"namespace {namespace} answered 404); install the JobSet controller, or set "
-                "[airstep] kubernetes_gang = indexed_job."
-            ) from None
-
-    def _wait(self, kind: str, namespace: str, name: str, size: int) -> None:
-        """Poll the Job (JobSet) until it ends, streaming each node's log as its pod starts."""
+    def _wait(self, backend: GangBackend, namespace: str, name: str, size: int) -> None:
+        """Poll the gang until it ends, streaming each node's log as its pod starts."""
         streams: dict[int, threading.Thread] = {}
         startup_deadline = time.monotonic() + self.startup_timeout_seconds
-        what = f"{'JobSet' if kind == 'jobset' else 'Job'} {namespace}/{name}"
+        what = f"{backend.kind} {namespace}/{name}"
         while True:
             try:
-                ended, reason = self._outcome(kind, namespace, name)
+                ended, reason = backend.outcome(namespace, name)
             except ApiException as exc:
                 if exc.status == 404:
                     raise StepError(
@@ -239,7 +182,7 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                         "task was stopped, or someone deleted it); retry the task."
                     ) from None
                 raise
-            pods = self._pods(kind, namespace, name)
+            pods = self._pods(backend, namespace, name)
             for index, pod in pods.items():
                 if index not in streams and (pod.status.phase or "Pending") != "Pending":
                     streams[index] = threading.Thread(
@@ -256,23 +199,9 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
                 raise StepError(self._failure(what, reason, pods, size))
             time.sleep(self.poll_interval)
 
-    def _outcome(self, kind: str, namespace: str, name: str) -> tuple[str | None, str | None]:
-        """``("Complete" | "Failed" | None, the reason)`` of the gang's Job or JobSet."""
-        if kind == "jobset":
-            found = self.hook.get_custom_object(
-                jobsets.GROUP, jobsets.VERSION, jobsets.PLURAL, name, namespace
-            )
-            return jobsets.jobset_outcome(found)
-        job = self.hook.batch_v1_client.read_namespaced_job_status(name, namespace)
-        for condition in job.status.conditions or []:
-            if condition.status == "True" and condition.type in ("Complete", "Failed"):
-                return condition.type, condition.reason
-        return None, None
-
-    def _pods(self, kind: str, namespace: str, name: str) -> dict[int, k8s.V1Pod]:
-        label = jobsets.JOBSET_NAME_LABEL if kind == "jobset" else "job-name"
+    def _pods(self, backend: GangBackend, namespace: str, name: str) -> dict[int, k8s.V1Pod]:
         listed = self.hook.core_v1_client.list_namespaced_pod(
-            namespace, label_selector=f"{label}={name}"
+            namespace, label_selector=backend.pod_selector(name)
         )
         pods = {}
         for pod in listed.items:
@@ -352,36 +281,9 @@ class KubernetesGangOperator(RemoteStepMixin, KubernetesJobOperator):
             self.handoff = None
 
     def _delete_gang(self) -> None:
-        """Delete the Job with its pods, and the Service (or the JobSet, and with it all of
-        them); what is already gone is fine."""
+        """Delete the gang with its pods (and the Service); what is already gone is fine."""
         if self.gang_job is None:
             return
-        kind, namespace, name = self.gang_job
-        grace = self.termination_grace_period
-        deletes: tuple[Any, ...] = (
-            lambda: self.hook.batch_v1_client.delete_namespaced_job(
-                name, namespace, propagation_policy="Background", grace_period_seconds=grace
-            ),
-            lambda: self.hook.core_v1_client.delete_namespaced_service(name, namespace),
-        )
-        if kind == "jobset":
-            deletes = (
-                lambda: self.hook.delete_custom_object(
-                    jobsets.GROUP,
-                    jobsets.VERSION,
-                    jobsets.PLURAL,
-                    name,
-                    namespace,
-                    propagation_policy="Background",
-                    grace_period_seconds=grace,
-                ),
-            )
-        for delete in deletes:
-            try:
-                delete()
-            except ApiException as exc:
-                if exc.status != 404:
-                    self.log.warning(
-                        "Step *%s*: could not delete %s: %s", self.step_name, name, exc
-                    )
+        backend, namespace, name = self.gang_job
+        backend.delete(namespace, name, self.termination_grace_period)
         self.gang_job = None

@@ -89,6 +89,12 @@ class RemoteStepMixin(StepOperatorMixin):
 
     def runtime_command(self, context: Context) -> tuple[list[str], dict[str, str]]:
         """The container's command line and environment for this task instance."""
+        command, env = self.runtime_request(context)
+        return command.to_argv("python"), env
+
+    def runtime_request(self, context: Context) -> tuple[RuntimeCommand, dict[str, str]]:
+        """What the container runs for this task instance (a gang adds its nodes' part), and
+        its environment."""
         chunk = self.chunk()
         if chunk is None:
             request = self.start_task(context)
@@ -134,12 +140,11 @@ class RemoteStepMixin(StepOperatorMixin):
                 # read here: the container has no airflow.cfg
                 process_per_task=flag("process_per_task"),
             )
-        args = command.to_argv("python")
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
         env.update(as_environment("s3_endpoint_url", "spot_metadata_url"))  # airflow.cfg's too
         env.update(request.extra_env)
         env.update(aws_connection_env())
-        return args, env
+        return command, env
 
     def finish_remote_task(self, context: Context) -> str | list[str]:
         """After the container exited 0: finish with the manifest it left in the datastore

@@ -87,11 +87,19 @@ class RuntimeCommand:
             process_per_task=process_per_task,
         )
 
-    def node(self, node: GangNode | None = None, *, num_nodes: int | None = None) -> RuntimeCommand:
+    def node(
+        self,
+        node: GangNode | None = None,
+        *,
+        num_nodes: int | None = None,
+        main_addr: str | None = None,
+        main_port: int | None = None,
+    ) -> RuntimeCommand:
         """This command for a node of a gang: ``node`` (its index, size and main) when known
-        here, else only the gang's size (the platform numbers its nodes)."""
+        here, else what every node shares: the gang's size, and the main node's address and
+        port when the launcher knows them (the platform numbers the nodes)."""
         if node is None:
-            return replace(self, num_nodes=num_nodes)
+            return replace(self, num_nodes=num_nodes, main_addr=main_addr, main_port=main_port)
         return replace(
             self,
             task_id=node.control_task_id,

@@ -44,7 +44,7 @@ def test_torch_all_reduce_across_a_gang_of_three_pods(
     assert xcom_values(run)[("reduce", -1)] == ["0", "1", "2"]
     (job,) = [o for o in fake_k8s.jobs.created if o["kind"] == "Job"]
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    main_addr = args[args.index("--main-addr") + 1]  # a DNS name, not an IP
+    (main_addr,) = [a.split("=", 1)[1] for a in args if a.startswith("--main-addr=")]  # a DNS name
     if kind == "jobset":
         (jobset,) = fake_k8s.jobsets.created
         name = jobset["metadata"]["name"]

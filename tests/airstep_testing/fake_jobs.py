@@ -14,10 +14,11 @@ Orphan, leaves them running.
 
 Services are stored, listed and deleted; nothing routes to them, except this stand-in for
 cluster DNS: an item of a pod's command or args that is a pod's DNS name,
-``<hostname>.<subdomain>[.<namespace>[.svc[.cluster.local]]]``, becomes ``127.0.0.1`` (every
-pod runs on this host) when, in the pod's namespace, a live pod has that hostname and
-subdomain and a headless Service (``clusterIP: None``) is named as the subdomain. Any other
-name stays as it is, and does not resolve. The pod's spec keeps the name as it was sent.
+``<hostname>.<subdomain>[.<namespace>[.svc[.cluster.local]]]``, or such a name as an option's
+value in one item (``--main-addr=<name>``), becomes ``127.0.0.1`` (every pod runs on this
+host) when, in the pod's namespace, a live pod has that hostname and subdomain and a headless
+Service (``clusterIP: None``) is named as the subdomain. Any other name stays as it is, and
+does not resolve. The pod's spec keeps the name as it was sent.
 
 Every Job and Service is validated strictly with kubernetes-validate, like pods.
 """
@@ -70,8 +71,17 @@ class FakeJobs:
 
     # ---- DNS ---------------------------------------------------------------------------------
     def resolve(self, ns: str, argv: list[str]) -> list[str]:
-        """``argv`` with every resolvable pod DNS name replaced by 127.0.0.1 (under the lock)."""
-        return ["127.0.0.1" if self._resolves(ns, item) else item for item in argv]
+        """``argv`` with every resolvable pod DNS name replaced by 127.0.0.1 (under the lock),
+        an item's own (``name``) or an option's value (``--option=name``)."""
+        return [self._resolve_item(ns, item) for item in argv]
+
+    def _resolve_item(self, ns: str, item: str) -> str:
+        if self._resolves(ns, item):
+            return "127.0.0.1"
+        option, equals, value = item.partition("=")
+        if option.startswith("--") and equals and self._resolves(ns, value):
+            return f"{option}=127.0.0.1"
+        return item
 
     def _resolves(self, ns: str, name: str) -> bool:
         suffix = rf"(?:\.{re.escape(ns)}(?:\.svc(?:\.cluster\.local)?)?)?"

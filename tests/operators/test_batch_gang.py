@@ -4,6 +4,7 @@ parallel job whose nodes meet at the main node's address, and Fargate queues ref
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import socket
 import sys
@@ -99,8 +100,8 @@ def test_a_gang_of_three_nodes_meets_at_the_main_node_and_the_join_sees_every_no
     assert overrides["numNodes"] == 3
     (node_override,) = overrides["nodePropertyOverrides"]
     command = node_override["containerOverrides"]["command"]
-    assert command[command.index("--num-nodes") + 1] == "3"
-    assert "--node-index" not in command and "--main-addr" not in command
+    assert command[-2:] == ["--num-nodes=3", f"--main-port={op.main_port}"]  # one argument each
+    assert not any(a.startswith(("--node-index", "--main-addr")) for a in command)
     (described,) = moto_server.client("batch").describe_jobs(jobs=[job.job_id])["jobs"]
     (node_range,) = described["nodeProperties"]["nodeRangeProperties"]  # the definition's
     assert node_range["targetNodes"] == "0:"
@@ -226,11 +227,22 @@ class _Recorder:
 def test_node_log_lines_keep_their_text_and_level_under_the_node_prefix():
     from provider.operators.batch_gang import _NodeLogger
 
-    recorder = _Recorder()
-    node = _NodeLogger(recorder, 2)
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[tuple[int, str]] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append((record.levelno, record.getMessage()))
+
+    logger = logging.getLogger(f"airstep.test.{uuid.uuid4().hex}")
+    logger.propagate, records = False, Records()
+    logger.addHandler(records)
+    logger.setLevel(logging.DEBUG)
+    node = _NodeLogger(logger, 2)
     node.log(40, "[2026-01-01 00:00:00,000] 100% done, %s left")  # no arguments: no formatting
     node.info("Cannot find log stream %s yet", "s#2")
-    assert recorder.lines == [
+    assert records.lines == [
         (40, "[node 2] [2026-01-01 00:00:00,000] 100% done, %s left"),
         (20, "[node 2] Cannot find log stream s#2 yet"),
     ]

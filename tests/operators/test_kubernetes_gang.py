@@ -90,7 +90,8 @@ def test_kubernetes_places_a_gang_in_one_indexed_job():
 
 def test_a_gang_of_three_pods_meets_at_node_0_and_the_join_sees_every_node(store, fake_k8s, capfd):
     start(store, "k8s-gang", nodes=3)
-    assert operator().execute(context("k8s-gang")) == ["0", "1", "2"]
+    op = operator()
+    assert op.execute(context("k8s-gang")) == ["0", "1", "2"]
 
     for i in range(3):
         node = store.task("k8s-gang", "train", str(i))
@@ -115,9 +116,10 @@ def test_a_gang_of_three_pods_meets_at_node_0_and_the_join_sees_every_node(store
     pod = spec["template"]["spec"]
     assert pod["subdomain"] == name and pod["restartPolicy"] == "Never"
     args = pod["containers"][0]["args"]
-    assert args[args.index("--main-addr") + 1] == f"{name}-0.{name}"
-    assert args[args.index("--num-nodes") + 1] == "3"
-    assert "--node-index" not in args  # each pod's index is its JOB_COMPLETION_INDEX
+    # every value rides in one argument, as --option=value
+    main, port = f"--main-addr={name}-0.{name}", f"--main-port={op.main_port}"
+    assert args[-3:] == ["--num-nodes=3", main, port]
+    assert not any(a.startswith("--node-index") for a in args)  # its JOB_COMPLETION_INDEX
     nothing_left(fake_k8s)
 
 

@@ -75,7 +75,7 @@ def test_a_jobset_s_outcome_is_read_from_its_conditions():
 
 def test_an_unknown_gang_kind_is_refused_naming_the_setting(monkeypatch):
     monkeypatch.setenv("AIRFLOW__AIRSTEP__KUBERNETES_GANG", "mpijob")
-    from provider.operators.kubernetes_gang import gang_kind
+    from provider.operators.kubernetes_gang_backends import gang_kind
 
     with pytest.raises(ValueError) as raised:
         gang_kind("train")
@@ -133,7 +133,7 @@ def test_a_gang_of_three_runs_as_one_jobset_and_meets_at_node_0(store, fake_k8s,
     assert job["metadata"]["name"] == f"{name}-node-0"
     assert (job["spec"]["completions"], job["spec"]["completionMode"]) == (3, "Indexed")
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--main-addr") + 1] == f"{name}-node-0-0.{name}"
+    assert f"--main-addr={name}-node-0-0.{name}" in args
     hostnames = sorted(
         p["spec"]["hostname"] for p in fake_k8s.pods.values() if p["spec"].get("subdomain") == name
     )

@@ -44,6 +44,18 @@ def test_defaults_are_left_off_and_read_back():
     assert dataclasses.replace(command, task_id="0") == command
 
 
+def test_a_platform_s_gang_node_gets_what_every_node_shares_and_no_index():
+    """A Kubernetes or Batch gang runs one command on every node: the platform numbers them."""
+    command = RuntimeCommand(flow_file="flow.py", run_id="-r1", step="train", task_id="3.0")
+    node = command.node(num_nodes=3, main_addr="job-0.job", main_port=29501)
+    argv = node.to_argv()
+    assert argv[-3:] == ["--num-nodes=3", "--main-addr=job-0.job", "--main-port=29501"]
+    assert not any(a.startswith("--node-index") for a in argv)
+    assert RuntimeCommand.from_argv(argv[3:]) == node
+    batch = command.node(num_nodes=2, main_port=29500)  # Batch gives the main's address
+    assert batch.to_argv()[-2:] == ["--num-nodes=2", "--main-port=29500"]
+
+
 def identity(request):
     return (request.run_id, request.step, request.task_id, request.attempt, request.max_num_splits)
 
