@@ -96,3 +96,29 @@ def test_the_local_executor_a_chunk_and_a_gang_node_ask_for_the_same_task(
     for argv in (chunk, node_argv):
         assert "--run-id=-r1" in argv
         assert identity(RuntimeCommand.from_argv(argv[3:]).request()) == identity(local)
+
+
+def test_a_pod_asks_for_the_task_the_local_executor_runs(datastore, monkeypatch):
+    """The pod of a @kubernetes step, for the same task of the same run: its container's
+    command asks for that task (its foreach limit is Airflow's, not the command line's)."""
+    import os
+    from types import SimpleNamespace
+
+    from provider.datastore import FlowDataStore
+    from provider.flow.loader import load_flow_class
+    from provider.local.scheduler import LocalRun
+    from provider.operators.kubernetes import KubernetesStepOperator
+
+    monkeypatch.setenv("AIRSTEP_IN_TASK", "1")  # loading the flow sets it: undone after
+    flow_file = os.path.join(os.path.dirname(__file__), "..", "flows", "gang_flow.py")
+    flow_cls = load_flow_class(flow_file, None)
+    store = FlowDataStore(flow_cls.__name__)
+    local = LocalRun(flow_cls, store=store, run_id="-r1")._request("train", (0,), 1)
+    # the remote operators want an s3:// root; the command reads the same identity
+    monkeypatch.setattr(KubernetesStepOperator, "datastore", lambda self: store)
+    pod = KubernetesStepOperator(task_id="train", flow_cls=flow_cls, step_name="train")
+    ti = SimpleNamespace(dag_id=flow_cls.__name__, try_number=2, xcom_push=lambda **kw: None)
+    argv = pod.runtime_command({"ti": ti, "run_id": "-r1", "params": {}})[0]
+    assert argv[:3] == ["python", "-m", "provider.runtime"] and "--run-id=-r1" in argv
+    asked = RuntimeCommand.from_argv(argv[3:]).request()
+    assert identity(asked)[:4] == identity(local)[:4]
