@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from provider.exceptions import ForeachError, ForeachTooWide
-from provider.operators.base import (
+from provider.operators.base import StepOperatorMixin
+from provider.operators.pointers import (
     SPLIT_LIMIT_FIX,
-    StepOperatorMixin,
     foreach_width_limit,
     group_task_ids,
     max_map_tasks,

@@ -263,7 +263,7 @@ def test_the_fanout_task_chunks_a_wide_list_and_refuses_one_wider_than_every_chu
 
 
 def test_chunk_labels_name_the_items_range():
-    from provider.operators.base import chunk_label
+    from provider.operators.pointers import chunk_label
 
     graph = load_module(DAGS / "nested_foreach.py").NestedForeachFlow.graph()
     assert chunk_label(graph, "per_size", ["3", "4", "5"]) == "size_list[3:6]"
