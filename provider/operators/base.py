@@ -10,13 +10,12 @@ label and the XCom pointer. :class:`~provider.operators.step.StepOperator`,
 
 A chunk of a wide foreach (``flow_task_id`` a list of task ids) is one task
 instance too: :meth:`StepOperatorMixin.start_items` gives one request per task,
-the map index shows the items' range (:func:`chunk_label`), and the XCom pointer
-is the tasks' pointers concatenated (:func:`chunk_pointer`). :func:`group_task_ids`
-decides what a foreach is mapped over: its task ids, or chunks of them.
+the map index shows the items' range, and the XCom pointer is the tasks' pointers
+concatenated (labels, pointers and how a foreach is grouped into chunks are
+:mod:`provider.operators.pointers`).
 
-The Airflow side of the settings lives here too: the worker's view of the
-datastore (through ``[airstep] aws_conn_id``), ``[core] max_map_length`` and
-``[airstep] max_map_tasks``.
+The worker's view of the datastore (through ``[airstep] aws_conn_id``) lives here too,
+and the run a DAG run is (:meth:`StepOperatorMixin.flow_run`): keyed by its DAG.
 
 Timeouts: the runtime's ``@timeout`` alarm is the one clock for user code, in the
 worker and in a container alike, so a caught timeout is always a
