@@ -221,13 +221,6 @@ OPTIONS: tuple[Option, ...] = (
         env_var="AIRSTEP_SPOT_POLL_SECONDS",
         type="float",
     ),
-    Option(
-        "s3_endpoint_url",
-        "The endpoint of an s3:// datastore that is not on AWS (MinIO, a test server), rather "
-        "than boto3's usual sources; remote steps get the worker's value.",
-        example="http://minio.example.com:9000",
-        env_var="AIRSTEP_S3_ENDPOINT_URL",
-    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}

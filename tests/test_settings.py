@@ -187,9 +187,9 @@ def test_numbers_are_read_once_with_their_default_and_refused_naming_the_variabl
 
 def test_a_remote_step_gets_the_workers_values_under_their_variables(monkeypatch):
     monkeypatch.delenv("AIRSTEP_SPOT_METADATA_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW__AIRSTEP__S3_ENDPOINT_URL", "http://127.0.0.1:9000")
-    assert as_environment("s3_endpoint_url", "spot_metadata_url") == {
-        "AIRSTEP_S3_ENDPOINT_URL": "http://127.0.0.1:9000"
+    monkeypatch.setenv("AIRFLOW__AIRSTEP__SPOT_METADATA_URL", "http://127.0.0.1:9000")
+    assert as_environment("spot_metadata_url") == {
+        "AIRSTEP_SPOT_METADATA_URL": "http://127.0.0.1:9000"
     }
 
 

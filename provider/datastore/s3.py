@@ -1,7 +1,7 @@
 """S3 storage (AWS, MinIO, moto: any S3 endpoint) with boto3.
 
-The endpoint (unless ``[airstep] s3_endpoint_url`` names one), region and
-credentials come from boto3's usual sources (``AWS_ENDPOINT_URL``,
+The endpoint, region and credentials come from boto3's usual sources
+(``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` for an endpoint that is not AWS's,
 ``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, instance roles, ...); the Airflow
 operators pass what the AWS connection says to remote steps through those
 variables. A PUT is atomic in S3, so no temp-and-rename is needed; large files go
@@ -27,7 +27,6 @@ from botocore.exceptions import ClientError
 from s3transfer.utils import ChunksizeAdjuster
 
 from provider.exceptions import DataStoreError
-from provider.settings import setting
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 _TRANSFER = TransferConfig(
@@ -37,9 +36,6 @@ _CLIENT_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, max_po
 
 
 def s3_client(**kwargs: Any) -> Any:
-    endpoint = setting("s3_endpoint_url")
-    if endpoint:
-        kwargs.setdefault("endpoint_url", endpoint)
     return boto3.session.Session().client("s3", config=_CLIENT_CONFIG, **kwargs)
 
 

@@ -51,7 +51,6 @@ PASSED_ENV = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
-    "AIRSTEP_S3_ENDPOINT_URL",
     "AIRSTEP_SPOT_METADATA_URL",
 )
 
@@ -141,7 +140,7 @@ class RemoteStepMixin(StepOperatorMixin):
                 process_per_task=flag("process_per_task"),
             )
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
-        env.update(as_environment("s3_endpoint_url", "spot_metadata_url"))  # airflow.cfg's too
+        env.update(as_environment("spot_metadata_url"))  # airflow.cfg's too
         env.update(request.extra_env)
         env.update(aws_connection_env())
         return command, env

@@ -42,7 +42,6 @@ def test_provider_info_validates_against_airflows_schema():
         "progress_seconds",
         "spot_metadata_url",
         "spot_poll_seconds",
-        "s3_endpoint_url",
     }
     for option in options.values():
         assert {"description", "version_added", "type", "example", "default"} <= set(option)

@@ -793,7 +793,6 @@ def moto_server() -> Iterator[MotoServer]:
                 "AWS_SECURITY_TOKEN",
                 "AWS_ROLE_ARN",
                 "AWS_WEB_IDENTITY_TOKEN_FILE",
-                "AIRSTEP_S3_ENDPOINT_URL",
             ):
                 mp.delenv(name)
         config_dir = tempfile.mkdtemp(prefix="airstep-aws-config-")
