@@ -7,9 +7,13 @@ Artifacts load on first access.
   reader walks;
 - :mod:`~provider.client.stored_task`: what one task stored (artifacts, attempts, its
   failure as a ``TaskException``, logs, cards);
-- :mod:`~provider.client.namespaces`: which runs a reader sees.
+- :mod:`~provider.client.tree`: where an object sits (``path_components``, a step's
+  ``child_steps``, ``parent_steps`` and ``control_tasks``);
+- :mod:`~provider.client.namespaces`: which runs a reader sees;
+- :mod:`~provider.client.running_task`: ``current.task`` inside a running step.
 """
 
+from provider.client import running_task  # noqa: F401 - gives current.task its reader
 from provider.client.namespaces import (
     NamespaceMismatch,
     default_namespace,

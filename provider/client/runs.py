@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from provider.client.namespaces import NamespaceMismatch, get_namespace
 from provider.client.stored_task import StoredTask
+from provider.client.tree import PathspecParts, StepTree
 from provider.datastore import lineage
 from provider.datastore.run_tags import (
     TaggingError,
@@ -69,18 +70,30 @@ def _split(pathspec: str, parts: int, what: str) -> list[str]:
     return pieces
 
 
-class Flow:
+class Flow(PathspecParts):
     """All runs of one flow."""
 
-    def __init__(self, name: str, *, root: str | None = None) -> None:
+    def __init__(
+        self, name: str, *, root: str | None = None, store: FlowDataStore | None = None
+    ) -> None:
         self.name = name
-        self._store = _store(name, root)
-        if self._store.list_runs() and not self.runs():
+        self._store = store or _store(name, root)
+        # a flow reached from one of its runs (``run.parent``) is not checked, as in Metaflow
+        if store is None and self._store.list_runs() and not self.runs():
             raise NamespaceMismatch(
                 f"Flow {name} has no run in the namespace {get_namespace()!r}; call "
                 "provider.namespace(None) to read every run, or namespace('user:NAME') for "
                 "another user's."
             )
+
+    @property
+    def pathspec(self) -> str:
+        return self.name
+
+    @property
+    def parent(self) -> None:
+        """None: a flow is the top of the tree, as in Metaflow."""
+        return None
 
     def runs(self) -> list[Run]:
         """Runs, newest first."""
@@ -111,7 +124,7 @@ class Flow:
         return f"Flow({self.name!r})"
 
 
-class Run:
+class Run(PathspecParts):
     """One run: its steps, and the artifacts of its end step as ``run.data``."""
 
     def __init__(
@@ -125,6 +138,17 @@ class Run:
     @property
     def pathspec(self) -> str:
         return f"{self.flow_name}/{self.id}"
+
+    @property
+    def parent(self) -> Flow:
+        return Flow(self.flow_name, store=self._store)
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """After ``resume``: the run it resumed (``"TrainFlow/<run id>"``); else None."""
+        record = self._run_record
+        origin = record.origin_run_id if record is not None else None
+        return f"{self.flow_name}/{origin}" if origin else None
 
     @property
     def _run_record(self) -> RunRecord | None:
@@ -253,8 +277,9 @@ class Run:
         return f"Run({self.pathspec!r})"
 
 
-class Step:
-    """The tasks of one step in a run."""
+class Step(StepTree):
+    """The tasks of one step in a run; :class:`~provider.client.tree.StepTree` adds its
+    neighbours (``child_steps``, ``parent_steps``, ``control_tasks``)."""
 
     def __init__(
         self, pathspec: str, *, root: str | None = None, store: FlowDataStore | None = None
@@ -265,6 +290,10 @@ class Step:
     @property
     def pathspec(self) -> str:
         return f"{self.flow_name}/{self.run_id}/{self.id}"
+
+    @property
+    def parent(self) -> Run:
+        return Run(f"{self.flow_name}/{self.run_id}", store=self._store)
 
     def tasks(self) -> list[Task]:
         ids = self._store.list_tasks(self.run_id, self.id)

@@ -12,9 +12,11 @@ import builtins
 import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from provider import exceptions as airstep_exceptions
+from provider.client.tree import PathspecParts
 from provider.datastore import lineage
 from provider.exceptions import DataStoreError, MetaflowNotFound
 from provider.processes.liveness import attempt_as_seen
@@ -101,6 +103,10 @@ class _Data:
                 f"Task {self._task.pathspec} has no artifact {name!r}; it has {names}."
             ) from None
 
+    def __contains__(self, name: str) -> bool:
+        """``"x" in task.data``: the task has the public artifact ``x`` (as in Metaflow)."""
+        return not name.startswith("_") and name in self._task
+
     def __dir__(self) -> list[str]:
         # the names ``task.data.<name>`` reads: private ones are read as task["_name"]
         return sorted(n for n in self._task._names() if not n.startswith("_"))
@@ -119,7 +125,7 @@ class _ArtifactNames(list[str]):
         return DataArtifact(self._task, name)
 
 
-class StoredTask:
+class StoredTask(PathspecParts):
     """A task's stored records: artifacts (``task.data.x`` or ``task["x"].data``), attempts
     and logs."""
 
@@ -272,3 +278,24 @@ class StoredTask:
     def stderr(self) -> str:
         """What the task's last attempt wrote to stderr, a failure's traceback included."""
         return self._store.read_log(self.run_id, self.step_name, self.id, "stderr")
+
+    def loglines(self, stream: str, as_unicode: bool = True) -> Iterator[tuple[datetime, Any]]:
+        """``(datetime, line)`` for each line the last attempt wrote to ``stream``
+        ("stdout" or "stderr"), as Metaflow's ``Task.loglines`` yields them (bytes with
+        ``as_unicode=False``).
+
+        airstep keeps no time per line: every line carries the time by which it had been
+        written, the attempt's end (naive UTC, as Metaflow's), or the time of reading for
+        an attempt still running or one that died before recording its end.
+        """
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"No log stream {stream!r}; the streams are 'stdout' and 'stderr'.")
+        lines = self._store.read_log(self.run_id, self.step_name, self.id, stream).split("\n")
+        if lines[-1] == "":  # the text's last newline ends a line, it starts none
+            lines.pop()
+        attempts = self.attempts
+        end = attempts[-1].get("finished_at") if attempts else None
+        stamp = datetime.fromtimestamp(end, UTC) if end else datetime.now(UTC)
+        stamp = stamp.replace(tzinfo=None)
+        for line in lines:
+            yield stamp, line if as_unicode else line.encode("utf-8")

@@ -148,6 +148,24 @@ class Current:
             return None
         return TaskKey(self.flow_name, self.run_id, self.step_name, self.task_id).pathspec
 
+    #: how ``current.task`` reads a task, ``(pathspec, datastore) -> Task``: set by
+    #: ``provider.client`` (imported with ``provider``), which the flow core may not import
+    _task_reader: Callable[[str, Any], Any] | None = None
+
+    @property
+    def task(self) -> Any:
+        """The running task as a client ``Task`` (as in Metaflow); None outside a step.
+
+        It reads what the datastore holds now: while the step runs the task has not
+        finished (``finished`` is False and its ``data`` raises), as a Metaflow task's
+        artifacts are not stored before its step ends either.
+        """
+        if self._info is None or self._task_reader is None:
+            return None
+        # the running task's own datastore: its root may come from the command line
+        store = getattr(self._checkpoints, "_store", None)
+        return self._task_reader(self.pathspec, store)
+
     @property
     def parameter_names(self) -> list[str]:
         return list(self._get("parameter_names") or [])
