@@ -53,6 +53,11 @@ class TaskCheckpoints:
         self._store = store
         self._key = key
 
+    @property
+    def store(self) -> TaskStore:
+        """The datastore of the task (``current.task`` reads the running task from it)."""
+        return self._store
+
     def save(self, value: Any) -> None:
         ref = self._store.save_artifact(value)
         self._store.put_record(self._key, CheckpointPointer(sha=ref.sha, at=time.time()))

@@ -32,6 +32,10 @@ class Checkpoints(Protocol):
 
     def save(self, value: Any) -> None: ...
     def load(self, default: Any = None) -> Any: ...
+    @property
+    def store(self) -> Any:
+        """The running task's datastore."""
+        ...
 
 
 class Current:
@@ -163,7 +167,7 @@ class Current:
         if self._info is None or self._task_reader is None:
             return None
         # the running task's own datastore: its root may come from the command line
-        store = getattr(self._checkpoints, "_store", None)
+        store = self._checkpoints.store if self._checkpoints is not None else None
         return self._task_reader(self.pathspec, store)
 
     @property
