@@ -1,6 +1,6 @@
 """``@secrets`` under Airflow: Airflow's connections and variables, never a value in a spec.
 
-In the worker, :func:`use_airflow_secrets` makes ``airflow-connection`` and
+In the worker, :func:`airflow_secrets` makes ``airflow-connection`` and
 ``airflow-variable`` sources read through ``airflow.sdk``'s ``Connection.get`` and
 ``Variable.get``, so they come from the deployment's secrets backends (Vault, AWS
 Secrets Manager, GCP Secret Manager, ...), its environment or its metadata DB, as
@@ -81,13 +81,20 @@ def _variable_value(key: str) -> str:
     return str(Variable.get(key))
 
 
-def use_airflow_secrets() -> None:
-    """Read Airflow sources through Airflow in this process (the worker)."""
+@contextlib.contextmanager
+def airflow_secrets() -> Iterator[None]:
+    """Inside, Airflow sources are read through Airflow (in the worker, its secrets backends);
+    after, as before: a process that runs other code afterwards reads them as it did."""
+    saved = {kind: RESOLVERS[kind] for kind in ("airflow-connection", "airflow-variable")}
     register_resolver(
         "airflow-connection",
         lambda s: connection_variables(s, _connection_facts(s.id)),
     )
     register_resolver("airflow-variable", lambda s: as_variables(s, _variable_value(s.id)))
+    try:
+        yield
+    finally:
+        RESOLVERS.update(saved)
 
 
 def airflow_sources(node: StepNode) -> list[SecretSource]:
@@ -132,8 +139,7 @@ def masked_secrets(node: StepNode) -> Iterator[None]:
     if deco is None:
         yield
         return
-    use_airflow_secrets()
-    with read_ahead(node.name, deco) as read:
+    with airflow_secrets(), read_ahead(node.name, deco) as read:
         mask_values(read)
         yield
 
