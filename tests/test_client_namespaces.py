@@ -21,6 +21,7 @@ from provider.datastore.records import RunRecord
 def store(datastore, monkeypatch):
     monkeypatch.setenv("AIRSTEP_USER", "alice")
     store = FlowDataStore("TagFlow", storage_for(str(datastore)))
+    provider.default_namespace()  # whatever a test before left
     yield store
     provider.default_namespace()
 

@@ -8,7 +8,7 @@ import pendulum
 import pytest
 from dagrun_helpers import SHARED_FLOWS, load_module, states, sync_dag
 
-from provider import Flow, Run, namespace
+from provider import Flow, Run, default_namespace, namespace
 from provider.exceptions import FlowDefinitionError
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -86,7 +86,7 @@ def test_two_branches_on_one_schedule_keep_their_runs_apart(
             f"compat_demo.test.alice.FeaturesFlow@{made['compat_demo.test.alice.FeaturesFlow']}"
         ]
     finally:
-        namespace(None)
+        default_namespace()
 
 
 def test_to_dag_refuses_a_branch_for_a_flow_without_project(airflow_db):
