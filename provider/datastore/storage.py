@@ -7,6 +7,7 @@ a reader sees the whole object or nothing, never a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -67,13 +68,18 @@ class LocalStorage:
         #: the root with its symlinks resolved, what every key's path must stay under
         self._real_root = os.path.realpath(self.root)
         self._under_root = os.path.join(self._real_root, "")
+        #: folders under the root this process found to be folders, not links: looked at once
+        self._plain_folders: set[str] = set()
 
-    def _path(self, key: str) -> str:
+    def _path(self, key: str, *, last: bool = True) -> str:
         """The file of ``key``: under the root, symlinks included, else a DataStoreError.
 
-        Each existing part of the path below the root is looked at (``lstat``, a third of
+        Each existing folder of the path below the root is looked at (``lstat``, a third of
         what ``realpath`` costs); only a path with a symlink in it is resolved, and refused
-        if it leads out of the root.
+        if it leads out of the root. A folder found to be a plain folder is remembered (a
+        task touches the same few folders many times); the last part is looked at each time,
+        unless ``last`` is False: a read opens it with ``O_NOFOLLOW`` (:meth:`_open_file`),
+        which finds a link there by itself.
         """
         parts = key.split("/")
         if key and any(p in ("", ".", "..") for p in parts):
@@ -83,16 +89,37 @@ class LocalStorage:
             )
         path = os.path.join(self.root, *parts)
         below = self.root
-        for part in parts:
+        plain = self._plain_folders
+        final = len(parts) - 1
+        for i, part in enumerate(parts if last else parts[:-1]):
             below = below + os.sep + part
+            if below in plain:
+                continue
             try:
-                linked = stat.S_ISLNK(os.lstat(below).st_mode)
+                mode = os.lstat(below).st_mode
             except OSError:  # missing (so is the rest), or not a folder
                 break
-            if linked:
+            if stat.S_ISLNK(mode):
                 self._check_inside(key, path)
                 break
+            if i < final and stat.S_ISDIR(mode):
+                if len(plain) > _PLAIN_FOLDERS_KEPT:
+                    plain.clear()
+                plain.add(below)
         return path
+
+    def _open_file(self, key: str) -> BinaryIO:
+        """The file of ``key``, open for reading; a link there is followed only if it leads
+        to a place under the root."""
+        path = self._path(key, last=False)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # ELOOP: the file is a link
+                raise
+            self._check_inside(key, path)
+            fd = os.open(path, os.O_RDONLY)
+        return os.fdopen(fd, "rb")
 
     def _check_inside(self, key: str, path: str) -> None:
         real = os.path.realpath(path)
@@ -150,7 +177,7 @@ class LocalStorage:
 
     def open_read(self, key: str) -> BinaryIO:
         try:
-            return open(self._path(key), "rb")
+            return self._open_file(key)
         except FileNotFoundError:
             raise DataStoreError(f"Nothing stored at {key!r} under {self.root}.") from None
 
@@ -170,7 +197,7 @@ class LocalStorage:
     def holds_bytes(self, key: str, data: bytes) -> bool:
         # reading a small file back costs less than writing and renaming it again
         try:
-            with open(self._path(key), "rb") as f:
+            with self._open_file(key) as f:
                 return f.read(len(data) + 1) == data
         except OSError:
             return False
@@ -182,6 +209,8 @@ class LocalStorage:
 
 
 _written = itertools.count()
+#: folders a LocalStorage remembers as plain folders before it starts afresh
+_PLAIN_FOLDERS_KEPT = 100_000
 
 
 def _temp_file(folder: str) -> tuple[int, str]:
