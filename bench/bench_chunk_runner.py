@@ -1,8 +1,8 @@
 """The chunk runner: what one Airflow task instance of a wide foreach runs (in the worker, a pod
 or a Batch job), timed per item, against another airstep checkout in the same session.
 
-A trivial foreach (``start`` -> ``work`` x N -> ``join``) is split locally first; then the
-``work`` tasks run as one chunk through ``run_items`` (the chunk runner of each tree), with
+A trivial foreach (``bench/trivial_flow.py``: ``start`` -> ``each`` x N -> ``join``) is split
+locally first; then the ``each`` tasks run as one chunk through ``run_items`` (the chunk runner of each tree), with
 ``--processes`` at once, every item its own flow task. Each measurement runs in a fresh
 process; the trees alternate, so a drifting machine affects both alike.
 
@@ -24,32 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FLOW = """
-from provider import FlowSpec, Parameter, step
-
-
-class ChunkBenchFlow(FlowSpec):
-    width = Parameter("width", default=100)
-
-    @step
-    def start(self):
-        self.items = list(range(self.width))
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.value = self.input
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.total = sum(i.value for i in inputs)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-"""
+#: the foreach of trivial tasks the other per-task benchmarks use (its body step: ``each``)
+FLOW_FILE = Path(__file__).resolve().parent / "trivial_flow.py"
 
 
 def measure(tree: str, items: int, processes: int) -> None:
@@ -69,14 +45,12 @@ def measure(tree: str, items: int, processes: int) -> None:
     from provider.runtime.request import TaskRequest
 
     folder = Path(tempfile.mkdtemp(prefix="airstep-chunk-bench-"))
-    flow_file = folder / "chunk_bench_flow.py"
-    flow_file.write_text(FLOW)
-    flow_cls = load_flow_class(str(flow_file))
+    flow_cls = load_flow_class(str(FLOW_FILE))
     store = FlowDataStore(flow_cls.__name__, storage_for(str(folder / "datastore")))
     run_task(
         flow_cls, TaskRequest("r1", "start", params={"width": items}, max_num_splits=items), store
     )
-    requests = [TaskRequest("r1", "work", str(i), max_num_splits=items) for i in range(items)]
+    requests = [TaskRequest("r1", "each", str(i), max_num_splits=items) for i in range(items)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.devnull, "w") as devnull:
         began = time.perf_counter()
