@@ -32,11 +32,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import sys
-import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -51,7 +49,7 @@ from provider.processes.groups import reaping_orphans
 from provider.processes.pool import TaskProcesses
 from provider.runtime.request import TaskRequest
 from provider.runtime.run import process_runner
-from provider.runtime.termination import TaskTerminated
+from provider.runtime.termination import failing_on_sigterm
 from provider.settings import positive_int
 
 #: seconds between looks at the running items' output and ends: short right after a task
@@ -132,7 +130,14 @@ def run_items(
     gpus_each = step_gpus(flow_cls.graph()[first.step])
     budget = GpuBudget(local_gpu_count() if gpus_each else 0)
     tasks = TaskProcesses(out, err, say, process_runner(flow_cls, store), flow_cls)
-    with reaping_orphans(), _stop_on_sigterm(first.step, len(requests)):
+    with (
+        reaping_orphans(),
+        failing_on_sigterm(
+            f"Step *{first.step}* was asked to stop (SIGTERM) while running a chunk of "
+            f"{len(requests)} task(s); the running ones were stopped. A retry runs the ones that "
+            "did not finish."
+        ),
+    ):
         try:
             poll = POLL_SECONDS[0]
             while pending or tasks.running:
@@ -231,23 +236,3 @@ def _failure_message(
         f"`Task('{pathspec}/<task id>').stdout`. A retry of this task instance (@retry on the "
         "step) runs only the failed tasks; clearing it runs every task of the chunk again."
     )
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm(step: str, count: int) -> Iterator[None]:
-    """SIGTERM to the chunk's process fails the chunk (the caller stops every item)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise TaskTerminated(
-            f"Step *{step}* was asked to stop (SIGTERM) while running a chunk of {count} "
-            "task(s); the running ones were stopped. A retry runs the ones that did not finish."
-        )
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -30,13 +30,11 @@ from those arguments or from the platform's variables.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 from provider.datastore.flowstore import FlowDataStore, path_for, task_id_for
@@ -49,7 +47,7 @@ from provider.flow.spec import FlowSpec
 from provider.processes.crashes import record_crash
 from provider.runtime.nodes import NodeProcess, NodeProcesses, describe, say
 from provider.runtime.task import TaskRequest
-from provider.runtime.termination import TaskTerminated
+from provider.runtime.termination import failing_on_sigterm
 
 #: where each platform says which node this is, how many there are, and where the main is
 NODE_INDEX_VARS = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_NODE_INDEX")
@@ -78,7 +76,10 @@ def run_gang(flow_cls: type[FlowSpec], request: TaskRequest, store: FlowDataStor
     gang = NodeProcesses(flow_cls, store, fork=threading.active_count() == 1)
     started_as = "forked" if gang.fork else "each a new python -m provider.runtime"
     say(f"Gang of step {step.name}: {num_nodes} node(s), {started_as}; main 127.0.0.1:{port}.")
-    with _stop_on_sigterm(step.name):
+    with failing_on_sigterm(
+        f"Step *{step.name}* was asked to stop (SIGTERM); every node of its gang was "
+        "stopped. Add @retry to run it again."
+    ):
         try:
             for node_request in requests:
                 gang.launch(node_request)
@@ -257,23 +258,3 @@ def _platform_int(environ: Mapping[str, str], names: tuple[str, ...]) -> int | N
             except ValueError:
                 raise StepError(f"${name} is {value!r}, which is not a whole number.") from None
     return None
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm(step: str) -> Iterator[None]:
-    """SIGTERM to the gang process fails the gang (the caller's ``finally`` stops the nodes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise TaskTerminated(
-            f"Step *{step}* was asked to stop (SIGTERM); every node of its gang was stopped. "
-            "Add @retry to run it again."
-        )
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

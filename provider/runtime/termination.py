@@ -98,3 +98,22 @@ def termination_signals(step: str) -> Iterator[None]:
     finally:
         stop.set()
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def failing_on_sigterm(message: str) -> Iterator[None]:
+    """Inside, SIGTERM to this process raises :class:`TaskTerminated` with ``message`` (the
+    caller's ``finally`` stops the processes it started: a chunk's items, a gang's nodes).
+    Only the main thread can handle signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise TaskTerminated(message)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
